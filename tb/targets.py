@@ -1,0 +1,142 @@
+"""Co-simulation targets: a DUT, its harness, how to pack stimulus and unpack results, and the
+golden model that the results must equal bit for bit.
+
+A target is built once per parameter set into its own directory (keyed by a hash of the
+generated Verilog) and can then run many batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+from amaranth.back import verilog
+
+from adcforge.design import Design
+from hdl.golden import ref_adc_pipeline, ref_post_multiplier
+
+from .harness import HarnessSpec, harness_verilog
+
+
+def to_signed(raw: np.ndarray, width: int) -> np.ndarray:
+    """Interpret ``width``-bit two's-complement fields."""
+    raw = np.asarray(raw, dtype=np.int64)
+    return np.where(raw >= 1 << (width - 1), raw - (1 << width), raw)
+
+
+@dataclass
+class Target:
+    """One design under test in its harness."""
+
+    name: str
+    spec: HarnessSpec
+    dut_verilog: str
+    out_ports: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def harness(self) -> str:
+        return harness_verilog(self.spec)
+
+    @property
+    def key(self) -> str:
+        h = hashlib.sha256((self.dut_verilog + self.harness).encode()).hexdigest()
+        return f"{self.name}-{h[:12]}"
+
+
+class PipelineTarget:
+    """`AdcPipeline` of a design; output ``codes`` (code and decoded values) or MAC ``outputs``.
+
+    Stimulus: samples. With a MAC layer the ``mode`` static selects the output (the harness's
+    ``out_sel`` follows it).
+    """
+
+    def __init__(self, design: Design, *, runtime_thresholds: bool = False, lanes=None):
+        self.design = design
+        self.runtime_thresholds = runtime_thresholds
+        self.lanes = lanes
+        self.code_width = design.bits + design.decode.width * design.channels
+        statics = {}
+        out_ports = [("codes", self.code_width)]
+        if design.mac is not None:
+            statics["mode"] = 1
+            out_ports.append(("outputs", design.mac.output_bits))
+        if runtime_thresholds:
+            statics.update({"thr__addr": max(design.bits, 1), "thr__data": design.input_bits,
+                            "thr__we": 1, "thr__commit": 1})
+        suffix = ("_rt" if runtime_thresholds else "") + (f"_l{lanes}" if lanes else "")
+        self.name = f"{design.name}{suffix}"
+        self.spec = HarnessSpec(dut_module="dut_top", in_port="i", in_width=design.input_bits,
+                                out_ports=out_ports, statics=statics)
+
+    def target(self) -> Target:
+        """Generate the Verilog (takes a second or two)."""
+        from hdl.pipeline import AdcPipeline
+
+        dut = AdcPipeline(self.design, runtime_thresholds=self.runtime_thresholds,
+                          lanes=self.lanes)
+        text = verilog.convert(dut, name="dut_top", emit_src=False)
+        return Target(name=self.name, spec=self.spec, dut_verilog=text)
+
+    # Stimulus and results ----------------------------------------------------------------------
+
+    def pack(self, samples: np.ndarray) -> np.ndarray:
+        return np.asarray(samples, dtype=np.int64).ravel()
+
+    def unpack_codes(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = self.design
+        raw = np.asarray(raw, dtype=object)
+        codes = np.array([int(r) & ((1 << d.bits) - 1) for r in raw], dtype=np.int64)
+        w = d.decode.width
+        values = np.array([[(int(r) >> (d.bits + c * w)) & ((1 << w) - 1)
+                            for c in range(d.channels)] for r in raw], dtype=np.int64)
+        return codes, to_signed(values.reshape(len(raw), d.channels), w)
+
+    def unpack_outputs(self, raw: np.ndarray) -> np.ndarray:
+        return to_signed(np.asarray(raw, dtype=np.int64), self.design.mac.output_bits)
+
+
+class PostMultiplierTarget:
+    """`POSTMultiplier`: stimulus is (activation, sign, exponent) triples."""
+
+    def __init__(self, width: int, exponent_bits: int, guard_bits: int):
+        from hdl.post import post_max_half_shift
+
+        self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
+        self.q = post_max_half_shift(exponent_bits) + guard_bits
+        self.out_width = width + self.q + 1
+        self.name = f"post_w{width}_e{exponent_bits}_g{guard_bits}"
+        self.spec = HarnessSpec(dut_module="dut_top", in_port="i",
+                                in_width=width + 2 + exponent_bits,
+                                out_ports=[("o", self.out_width)])
+
+    def target(self) -> Target:
+        from hdl.post import POSTMultiplier
+
+        dut = POSTMultiplier(self.width, self.exponent_bits, self.guard_bits)
+        text = verilog.convert(dut, name="dut_top", emit_src=False)
+        return Target(name=self.name, spec=self.spec, dut_verilog=text)
+
+    def pack(self, a, sign, exponent) -> np.ndarray:
+        a = np.asarray(a, dtype=np.int64) & ((1 << self.width) - 1)
+        s = np.asarray(sign, dtype=np.int64) & 3
+        n = np.asarray(exponent, dtype=np.int64)
+        return a | (s << self.width) | (n << (self.width + 2))
+
+    def expected(self, a, sign, exponent) -> np.ndarray:
+        return ref_post_multiplier(a, sign, exponent, self.width, self.q)
+
+    def unpack(self, raw) -> np.ndarray:
+        return to_signed(np.asarray(raw, dtype=np.int64), self.out_width)
+
+
+def pipeline_expected(design: Design, samples: np.ndarray):
+    """Golden codes/values, and MAC outputs when the samples fill whole inferences."""
+    return ref_adc_pipeline(design, samples)
+
+
+def _reference(self, samples):
+    return ref_adc_pipeline(self.design, samples)
+
+
+PipelineTarget.reference = _reference
