@@ -1,0 +1,215 @@
+"""Training configuration: defaults, YAML loading, validation, command-line overrides.
+
+A configuration is a nested mapping (YAML). Every key is listed in :data:`DEFAULTS`; an unknown
+key, a wrong type or a value out of range raises :class:`~adcforge.errors.ConfigError` naming the
+file, the key, the value and what is allowed. ``photons`` is the mean photon count per pixel at
+white: a number, or ``[lo, hi]`` to draw it log-uniformly per batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adcforge.errors import ConfigError
+
+from .quantizers import DECODERS, INITS, METHODS
+
+NETWORKS = ("linear", "cnn")
+DEVICES = ("cpu", "cuda", "auto")
+
+DEFAULTS: dict[str, Any] = {
+    "name": "digits",
+    "data": {"dataset": "digits", "seed": 0},
+    "sensor": {"preset": "phone", "seed": 0},
+    "photons": 10.0,
+    "quantizer": {
+        "method": "learned",
+        "bits": 2,
+        "init": "quantile",
+        "decoder": "embedding",
+        "channels": 1,
+        "decode_width": 8,
+        "temperature": [1.0, 0.05],
+    },
+    "network": {
+        "kind": "linear",
+        "exponent_bits": 3,
+        "guard_bits": 2,
+        "output_bits": 24,
+        "conv_channels": 8,
+        "hidden_channels": 16,
+    },
+    "train": {
+        "epochs": 40,
+        "batch_size": 64,
+        "lr_thresholds": 1e-4,
+        "lr_network": 1e-3,
+        "freeze_epochs": 4,
+        "seed": 0,
+        "device": "cpu",
+        "threads": 1,
+        "eval_every": 1,
+    },
+}
+
+_TYPES = {
+    "name": str,
+    "data.dataset": str, "data.seed": int,
+    "sensor.preset": str, "sensor.seed": int,
+    "quantizer.method": str, "quantizer.bits": int, "quantizer.init": str,
+    "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
+    "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
+    "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
+    "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
+    "train.lr_network": float, "train.freeze_epochs": int, "train.seed": int, "train.device": str,
+    "train.threads": int, "train.eval_every": int,
+}
+_RANGES = {
+    "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
+    "network.exponent_bits": (1, 4), "network.guard_bits": (0, 8), "network.output_bits": (2, 32),
+    "network.conv_channels": (1, 64), "network.hidden_channels": (1, 256),
+    "train.epochs": (1, 100000), "train.batch_size": (1, 65536), "train.freeze_epochs": (0, 100000),
+    "train.threads": (1, 256), "train.eval_every": (1, 100000),
+    "train.lr_thresholds": (0.0, 10.0), "train.lr_network": (0.0, 10.0),
+}
+_CHOICES = {
+    "quantizer.method": METHODS, "quantizer.init": INITS, "quantizer.decoder": DECODERS,
+    "network.kind": NETWORKS, "train.device": DEVICES,
+}
+
+
+def default_config() -> dict:
+    """Return a fresh copy of the bundled default configuration (digits, 2 bits, 10 photons)."""
+    return copy.deepcopy(DEFAULTS)
+
+
+def config_path(name: str) -> Path:
+    """Return the path of a bundled config (``learn/configs/<name>.yaml``)."""
+    return Path(str(resources.files("learn") / "configs" / f"{name}.yaml"))
+
+
+def _merge(base: dict, over: dict, where: str, source: str) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        key = f"{where}.{k}" if where else str(k)
+        if k not in base:
+            allowed = ", ".join(sorted(base))
+            raise ConfigError(f"{source}: unknown key '{key}'; allowed keys"
+                              f"{' in ' + where if where else ''}: {allowed}")
+        if isinstance(base[k], dict):
+            if not isinstance(v, dict):
+                raise ConfigError(f"{source}: key '{key}' must be a mapping, got {v!r}")
+            out[k] = _merge(base[k], v, key, source)
+        else:
+            out[k] = v
+    return out
+
+
+def _get(cfg: dict, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def _set(cfg: dict, key: str, value) -> None:
+    node = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def validate(cfg: dict, source: str = "<config>") -> dict:
+    """Return a validated, complete copy of ``cfg`` (missing keys take their defaults)."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{source}: a training config must be a mapping, got {type(cfg).__name__}")
+    out = _merge(DEFAULTS, cfg, "", source)
+    for key, typ in _TYPES.items():
+        v = _get(out, key)
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+            _set(out, key, v)
+        if typ is int and isinstance(v, float) and v.is_integer():
+            v = int(v)
+            _set(out, key, v)
+        if isinstance(v, bool) or not isinstance(v, typ):
+            raise ConfigError(f"{source}: key '{key}': got {v!r}; expected {typ.__name__}")
+        if key in _RANGES:
+            lo, hi = _RANGES[key]
+            if not lo <= v <= hi:
+                raise ConfigError(f"{source}: key '{key}': got {v!r}; allowed range is "
+                                  f"{lo}..{hi}")
+        if key in _CHOICES and v not in _CHOICES[key]:
+            raise ConfigError(f"{source}: key '{key}': got {v!r}; allowed: "
+                              f"{', '.join(_CHOICES[key])}")
+    p = out["photons"]
+    if isinstance(p, (list, tuple)):
+        if len(p) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                  for x in p) or not 0 < p[0] <= p[1]:
+            raise ConfigError(f"{source}: key 'photons': got {p!r}; expected a number > 0 or "
+                              f"[lo, hi] with 0 < lo <= hi")
+        out["photons"] = [float(p[0]), float(p[1])]
+    elif isinstance(p, bool) or not isinstance(p, (int, float)) or not p > 0:
+        raise ConfigError(f"{source}: key 'photons': got {p!r}; expected a number > 0 "
+                          f"(mean photons per pixel at white) or [lo, hi]")
+    else:
+        out["photons"] = float(p)
+    t = out["quantizer"]["temperature"]
+    if (not isinstance(t, (list, tuple)) or len(t) != 2
+            or not all(isinstance(x, (int, float)) and x > 0 for x in t)):
+        raise ConfigError(f"{source}: key 'quantizer.temperature': got {t!r}; expected "
+                          f"[start, end], both > 0 (annealed geometrically)")
+    out["quantizer"]["temperature"] = [float(t[0]), float(t[1])]
+    q = out["quantizer"]
+    if q["decoder"] == "onehot" and q["bits"] > 4:
+        raise ConfigError(f"{source}: key 'quantizer.decoder': 'onehot' needs 2**bits channels "
+                          f"and the design file allows 16 (bits <= 4); got bits={q['bits']}")
+    if out["train"]["freeze_epochs"] > out["train"]["epochs"]:
+        out["train"]["freeze_epochs"] = out["train"]["epochs"]
+    return out
+
+
+def load_config(config: dict | str | os.PathLike | None) -> dict:
+    """Load a config from a mapping, a YAML path or a bundled name (``None``: the default)."""
+    if config is None:
+        return validate({}, "<default config>")
+    if isinstance(config, dict):
+        return validate(config, "<config>")
+    path = Path(config)
+    if not path.exists() and config_path(str(config)).exists():
+        path = config_path(str(config))
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return validate(raw or {}, str(path))
+
+
+def apply_overrides(cfg: dict, data=None, method=None, bits=None, photons=None, epochs=None,
+                    seed=None) -> dict:
+    """Return ``cfg`` with the command-line overrides applied, validated again."""
+    cfg = copy.deepcopy(cfg)
+    if data is not None:
+        cfg["data"]["dataset"] = str(data)
+    if method is not None:
+        cfg["quantizer"]["method"] = method
+    if bits is not None:
+        cfg["quantizer"]["bits"] = bits
+    if photons is not None:
+        cfg["photons"] = photons
+    if epochs is not None:
+        cfg["train"]["epochs"] = epochs
+    if seed is not None:
+        cfg["train"]["seed"] = seed
+    return validate(cfg, "<config with overrides>")

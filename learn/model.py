@@ -1,0 +1,134 @@
+"""The trained model: quantizer → decode → POST layer (hardware) → float tail (host), its export
+to a design file, and the integer hard-eval model that reproduces the golden model exactly.
+
+Predictions are ``argmax`` over the last axis with ties broken towards the lowest class index
+(``numpy.argmax``), in the hard-eval model and on golden outputs alike (:func:`predict`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from adcforge.design import Decode, Design
+
+from .post import PostConv, int_post_mac, mac_output_scale, patches
+from .quantizers import Quantizer, ladder
+
+
+def predict(logits) -> np.ndarray:
+    """Class index per row: ``argmax`` of the last axis, the lowest index among ties."""
+    arr = logits.detach().cpu().numpy() if isinstance(logits, torch.Tensor) else np.asarray(logits)
+    return np.argmax(arr, axis=-1)
+
+
+class TaskModel(nn.Module):
+    """``DN [N, H, W]`` → logits ``[N, classes]``.
+
+    ``kind="linear"``: the POST layer is the whole classifier (kernel = the image, one output
+    per class). ``kind="cnn"``: a 3×3 POST convolution (the hardware layer) then ReLU, a 3×3
+    convolution, ReLU, global average and max pooling and a linear classifier (host, float).
+    """
+
+    def __init__(self, quantizer: Quantizer, height: int, width: int, classes: int,
+                 kind: str = "linear", exponent_bits: int = 3, conv_channels: int = 8,
+                 hidden_channels: int = 16, generator: torch.Generator | None = None):
+        super().__init__()
+        self.quantizer = quantizer
+        self.kind = kind
+        self.height, self.width, self.classes = height, width, classes
+        ch = 1 if quantizer.method == "fp" else quantizer.channels
+        if kind == "linear":
+            self.post = PostConv(ch, classes, (height, width), exponent_bits, generator)
+            self.tail = nn.Flatten(1)
+        else:
+            self.post = PostConv(ch, conv_channels, (3, 3), exponent_bits, generator)
+            conv = nn.Conv2d(conv_channels, hidden_channels, 3)
+            lin = nn.Linear(2 * hidden_channels, classes)
+            with torch.no_grad():
+                for m in (conv, lin):
+                    bound = 1.0 / np.sqrt(m.weight[0].numel())
+                    m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1)
+                                   * bound)
+                    m.bias.zero_()
+            self.tail = _Tail(conv, lin)
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return self.post.kernel
+
+    def features(self, dn: torch.Tensor) -> torch.Tensor:
+        """Decoded features ``[N, C, H, W]``."""
+        return self.quantizer(dn).permute(0, 3, 1, 2)
+
+    def forward(self, dn: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.post(self.features(dn)))
+
+    # -- export ---------------------------------------------------------------------------------
+    def export(self, name: str, guard_bits: int, output_bits: int,
+               provenance: dict | None = None) -> Design:
+        """Return the design file of the quantizer and the POST layer (integers only)."""
+        q = self.quantizer
+        thresholds, frac, table = q.export()
+        decode = Decode(width=q.width, frac_bits=frac, table=table)
+        mac = self.post.export(frac, q.width, guard_bits, output_bits)
+        return Design(name=name, input_bits=q.input_bits, thresholds=tuple(thresholds),
+                      decode=decode, mac=mac, provenance=provenance or {})
+
+    def hard_outputs(self, design: Design, samples: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Integer pipeline on integer samples ``[N, H, W]``: ``codes``, ``outputs`` (the MAC
+        outputs ``[N, positions, mac.outputs]``, int64) — independent of ``hdl.golden``."""
+        samples = torch.as_tensor(samples).to(torch.int64)
+        thr = torch.as_tensor(design.thresholds, dtype=torch.int64)
+        codes = ladder(samples, thr)
+        table = torch.as_tensor(design.decode.table, dtype=torch.int64)
+        code_windows = patches(codes.to(torch.float64), self.kernel)  # [N, P, K]
+        acts = table[code_windows].reshape(code_windows.shape[:2] + (-1,))  # [N, P, K*C]
+        m = design.mac
+        out = int_post_mac(acts, torch.as_tensor(m.sign), torch.as_tensor(m.exponent),
+                           torch.as_tensor(m.bias), design.decode.width, m.product_frac_bits,
+                           m.output_bits, m.output_shift)
+        return {"codes": codes, "outputs": out}
+
+    @torch.no_grad()
+    def logits_from_outputs(self, design: Design, outputs) -> torch.Tensor:
+        """Host side: MAC outputs ``[N, P, out]`` (integers, from hardware or the golden model)
+        → logits. For ``linear`` the integer outputs are the logits themselves."""
+        outputs = torch.as_tensor(np.asarray(outputs), dtype=torch.int64)
+        if self.kind == "linear":
+            return outputs[:, 0, :]
+        lsb = mac_output_scale(design.mac, design.decode.frac_bits)
+        n = outputs.shape[0]
+        oh, ow = self.height - self.kernel[0] + 1, self.width - self.kernel[1] + 1
+        y = outputs.to(torch.float32) * lsb
+        y = y.reshape(n, oh, ow, -1).permute(0, 3, 1, 2)
+        return self.tail(y)
+
+    @torch.no_grad()
+    def hard_logits(self, design: Design, samples) -> torch.Tensor:
+        return self.logits_from_outputs(design, self.hard_outputs(design, samples)["outputs"])
+
+
+class _Tail(nn.Module):
+    def __init__(self, conv: nn.Conv2d, lin: nn.Linear):
+        super().__init__()
+        self.conv = conv
+        self.lin = lin
+
+    def forward(self, y):
+        h = torch.relu(self.conv(torch.relu(y)))
+        return self.lin(torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1))
+
+
+def golden_outputs(design: Design, samples: np.ndarray, kernel: tuple[int, int],
+                   chunk: int = 256) -> np.ndarray:
+    """MAC outputs of the golden model for images ``[N, H, W]``: ``[N, positions, outputs]``."""
+    from hdl.golden import ref_adc_pipeline
+
+    samples = np.asarray(samples, dtype=np.int64)
+    outs = []
+    for i in range(0, len(samples), chunk):
+        win = patches(torch.as_tensor(samples[i:i + chunk], dtype=torch.float64), kernel).numpy()
+        outs.append(ref_adc_pipeline(design, win)["outputs"])
+    return np.concatenate(outs) if outs else np.zeros((0, 1, design.mac.outputs), np.int64)

@@ -1,0 +1,164 @@
+"""The hardware layer: a POST (power-of-√2) convolution over decoded samples, and its integer twin.
+
+:class:`PostConv` is trained in float with straight-through POST weights
+``w = 2**k · sign · √2^-n`` (``k`` a learned, straight-through rounded layer exponent;
+``n in 0..2**exponent_bits - 1``), following "Precision Neural Network Quantization via Learnable
+Adaptive Modules" with base √2 (its public code uses base 2). A kernel as large as the image is a
+fully connected layer (the digits classifier that the board runs alone).
+
+:func:`int_post_mac` is the integer arithmetic of the design file's ``mac`` block (see
+``adcforge.design.Mac``), written independently of ``hdl.golden`` in torch int64; it is what the
+hard-eval model runs, and the tests check it against the golden model bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adcforge.design import Mac
+
+from .ste import post_codes, post_round_ste, round_ste
+
+SQRT2 = math.sqrt(2.0)
+
+
+def sqrt_half_table(width: int, q: int) -> torch.Tensor:
+    """``table[a + 2**(width-1)] = round(a 2**q / √2)`` (nearest; never a tie), int64.
+
+    Computed in float64 on the magnitude and given the sign back (odd symmetry): for
+    ``|a| 2**q < 2**40`` the distance of ``a 2**q / √2`` to a half-integer is far above float64
+    error, so the rounding is exact.
+    """
+    half = 2 ** (width - 1)
+    a = torch.arange(-half, half, dtype=torch.int64)
+    mag = torch.floor(a.abs().to(torch.float64) * 2.0**q / SQRT2 + 0.5).to(torch.int64)
+    return torch.sign(a) * mag
+
+
+def int_post_mac(acts: torch.Tensor, sign: torch.Tensor, exponent: torch.Tensor,
+                 bias: torch.Tensor, width: int, q: int, output_bits: int,
+                 output_shift: int) -> torch.Tensor:
+    """Integer POST layer: ``acts [..., inputs]`` (signed ``width``-bit) → ``[..., outputs]``.
+
+    Product: even ``n``: ``(a << q) >> (n // 2)``; odd ``n``: ``round(a 2**q / √2) >> (n // 2)``;
+    arithmetic shifts; sign applied last. ``acc = bias + sum``; output = ``acc`` shifted right by
+    ``output_shift`` rounding half up, saturated to ``output_bits`` signed bits.
+    """
+    acts = acts.to(torch.int64)
+    lead = acts.shape[:-1]
+    a2 = acts.reshape(-1, acts.shape[-1])
+    table = sqrt_half_table(width, q).to(acts.device)
+    odd = table[a2 + 2 ** (width - 1)]
+    even = a2 * 2**q
+    acc = torch.zeros(a2.shape[0], sign.shape[0], dtype=torch.int64, device=acts.device)
+    sign = sign.to(torch.int64).to(acts.device)
+    exponent = exponent.to(torch.int64).to(acts.device)
+    for n in torch.unique(exponent[sign != 0]).tolist():
+        base = (odd if n % 2 else even) >> (n // 2)
+        w = torch.where(exponent == n, sign, torch.zeros_like(sign))
+        acc += (base.unsqueeze(1) * w.unsqueeze(0)).sum(-1) if base.shape[0] < 64 else \
+            _int_matmul(base, w.T)
+    acc += bias.to(torch.int64).to(acts.device)
+    if output_shift:
+        acc = (acc + (1 << (output_shift - 1))) >> output_shift
+    lim = 2 ** (output_bits - 1)
+    return acc.clamp(-lim, lim - 1).reshape(lead + (sign.shape[0],))
+
+
+def _int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact int64 matrix product (chunked so that intermediate memory stays small)."""
+    out = torch.empty(a.shape[0], b.shape[1], dtype=torch.int64, device=a.device)
+    step = max(1, 2**22 // max(1, a.shape[1] * b.shape[1]))
+    for i in range(0, a.shape[0], step):
+        out[i:i + step] = (a[i:i + step, :, None] * b[None]).sum(1)
+    return out
+
+
+class PostConv(nn.Module):
+    """POST convolution ``in_channels → out_channels``, kernel ``(kh, kw)``, stride 1, no padding.
+
+    Weights ``2**round(k) · post_round(w / 2**round(k))``; bias in float. ``exponent_bits`` sets
+    the exponent range ``0..2**exponent_bits - 1`` (``1 .. √2^-(2**e - 1)``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int],
+                 exponent_bits: int = 3, generator: torch.Generator | None = None):
+        super().__init__()
+        self.in_channels = int(in_channels)
+        self.out_channels = int(out_channels)
+        self.kernel = (int(kernel[0]), int(kernel[1]))
+        self.exponent_bits = int(exponent_bits)
+        self.max_n = 2**self.exponent_bits - 1
+        fan_in = self.in_channels * self.kernel[0] * self.kernel[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        w = (torch.rand(self.out_channels, self.in_channels, *self.kernel, generator=generator)
+             * 2 - 1) * bound
+        self.weight = nn.Parameter(w)
+        self.bias = nn.Parameter(torch.zeros(self.out_channels))
+        self.log2_scale = nn.Parameter(torch.tensor(float(math.log2(bound))))
+
+    @property
+    def inputs(self) -> int:
+        return self.in_channels * self.kernel[0] * self.kernel[1]
+
+    def scale_exp(self) -> int:
+        """The layer exponent ``k``: weights are ``2**k · sign · √2^-n``."""
+        return int(math.floor(float(self.log2_scale.detach()) + 0.5))
+
+    def quantized_weight(self) -> torch.Tensor:
+        scale = torch.pow(2.0, round_ste(self.log2_scale))
+        return post_round_ste(self.weight / scale, self.max_n) * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [N, C, H, W]`` float → ``[N, out, H - kh + 1, W - kw + 1]``."""
+        return F.conv2d(x, self.quantized_weight(), self.bias)
+
+    def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(sign, exponent)`` int64 ``[outputs, inputs]``, inputs ordered as the design file
+        wants them: sample-major (row-major over the kernel window), channel-minor."""
+        scale = 2.0 ** self.scale_exp()
+        sign, n = post_codes(self.weight.detach() / scale, self.max_n)
+        # [out, C, kh, kw] -> [out, kh, kw, C] -> [out, inputs]
+        sign = sign.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
+        n = n.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
+        return sign, n
+
+    def export(self, frac_bits: int, decode_width: int, guard_bits: int, output_bits: int) -> Mac:
+        """Return the design file's :class:`~adcforge.design.Mac` for activations with
+        ``frac_bits`` fraction bits. The output is ``acc >> output_shift`` with the shift that
+        makes saturation impossible (``acc_bits - output_bits``, at least 0)."""
+        sign, n = self.codes()
+        q = self.max_n // 2 + guard_bits
+        k = self.scale_exp()
+        bias = torch.floor(self.bias.detach().to(torch.float64) * 2.0 ** (frac_bits + q - k)
+                           + 0.5)
+        bias = bias.clamp(-(2**31), 2**31 - 1).to(torch.int64)
+        bound = self.inputs * 2 ** (decode_width - 1 + q) + int(bias.abs().max())
+        acc_bits = bound.bit_length() + 1
+        shift = max(0, acc_bits - output_bits)
+        return Mac(inputs=self.inputs, outputs=self.out_channels,
+                   exponent_bits=self.exponent_bits, guard_bits=guard_bits, scale_exp=k,
+                   sign=sign.numpy(), exponent=n.numpy(), bias=bias.numpy(),
+                   output_bits=output_bits, output_shift=shift)
+
+
+def mac_output_scale(mac: Mac, frac_bits: int) -> float:
+    """Real value of one output LSB: ``2**(scale_exp + output_shift - frac_bits - Q)``."""
+    return 2.0 ** (mac.scale_exp + mac.output_shift - frac_bits - mac.product_frac_bits)
+
+
+def patches(samples: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
+    """``[N, H, W]`` → ``[N, P, kh*kw]`` windows (stride 1, row-major positions and offsets)."""
+    x = samples.unsqueeze(1).to(torch.float64)
+    cols = F.unfold(x, kernel)  # [N, kh*kw, P]
+    return cols.transpose(1, 2).round().to(torch.int64)
+
+
+def np_patches(samples: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
+    """NumPy version of :func:`patches` (for feeding the golden model)."""
+    return patches(torch.as_tensor(np.asarray(samples, dtype=np.float64)), kernel).numpy()

@@ -1,0 +1,635 @@
+"""Quantizers: sensor sample (integer DN) → code → decoded value(s) for the task network.
+
+Every quantizer is an ``nn.Module`` with
+
+- a training forward (``module.train()``): DN float tensor ``[...]`` → features ``[..., C]``,
+  differentiable in the method's own way (straight-through, sigmoids, Gumbel, LSQ);
+- a hard forward (``module.eval()``, or after :meth:`Quantizer.freeze`): the integer ladder
+  ``code = #{t : x >= t}`` over :meth:`Quantizer.int_thresholds` followed by the fixed-point
+  decode table — exactly what the design file and the golden model compute;
+- an export: integer thresholds in the sample word (``1..2**input_bits - 1``, strictly
+  increasing) and the decode table in signed fixed point (:func:`decode_fixed`).
+
+Names (``METHODS``): ``learned``, ``bitwise``, ``gumbel``, ``hist``, ``uniform``,
+``uniform-full``, ``sqrt``, ``lloyd``, ``lsq``, ``lsqplus``, ``fp``. Quantizer arithmetic runs in
+float64 so that float thresholds and their integer export agree on every integer sample.
+
+Threshold convention: a float threshold ``θ`` of an exclusive quantizer (``code = #(x > θ)``)
+exports as ``t = floor(θ) + 1``; an inclusive one (``#(x >= θ)``, e.g. round half up) as
+``t = ceil(θ)``. Either way ``x >= t`` holds for exactly the same integers ``x``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from adcforge.errors import ConfigError
+
+from .ste import heaviside_ste, round_ste
+
+METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "sqrt", "lloyd",
+           "lsq", "lsqplus", "fp")
+FIXED_METHODS = ("hist", "uniform", "uniform-full", "sqrt", "lloyd")
+DECODERS = ("embedding", "onehot", "centroid")
+INITS = ("quantile", "uniform")
+DTYPE = torch.float64
+
+
+# -- sample statistics -----------------------------------------------------------------------
+@dataclass
+class SampleStats:
+    """Histogram of integer sensor samples (DN) that initialises and calibrates quantizers.
+
+    ``counts[v]`` is the number of samples equal to ``v`` (``0..max_dn``); ``lo`` is the lowest
+    sample, ``hi`` the 99.9th percentile (the range a camera whose gain is set for the scene uses);
+    ``black`` the sensor's black level in DN.
+    """
+
+    counts: np.ndarray
+    max_dn: int
+    black: float = 0.0
+
+    @classmethod
+    def from_samples(cls, samples, max_dn: int, black: float = 0.0) -> "SampleStats":
+        """Build the histogram of integer samples in ``0..max_dn``."""
+        s = np.asarray(samples).astype(np.int64).ravel()
+        if s.size == 0:
+            raise ConfigError("no sensor samples to calibrate the quantizer on (empty dataset)")
+        s = np.clip(s, 0, max_dn)
+        return cls(np.bincount(s, minlength=max_dn + 1).astype(np.int64), int(max_dn),
+                   float(black))
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def cdf(self) -> np.ndarray:
+        """``cdf[v] = P(x <= v)``."""
+        return np.cumsum(self.counts) / self.total
+
+    def quantile(self, q: float) -> int:
+        """Return the smallest sample value ``v`` with ``P(x <= v) >= q``."""
+        return int(np.searchsorted(self.cdf, q - 1e-12, side="left"))
+
+    @property
+    def lo(self) -> int:
+        return int(np.flatnonzero(self.counts)[0])
+
+    @property
+    def hi(self) -> int:
+        return max(self.quantile(0.999), self.lo + 1)
+
+    @property
+    def values(self) -> np.ndarray:
+        return np.arange(self.max_dn + 1)
+
+    def mean_abs(self, offset: float) -> float:
+        return float((np.abs(self.values - offset) * self.counts).sum() / self.total)
+
+
+# -- integer thresholds ------------------------------------------------------------------------
+def make_strict(t, top: int) -> np.ndarray:
+    """Clamp integer thresholds to ``1..top`` and make them strictly increasing, moving as few
+    as possible: first pushed up past their predecessor, then down below their successor."""
+    t = np.clip(np.asarray(t, dtype=np.int64), 1, top).copy()
+    n = len(t)
+    if n > top:
+        raise ConfigError(f"{n} thresholds do not fit a sample word whose largest value is {top}")
+    for i in range(1, n):
+        t[i] = max(t[i], t[i - 1] + 1)
+    for i in range(n - 1, -1, -1):
+        t[i] = min(t[i], top - (n - 1 - i))
+        if i < n - 1:
+            t[i] = min(t[i], t[i + 1] - 1)
+    return t
+
+
+def export_int_thresholds(theta, inclusive: bool, top: int) -> np.ndarray:
+    """Integer thresholds ``t`` with ``x >= t ⇔ x > θ`` (``x >= θ`` if inclusive), made strict."""
+    theta = np.asarray(theta, dtype=np.float64)
+    t = np.ceil(theta) if inclusive else np.floor(theta) + 1
+    return make_strict(np.clip(t, -1, top + 1).astype(np.int64), top)
+
+
+def ladder(x: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+    """Return ``#{t : x >= t}`` for sorted integer thresholds (int64 codes)."""
+    return torch.searchsorted(thresholds.to(x.dtype).contiguous(), x.contiguous(), right=True)
+
+
+def uniform_int_thresholds(lo: float, hi: float, levels: int, top: int) -> np.ndarray:
+    """Uniform ADC over the integers ``lo..hi``: ``code = floor((x - lo) L / (hi - lo + 1))``."""
+    k = np.arange(1, levels)
+    return make_strict(np.ceil(lo + k * (hi - lo + 1) / levels).astype(np.int64), top)
+
+
+def sqrt_int_thresholds(lo: float, hi: float, levels: int, top: int) -> np.ndarray:
+    """Square-root companding: ``code = floor(L sqrt((x - lo) / (hi - lo + 1)))``."""
+    k = np.arange(1, levels)
+    return make_strict(np.ceil(lo + (hi - lo + 1) * (k / levels) ** 2).astype(np.int64), top)
+
+
+def hist_int_thresholds(stats: SampleStats, levels: int, top: int) -> np.ndarray:
+    """Histogram equalisation: ``t_k`` with ``P(x < t_k)`` nearest to ``k / L``."""
+    below = np.concatenate([[0.0], stats.cdf])  # below[v] = P(x < v), v = 0..max_dn + 1
+    t = [int(np.argmin(np.abs(below - k / levels))) for k in range(1, levels)]
+    return make_strict(t, top)
+
+
+def lloyd_max(stats: SampleStats, levels: int, iterations: int = 100):
+    """Run Lloyd-Max (MSE-optimal scalar quantizer) on the histogram; return
+    ``(float thresholds, centroids)``: thresholds are centroid midpoints (``x >= θ`` → upper)."""
+    v = stats.values.astype(np.float64)
+    w = stats.counts.astype(np.float64)
+    t = hist_int_thresholds(stats, levels, stats.max_dn).astype(np.float64) - 0.5
+    c = np.zeros(levels)
+    for _ in range(iterations):
+        codes = np.searchsorted(t, v, side="right")
+        mass = np.bincount(codes, weights=w, minlength=levels)
+        sums = np.bincount(codes, weights=w * v, minlength=levels)
+        edges = np.concatenate([[stats.lo - 0.5], t, [stats.hi + 0.5]])
+        mid = (edges[:-1] + edges[1:]) / 2
+        c = np.where(mass > 0, sums / np.maximum(mass, 1e-300), mid)
+        c = np.maximum.accumulate(c)
+        new_t = (c[:-1] + c[1:]) / 2
+        if np.allclose(new_t, t):
+            break
+        t = new_t
+    return t, c
+
+
+def bin_centroids(stats: SampleStats, thresholds: np.ndarray) -> np.ndarray:
+    """Return the mean sample (DN) of each bin of an integer ladder (bin midpoint if empty)."""
+    v = stats.values.astype(np.float64)
+    w = stats.counts.astype(np.float64)
+    levels = len(thresholds) + 1
+    codes = np.searchsorted(thresholds, v, side="right")
+    mass = np.bincount(codes, weights=w, minlength=levels)
+    sums = np.bincount(codes, weights=w * v, minlength=levels)
+    edges = np.concatenate([[min(stats.lo, thresholds[0] - 1)], thresholds,
+                            [max(stats.hi, thresholds[-1]) + 1]]).astype(np.float64)
+    mid = (edges[:-1] + edges[1:] - 1) / 2
+    return np.where(mass > 0, sums / np.maximum(mass, 1e-300), mid)
+
+
+# -- decode table in fixed point ---------------------------------------------------------------
+def decode_frac_bits(table: torch.Tensor, width: int) -> int:
+    """Largest fraction bits F (0..24) such that ``max|table| * 2**F <= 2**(width-1) - 1``."""
+    m = float(table.detach().abs().max()) if table.numel() else 0.0
+    top = 2 ** (width - 1) - 1
+    if m <= 0:
+        return 24
+    f = math.floor(math.log2(top / m))
+    while f > -64 and m * 2.0**f > top:  # guard against log2 rounding
+        f -= 1
+    while f < 24 and m * 2.0 ** (f + 1) <= top:
+        f += 1
+    return int(min(max(f, 0), 24))
+
+
+def decode_fixed(table: torch.Tensor, width: int) -> tuple[int, torch.Tensor]:
+    """Quantise a decode table to signed ``width``-bit fixed point: ``(F, int64 table)``.
+
+    ``int = clip(floor(v * 2**F + 1/2), -2**(width-1), 2**(width-1) - 1)`` in float64, with F from
+    :func:`decode_frac_bits` (F is clamped at 0, so very large values saturate).
+    """
+    f = decode_frac_bits(table, width)
+    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    ints = torch.floor(table.detach().to(DTYPE) * 2.0**f + 0.5).clamp(lo, hi).to(torch.int64)
+    return f, ints
+
+
+def fake_quant_table(table: torch.Tensor, width: int) -> torch.Tensor:
+    """The decode table as the hardware holds it (fixed point), with a straight-through gradient."""
+    f, _ = decode_fixed(table, width)
+    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    return torch.clamp(round_ste(table.to(DTYPE) * 2.0**f), lo, hi) / 2.0**f
+
+
+class Decoder(nn.Module):
+    """Code → vector table ``[levels, channels]``.
+
+    ``embedding``: trainable, channel 0 initialised at the bins' normalised centroids, further
+    channels small and random; ``centroid``: fixed normalised centroids (1 channel); ``onehot``:
+    fixed identity (``levels`` channels).
+    """
+
+    def __init__(self, kind: str, levels: int, channels: int, init: np.ndarray,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if kind not in DECODERS:
+            raise ConfigError(f"quantizer.decoder: unknown decoder {kind!r}; allowed: "
+                              f"{', '.join(DECODERS)}")
+        self.kind = kind
+        init = torch.as_tensor(np.asarray(init, dtype=np.float64)).reshape(levels, 1)
+        if kind == "onehot":
+            table = torch.eye(levels, dtype=DTYPE)
+        elif kind == "centroid":
+            table = init.clone()
+        else:
+            extra = torch.randn(levels, channels - 1, generator=generator, dtype=DTYPE) * 0.3
+            table = torch.cat([init, extra], dim=1)
+        if kind == "embedding":
+            self.weight = nn.Parameter(table)
+        else:
+            self.register_buffer("weight", table)
+
+    def forward(self) -> torch.Tensor:
+        return self.weight
+
+
+# -- quantizers ---------------------------------------------------------------------------------
+class Quantizer(nn.Module):
+    """Base class: normalisation, integer ladder, hard forward, freezing, export.
+
+    Samples are normalised as ``u = (x - lo) / scale`` (DN) with ``lo`` the lowest training
+    sample and ``scale = hi - lo`` so that learning rates mean the same at every light level.
+    """
+
+    method = "?"
+    inclusive = False
+    exportable = True
+
+    def __init__(self, bits: int, stats: SampleStats, input_bits: int, width: int = 8):
+        super().__init__()
+        self.bits = int(bits)
+        self.levels = 2**self.bits
+        self.input_bits = int(input_bits)
+        self.top = 2**self.input_bits - 1
+        self.width = int(width)
+        self.lo = float(stats.lo)
+        self.scale = float(max(stats.hi - stats.lo, 1))
+        self.temperature = 1.0  # annealed by the trainer for soft methods
+        self.generator: torch.Generator | None = None
+        self.register_buffer("frozen", torch.zeros(0, dtype=torch.int64))
+
+    # normalisation
+    def to_u(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.to(DTYPE) - self.lo) / self.scale
+
+    def to_dn(self, u: torch.Tensor) -> torch.Tensor:
+        return u * self.scale + self.lo
+
+    # thresholds
+    def float_thresholds(self) -> torch.Tensor:
+        """Current float thresholds in DN (float64, ``levels - 1``)."""
+        raise NotImplementedError
+
+    def int_thresholds(self) -> torch.Tensor:
+        """Integer thresholds of the hard quantizer (exported), int64, strictly increasing."""
+        if self.is_frozen:
+            return self.frozen
+        theta = self.float_thresholds().detach().cpu().numpy()
+        return torch.as_tensor(export_int_thresholds(theta, self.inclusive, self.top),
+                               device=self.frozen.device)
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.frozen.numel() > 0
+
+    def freeze(self) -> None:
+        """Snap the thresholds to their integer export; the trainable table may keep learning."""
+        self.frozen = self.int_thresholds().clone()
+
+    def threshold_parameters(self) -> list[nn.Parameter]:
+        """Parameters trained with the thresholds' learning rate."""
+        return []
+
+    # decoding
+    def table(self) -> torch.Tensor:
+        """Decode table ``[levels, channels]`` (float64, before fixed-point rounding)."""
+        raise NotImplementedError
+
+    @property
+    def channels(self) -> int:
+        return self.table().shape[1]
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """Hard codes of integer-valued samples ``x`` (the comparator ladder)."""
+        return ladder(x.to(DTYPE), self.int_thresholds())
+
+    def hard_forward(self, x: torch.Tensor) -> torch.Tensor:
+        return fake_quant_table(self.table(), self.width)[self.codes(x)]
+
+    def train_forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """DN ``[...]`` → features ``[..., channels]`` (float32)."""
+        if self.training and not self.is_frozen:
+            out = self.train_forward(x)
+        else:
+            out = self.hard_forward(x)
+        return out.to(torch.float32)
+
+    def export(self) -> tuple[list[int], int, np.ndarray]:
+        """Return ``(thresholds, frac_bits, int table [levels, channels])`` for the design file."""
+        f, ints = decode_fixed(self.table(), self.width)
+        return [int(t) for t in self.int_thresholds().cpu()], f, ints.cpu().numpy()
+
+
+def _centroid_init(stats: SampleStats, thresholds_int: np.ndarray, lo: float, scale: float):
+    return (bin_centroids(stats, thresholds_int) - lo) / scale
+
+
+class FixedThresholdQuantizer(Quantizer):
+    """``hist``, ``uniform``, ``uniform-full``, ``sqrt``, ``lloyd``: integer thresholds fixed from
+    the training samples; the decode table is trainable (embedding) or fixed."""
+
+    inclusive = True
+
+    def __init__(self, method: str, bits: int, stats: SampleStats, input_bits: int,
+                 decoder: str = "embedding", channels: int = 1, width: int = 8,
+                 generator: torch.Generator | None = None):
+        super().__init__(bits, stats, input_bits, width)
+        self.method = method
+        L, top = self.levels, self.top
+        lo, hi = stats.lo, stats.hi
+        if method == "uniform":
+            t = uniform_int_thresholds(lo, hi, L, top)
+        elif method == "uniform-full":
+            t = uniform_int_thresholds(0, stats.max_dn, L, top)
+        elif method == "sqrt":
+            t = sqrt_int_thresholds(lo, hi, L, top)
+        elif method == "hist":
+            t = hist_int_thresholds(stats, L, top)
+        elif method == "lloyd":
+            theta, _ = lloyd_max(stats, L)
+            t = export_int_thresholds(theta, True, top)
+        else:
+            raise ConfigError(f"unknown fixed method {method!r}")
+        self.frozen = torch.as_tensor(t, dtype=torch.int64)
+        self.decoder = Decoder(decoder, L, channels, _centroid_init(stats, t, self.lo, self.scale),
+                               generator)
+
+    def float_thresholds(self):
+        return self.frozen.to(DTYPE)
+
+    def table(self):
+        return self.decoder()
+
+
+def _quantile_init(stats: SampleStats, levels: int, top: int, init: str) -> np.ndarray:
+    if init == "quantile":
+        return hist_int_thresholds(stats, levels, top)
+    if init == "uniform":
+        return uniform_int_thresholds(stats.lo, stats.hi, levels, top)
+    raise ConfigError(f"quantizer.init: unknown init {init!r}; allowed: {', '.join(INITS)}")
+
+
+class _LearnedThresholds(Quantizer):
+    """Thresholds ``θ = base + cumsum(softplus(gaps))`` in normalised units: strictly increasing
+    by construction. Initialised at integer thresholds ``t - 1/2`` (quantile or uniform)."""
+
+    def __init__(self, bits, stats, input_bits, width, init):
+        super().__init__(bits, stats, input_bits, width)
+        t0 = _quantile_init(stats, self.levels, self.top, init)
+        self.init_int = t0
+        theta_u = (t0.astype(np.float64) - 0.5 - self.lo) / self.scale
+        gaps = np.diff(theta_u)
+        inv_softplus = gaps + np.log(-np.expm1(-gaps))  # softplus^-1, gaps > 0
+        self.base = nn.Parameter(torch.tensor(theta_u[:1], dtype=DTYPE))
+        self.gaps = nn.Parameter(torch.as_tensor(inv_softplus, dtype=DTYPE))
+
+    def thresholds_u(self) -> torch.Tensor:
+        return torch.cat([self.base, self.base + torch.cumsum(F.softplus(self.gaps), 0)])
+
+    def float_thresholds(self):
+        return self.to_dn(self.thresholds_u())
+
+    def threshold_parameters(self):
+        return [self.base, self.gaps]
+
+    def ste_width(self, theta_u: torch.Tensor) -> torch.Tensor:
+        """Half-width of the straight-through window per threshold (normalised units): half the
+        mean distance to the neighbouring thresholds, at least one DN."""
+        th = theta_u.detach()
+        if len(th) == 1:
+            w = torch.full_like(th, 0.05)
+        else:
+            d = torch.diff(th)
+            left = torch.cat([d[:1], d])
+            right = torch.cat([d, d[-1:]])
+            w = (left + right) / 4
+        return torch.clamp(w, min=1.0 / self.scale)
+
+
+class LearnedQuantizer(_LearnedThresholds):
+    """``learned``: Eq. 1 of "Task-Guided Quantization Strategies" with a straight-through
+    estimator and a trainable embedding decoder.
+
+    ``y = E[0] + sum_i (E[i+1] - E[i]) H(x - θ_i)`` equals ``E[#(x > θ)]`` in the forward pass
+    (thresholds sorted); backward, ``H`` has the box gradient of :func:`heaviside_ste`.
+    """
+
+    method = "learned"
+
+    def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
+                 init="quantile", generator=None):
+        super().__init__(bits, stats, input_bits, width, init)
+        self.decoder = Decoder(decoder, self.levels, channels,
+                               _centroid_init(stats, self.init_int, self.lo, self.scale), generator)
+
+    def table(self):
+        return self.decoder()
+
+    def train_forward(self, x):
+        u = self.to_u(x)
+        th = self.thresholds_u()
+        steps = heaviside_ste(u[..., None] - th, self.ste_width(th))
+        e = fake_quant_table(self.table(), self.width)
+        return e[0] + steps @ (e[1:] - e[:-1])
+
+
+class GumbelQuantizer(_LearnedThresholds):
+    """``gumbel``: Gumbel-softmax relaxation of the threshold quantizer (straight-through).
+
+    Logits ``l_k = sum_{i<=k} (u - θ_i) / w_i`` (``l_0 = 0``) have ``argmax = #(u > θ)``; training
+    draws the one-hot ``argmax(l + g)`` (``g`` Gumbel noise) forward and backpropagates
+    ``softmax((l + g) / τ)``, ``τ`` = the annealed temperature.
+    """
+
+    method = "gumbel"
+
+    def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
+                 init="quantile", generator=None):
+        super().__init__(bits, stats, input_bits, width, init)
+        self.decoder = Decoder(decoder, self.levels, channels,
+                               _centroid_init(stats, self.init_int, self.lo, self.scale), generator)
+
+    def table(self):
+        return self.decoder()
+
+    def logits(self, x):
+        u = self.to_u(x)
+        th = self.thresholds_u()
+        d = (u[..., None] - th) / self.ste_width(th)
+        return torch.cat([torch.zeros_like(d[..., :1]), torch.cumsum(d, -1)], -1)
+
+    def train_forward(self, x):
+        logits = self.logits(x)
+        uniform = torch.rand(logits.shape, generator=self.generator, dtype=DTYPE,
+                             device=logits.device)
+        g = -torch.log(-torch.log(uniform.clamp(1e-12, 1 - 1e-12)))
+        y = logits + g
+        soft = torch.softmax(y / max(self.temperature, 1e-3), -1)
+        hard = F.one_hot(y.argmax(-1), self.levels).to(DTYPE)
+        onehot = hard - soft.detach() + soft
+        return onehot @ fake_quant_table(self.table(), self.width)
+
+
+def bit_table(bits: int) -> np.ndarray:
+    """``table[code, c]`` = bit ``bits - 1 - c`` of ``code`` (MSB first), as 0.0 / 1.0."""
+    codes = np.arange(2**bits)[:, None]
+    return ((codes >> np.arange(bits - 1, -1, -1)[None]) & 1).astype(np.float64)
+
+
+class BitwiseQuantizer(_LearnedThresholds):
+    """``bitwise``: trainable bitwise soft quantization.
+
+    Bit ``j`` of the code toggles at thresholds ``θ_{m 2^j}``; its soft form is
+    ``sum_m (-1)^(m+1) sigmoid((u - θ_{m 2^j}) / (τ w))`` with ``τ`` annealed towards 0 (hard
+    steps). The ``bits`` outputs are concatenated (MSB first); the decode table holds the bits.
+    """
+
+    method = "bitwise"
+
+    def __init__(self, bits, stats, input_bits, width=8, init="quantile", generator=None):
+        super().__init__(bits, stats, input_bits, width, init)
+        self.register_buffer("bits_table", torch.as_tensor(bit_table(self.bits)))
+        # sel[i, c] = +-1 where threshold i (0-based) toggles output channel c
+        sel = np.zeros((self.levels - 1, self.bits))
+        for c in range(self.bits):
+            j = self.bits - 1 - c
+            for m in range(1, 2 ** (self.bits - j)):
+                sel[m * 2**j - 1, c] = 1.0 if m % 2 else -1.0
+        self.register_buffer("sel", torch.as_tensor(sel))
+
+    def table(self):
+        return self.bits_table
+
+    def train_forward(self, x):
+        u = self.to_u(x)
+        th = self.thresholds_u()
+        z = (u[..., None] - th) / (self.ste_width(th) * max(self.temperature, 1e-6))
+        return torch.sigmoid(z) @ self.sel
+
+
+def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
+    """Forward ``x``, backward ``g * grad`` (LSQ's step-size gradient scale)."""
+    return (x - x * g).detach() + x * g
+
+
+class LSQQuantizer(Quantizer):
+    """``lsq`` / ``lsqplus``: Learned Step Size Quantization (Esser et al. 2020) and LSQ+
+    (Bhalgat et al. 2020), unsigned: ``v̂ = s clamp(round((v - β) / s), 0, Q_P) + β`` with
+    ``v = (x - black) / scale``, ``β = 0`` for LSQ (learned for LSQ+), the step gradient scaled by
+    ``1 / sqrt(N Q_P)``. Round is half up, so ``code >= k ⇔ x >= black + scale (β + (k - ½) s)``.
+    The decoded value is ``v̂`` itself (1 channel)."""
+
+    inclusive = True
+
+    def __init__(self, bits, stats, input_bits, plus: bool, features: int, width=8):
+        super().__init__(bits, stats, input_bits, width)
+        self.method = "lsqplus" if plus else "lsq"
+        self.black = float(stats.black)
+        qp = self.levels - 1
+        self.g = 1.0 / math.sqrt(max(features, 1) * qp)
+        if plus:
+            v_lo = (stats.lo - self.black) / self.scale
+            v_hi = (stats.hi - self.black) / self.scale
+            s0 = (v_hi - v_lo) / qp
+            self.beta = nn.Parameter(torch.tensor(v_lo, dtype=DTYPE))
+        else:
+            s0 = 2 * stats.mean_abs(self.black) / self.scale / math.sqrt(qp)
+            self.register_buffer("beta", torch.tensor(0.0, dtype=DTYPE))
+        self.step = nn.Parameter(torch.tensor(max(s0, 1e-6), dtype=DTYPE))
+
+    def threshold_parameters(self):
+        return [self.step] + ([self.beta] if isinstance(self.beta, nn.Parameter) else [])
+
+    def _s(self):
+        return torch.clamp(self.step, min=1e-6)
+
+    def float_thresholds(self):
+        k = torch.arange(1, self.levels, dtype=DTYPE, device=self.step.device)
+        return self.black + self.scale * (self.beta + (k - 0.5) * self._s())
+
+    def table(self):
+        k = torch.arange(self.levels, dtype=DTYPE, device=self.step.device)
+        return (k * self._s() + self.beta)[:, None]
+
+    def train_forward(self, x):
+        v = (x.to(DTYPE) - self.black) / self.scale
+        s = grad_scale(self._s(), self.g)
+        beta = grad_scale(self.beta, self.g) if self.beta.requires_grad else self.beta
+        vbar = round_ste(torch.clamp((v - beta) / s, 0, self.levels - 1))
+        return (vbar * s + beta)[..., None]
+
+
+class FullPrecision(Quantizer):
+    """``fp``: no quantizer; the normalised sample ``u`` itself (1 channel). Not exportable."""
+
+    method = "fp"
+    exportable = False
+
+    def __init__(self, stats, input_bits):
+        super().__init__(1, stats, input_bits)
+
+    def float_thresholds(self):
+        raise ConfigError("method 'fp' has no thresholds: it is the full-precision reference")
+
+    def table(self):
+        return torch.zeros(1, 1, dtype=DTYPE)
+
+    def forward(self, x):
+        return self.to_u(x)[..., None].to(torch.float32)
+
+
+def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, *,
+                   decoder: str = "embedding", channels: int = 1, width: int = 8,
+                   init: str = "quantile", features: int = 1,
+                   generator: torch.Generator | None = None) -> Quantizer:
+    """Build the quantizer ``method`` (one of :data:`METHODS`) for ``bits``-bit codes.
+
+    ``stats``: histogram of training samples; ``input_bits``: sample word width; ``decoder`` /
+    ``channels``: decode table kind and width (threshold methods and ``gumbel``; ``bitwise``
+    decodes to its bits, ``lsq``/``lsqplus`` to their dequantized value); ``width``: decode
+    fixed-point width; ``init``: ``quantile`` or ``uniform`` (learned methods); ``features``:
+    samples per example (LSQ gradient scale). Raises ConfigError for unknown names or ranges.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"quantizer.method: unknown method {method!r}; allowed: "
+                          f"{', '.join(METHODS)}")
+    if not (isinstance(bits, int) and 1 <= bits <= 8):
+        raise ConfigError(f"quantizer.bits: got {bits!r}; allowed range is 1..8")
+    if 2**bits - 1 > 2**input_bits - 1:
+        raise ConfigError(f"quantizer.bits: {bits} bits need {2**bits - 1} thresholds but a "
+                          f"{input_bits}-bit sample holds at most {2**input_bits - 1}")
+    if decoder == "onehot":
+        channels = 2**bits
+        if channels > 16:
+            raise ConfigError(f"quantizer.decoder: 'onehot' needs 2**bits channels; the design "
+                              f"file allows at most 16 (bits <= 4), got bits={bits}")
+    if decoder == "centroid":
+        channels = 1
+    if not 1 <= channels <= 16:
+        raise ConfigError(f"quantizer.channels: got {channels}; allowed range is 1..16")
+    if method == "fp":
+        return FullPrecision(stats, input_bits)
+    if method == "learned":
+        return LearnedQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator)
+    if method == "gumbel":
+        return GumbelQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator)
+    if method == "bitwise":
+        return BitwiseQuantizer(bits, stats, input_bits, width, init, generator)
+    if method in ("lsq", "lsqplus"):
+        return LSQQuantizer(bits, stats, input_bits, method == "lsqplus", features, width)
+    return FixedThresholdQuantizer(method, bits, stats, input_bits, decoder, channels, width,
+                                   generator)

@@ -1,0 +1,443 @@
+"""Joint training of quantizer and task network on the simulated sensor (Algorithm 1 of
+"Task-Guided Quantization Strategies"), export to the design file, evaluation through the golden
+model.
+
+:func:`train` is the one entry point (the command line and the demo call it)::
+
+    from learn.train import train
+    metrics = train("digits", "runs/x")        # or a dict / a YAML path; None = default config
+
+Every batch: images × photons at white → sensor frames with fresh noise → quantizer → decode →
+task network → cross-entropy; Adam with one learning rate for the thresholds and one for the rest.
+The last ``freeze_epochs`` epochs run with the thresholds snapped to their integer export, so the
+network finishes training on exactly the codes the hardware produces. Test frames are captured
+once, with a fixed seed; the reported ``test_accuracy`` is the accuracy of the golden model
+(``hdl.golden``) run on the exported design file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from adcforge.design import dump_design, save_design
+from adcforge.errors import AdcforgeError, ConfigError
+
+from .config import load_config
+from .model import TaskModel, golden_outputs, predict
+from .quantizers import FIXED_METHODS, SampleStats, make_quantizer
+
+CHECKPOINT_DIR = ".checkpoint"
+
+
+class TrainingError(AdcforgeError):
+    """Training failed (a NaN loss, an unusable dataset); nothing was written."""
+
+
+# -- setup --------------------------------------------------------------------------------------
+def _seed(*parts) -> int:
+    h = hashlib.sha256(repr(parts).encode()).digest()
+    return int.from_bytes(h[:8], "little") & (2**62 - 1)
+
+
+def _generator(device, *parts) -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(_seed(*parts))
+    return g
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: 'cuda' requested but no CUDA device is available; "
+                          "allowed here: cpu, auto")
+    return torch.device(name)
+
+
+class Task:
+    """Data, sensor and light of one configuration (no model)."""
+
+    def __init__(self, cfg: dict, device: torch.device):
+        from sim import load_sensor
+        from sim.data import load_dataset
+
+        d = cfg["data"]
+        self.train_images, self.train_labels, self.classes = load_dataset(
+            d["dataset"], "train", seed=d["seed"])
+        self.test_images, self.test_labels, _ = load_dataset(d["dataset"], "test", seed=d["seed"])
+        for split, imgs in (("train", self.train_images), ("test", self.test_images)):
+            if len(imgs) == 0:
+                raise ConfigError(f"data.dataset {d['dataset']!r}: the {split} split has no "
+                                  f"samples")
+        if len(self.classes) < 2:
+            raise ConfigError(f"data.dataset {d['dataset']!r}: needs at least 2 classes, found "
+                              f"{len(self.classes)}")
+        self.height, self.width = self.train_images.shape[1:]
+        s = cfg["sensor"]
+        self.sensor = load_sensor(s["preset"], seed=s["seed"], width=int(self.width),
+                                  height=int(self.height))
+        self.device = device
+        self.ts = self.sensor.torch(device)
+        self.photons = cfg["photons"]
+        self.input_bits = int(self.sensor.adc_bits)
+        self.max_dn = int(self.sensor.max_dn)
+        self.black = float(self.sensor.config.black_level_dn)
+        self.train_x = torch.as_tensor(self.train_images, device=device)
+        self.train_y = torch.as_tensor(self.train_labels, device=device)
+
+    def white(self, n: int, g: torch.Generator, photons=None) -> torch.Tensor:
+        """Photons at white per image ``[n, 1, 1]``: fixed, or log-uniform in ``[lo, hi]``."""
+        p = self.photons if photons is None else photons
+        if isinstance(p, (list, tuple)):
+            u = torch.rand((n, 1, 1), generator=g, device=self.device)
+            return torch.exp(math.log(p[0]) + u * (math.log(p[1]) - math.log(p[0])))
+        return torch.full((n, 1, 1), float(p), device=self.device)
+
+    def capture(self, images: torch.Tensor, g: torch.Generator, photons=None) -> torch.Tensor:
+        images = torch.as_tensor(images, device=self.device)
+        return self.ts.capture(images * self.white(len(images), g, photons), generator=g)
+
+    def capture_all(self, images, g, photons=None, chunk=4096) -> torch.Tensor:
+        return torch.cat([self.capture(images[i:i + chunk], g, photons)
+                          for i in range(0, len(images), chunk)])
+
+
+def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
+    """Quantizer and task network of ``cfg``, initialised from the training-sample statistics."""
+    q, n = cfg["quantizer"], cfg["network"]
+    g = _generator("cpu", cfg["train"]["seed"], "init")
+    quant = make_quantizer(q["method"], q["bits"], stats, task.input_bits, decoder=q["decoder"],
+                           channels=q["channels"], width=q["decode_width"], init=q["init"],
+                           features=task.height * task.width, generator=g)
+    ch = quant.channels if quant.method != "fp" else 1
+    if n["kind"] == "linear" and task.height * task.width * ch > 4096:
+        raise ConfigError(f"network.kind: 'linear' puts all {task.height}x{task.width}x{ch} "
+                          f"decoded values into one POST layer; the design file allows 4096 "
+                          f"inputs. Use network.kind: cnn or smaller images")
+    if n["kind"] == "cnn" and (task.height < 5 or task.width < 5):
+        raise ConfigError(f"network.kind: 'cnn' needs images of at least 5x5, got "
+                          f"{task.height}x{task.width}")
+    model = TaskModel(quant, task.height, task.width, len(task.classes), n["kind"],
+                      n["exponent_bits"], n["conv_channels"], n["hidden_channels"], g)
+    return model.to(task.device)
+
+
+def sample_stats(task: Task, cfg: dict) -> SampleStats:
+    """Histogram of one noisy capture of the training set at the training light."""
+    g = _generator(task.device, cfg["train"]["seed"], "stats")
+    dn = task.capture_all(task.train_x, g)
+    return SampleStats.from_samples(dn.cpu().numpy(), task.max_dn, task.black)
+
+
+def _safe_name(text: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", text)[:64]
+    return name if re.match(r"^[A-Za-z_]", name) else f"d_{name}"[:64]
+
+
+# -- the loop -----------------------------------------------------------------------------------
+class _Progress:
+    def __init__(self, enabled: bool, total: int, label: str):
+        self.enabled = enabled
+        self.bar = None
+        if enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                                TimeElapsedColumn(), TimeRemainingColumn())
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total, info="")
+
+    def update(self, advance=0, **info):
+        if self.bar is not None:
+            text = "  ".join(f"{k} {v}" for k, v in info.items())
+            self.bar.update(self.task, advance=advance, info=text)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _temperature(cfg, step, total) -> float:
+    t0, t1 = cfg["quantizer"]["temperature"]
+    return t0 * (t1 / t0) ** min(1.0, step / max(1, total))
+
+
+def _evaluate_hard(model: TaskModel, cfg, test_dn, test_y) -> float:
+    model.eval()
+    with torch.no_grad():
+        if model.quantizer.method == "fp":
+            pred = predict(model(test_dn))
+        else:
+            design = model.export("eval", cfg["network"]["guard_bits"],
+                                  cfg["network"]["output_bits"])
+            pred = predict(model.hard_logits(design, test_dn.cpu()))
+    model.train()
+    return float((pred == test_y.cpu().numpy()).mean())
+
+
+def _atomic_torch_save(obj, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train(config: dict | str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
+          progress: bool = True, resume: bool = False, plots: bool = True) -> dict:
+    """Train one configuration and write ``out_dir/design.yaml``, ``metrics.json`` and plots.
+
+    ``config``: a mapping, a YAML path, a bundled config name, or ``None`` (the default).
+    ``out_dir``: output folder (``None``: nothing written). ``resume``: continue from
+    ``out_dir/.checkpoint`` when it holds a checkpoint of the same config. Returns the metrics.
+    Raises :class:`~adcforge.errors.ConfigError` for bad configs/data and :class:`TrainingError`
+    for a NaN loss; in both cases nothing is written to ``out_dir``.
+    """
+    return train_model(config, out_dir, progress, resume, plots).metrics
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns: the metrics, the trained model (eval mode), the exported
+    design (``None`` for ``fp``), the task (data, sensor) and the test frames (DN) it was scored on.
+    """
+
+    metrics: dict
+    model: TaskModel
+    design: object
+    task: "Task"
+    test_dn: torch.Tensor
+
+
+def train_model(config: dict | str | os.PathLike | None = None,
+                out_dir: str | os.PathLike | None = None, progress: bool = True,
+                resume: bool = False, plots: bool = True, stop_after: int | None = None
+                ) -> TrainResult:
+    """Like :func:`train`, returning a :class:`TrainResult`. ``stop_after``: raise
+    KeyboardInterrupt after that many epochs (checkpoint kept; for testing resume)."""
+    cfg = load_config(config)
+    tc = cfg["train"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(tc["threads"])
+    out = Path(out_dir) if out_dir is not None else None
+    created = out is not None and not out.exists()
+    ckpt_path = out / CHECKPOINT_DIR / "state.pt" if out is not None else None
+    try:
+        return _train(cfg, out, ckpt_path, progress, resume, plots, stop_after)
+    except BaseException:
+        if ckpt_path is not None and ckpt_path.parent.exists() and not _interrupted():
+            shutil.rmtree(ckpt_path.parent, ignore_errors=True)
+        if created and out.exists() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _interrupted() -> bool:
+    import sys
+
+    exc = sys.exc_info()[1]
+    return isinstance(exc, KeyboardInterrupt)
+
+
+def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainResult:
+    t_start = time.perf_counter()
+    tc, qc, nc = cfg["train"], cfg["quantizer"], cfg["network"]
+    device = _device(tc["device"])
+    task = Task(cfg, device)
+    stats = sample_stats(task, cfg)
+    model = build_model(cfg, task, stats)
+    quant = model.quantizer
+    thr_params = quant.threshold_parameters()
+    thr_ids = {id(p) for p in thr_params}
+    net_params = [p for p in model.parameters() if id(p) not in thr_ids]
+    groups = [{"params": net_params, "lr": tc["lr_network"]}]
+    if thr_params:
+        groups.append({"params": thr_params, "lr": tc["lr_thresholds"]})
+    opt = torch.optim.Adam(groups)
+    g_noise = _generator(device, tc["seed"], "noise")
+    g_shuffle = _generator("cpu", tc["seed"], "shuffle")
+    quant.generator = _generator(device, tc["seed"], "gumbel")
+    g_test = _generator(device, tc["seed"], "test")
+    test_dn = task.capture_all(torch.as_tensor(task.test_images, device=device), g_test)
+    test_y = torch.as_tensor(task.test_labels)
+    init_thresholds = ([int(t) for t in quant.int_thresholds()] if quant.exportable else [])
+
+    n_train = len(task.train_x)
+    bs = tc["batch_size"]
+    steps_per_epoch = math.ceil(n_train / bs)
+    epochs = tc["epochs"]
+    freeze_at = epochs - tc["freeze_epochs"]
+    soft_steps = max(1, freeze_at * steps_per_epoch)
+    history = {"epoch": [], "loss": [], "train_accuracy": [], "test_accuracy_hard": []}
+    start_epoch = 0
+    cfg_key = json.dumps(cfg, sort_keys=True)
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        if state["config"] != cfg_key:
+            raise ConfigError(f"{ckpt_path}: the checkpoint was made with a different config; "
+                              f"delete it or drop --resume")
+        if state["frozen"] is not None:
+            quant.frozen = state["frozen"].to(device)
+            for p in thr_params:
+                p.requires_grad_(False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        g_noise.set_state(state["g_noise"])
+        g_shuffle.set_state(state["g_shuffle"])
+        quant.generator.set_state(state["g_gumbel"])
+        history = state["history"]
+        start_epoch = state["epoch"]
+
+    bar = _Progress(progress, epochs, f"train {qc['method']} {qc['bits']}b")
+    bar.update(advance=start_epoch)
+    t_loop = time.perf_counter()
+    samples_seen = 0
+    model.train()
+    try:
+        for epoch in range(start_epoch, epochs):
+            if epoch >= freeze_at and not quant.is_frozen and quant.exportable:
+                quant.freeze()
+                for p in thr_params:
+                    p.requires_grad_(False)
+            order = torch.randperm(n_train, generator=g_shuffle).to(device)
+            total_loss, correct = 0.0, 0
+            for i in range(steps_per_epoch):
+                idx = order[i * bs:(i + 1) * bs]
+                quant.temperature = _temperature(cfg, epoch * steps_per_epoch + i, soft_steps)
+                dn = task.capture(task.train_x[idx], g_noise)
+                logits = model(dn)
+                loss = F.cross_entropy(logits, task.train_y[idx])
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"the loss became {float(loss)} at epoch {epoch + 1}, step {i + 1}: "
+                        f"training stopped and nothing was written; lower train.lr_network "
+                        f"({tc['lr_network']}) or train.lr_thresholds ({tc['lr_thresholds']})")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total_loss += float(loss.detach()) * len(idx)
+                correct += int((logits.argmax(1) == task.train_y[idx]).sum())
+                samples_seen += len(idx)
+            history["epoch"].append(epoch + 1)
+            history["loss"].append(total_loss / n_train)
+            history["train_accuracy"].append(correct / n_train)
+            if (epoch + 1) % tc["eval_every"] == 0 or epoch + 1 == epochs:
+                acc = _evaluate_hard(model, cfg, test_dn, test_y)
+            else:
+                acc = float("nan")
+            history["test_accuracy_hard"].append(acc)
+            bar.update(advance=1, loss=f"{history['loss'][-1]:.3f}",
+                       train=f"{history['train_accuracy'][-1]:.3f}", test=f"{acc:.3f}")
+            if ckpt_path is not None:
+                _atomic_torch_save({
+                    "config": cfg_key, "epoch": epoch + 1, "model": model.state_dict(),
+                    "optimizer": opt.state_dict(), "g_noise": g_noise.get_state(),
+                    "g_shuffle": g_shuffle.get_state(), "g_gumbel": quant.generator.get_state(),
+                    "history": history,
+                    "frozen": quant.frozen.clone() if quant.is_frozen else None,
+                }, ckpt_path)
+            if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
+                raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}")
+    finally:
+        bar.close()
+    train_s = time.perf_counter() - t_loop
+
+    # -- export and evaluation ------------------------------------------------------------------
+    model.eval()
+    test_np = test_dn.cpu().numpy().astype(np.int64)
+    metrics = {
+        "method": qc["method"], "bits": qc["bits"], "photons": cfg["photons"],
+        "dataset": cfg["data"]["dataset"], "sensor": cfg["sensor"]["preset"],
+        "network": nc["kind"], "epochs": epochs, "seed": tc["seed"],
+        "test_samples": int(len(test_np)),
+    }
+    design = None
+    if quant.exportable:
+        prov = {"tool": "adcforge learn", "method": qc["method"], "bits": qc["bits"],
+                "photons": cfg["photons"], "dataset": cfg["data"]["dataset"],
+                "sensor": {"preset": cfg["sensor"]["preset"], "seed": cfg["sensor"]["seed"]},
+                "network": nc["kind"], "seed": tc["seed"],
+                "classes": [str(c) for c in task.classes]}
+        design = model.export(_safe_name(cfg["name"]), nc["guard_bits"], nc["output_bits"], prov)
+        hard = model.hard_outputs(design, torch.as_tensor(test_np))["outputs"]
+        gold = golden_outputs(design, test_np, model.kernel)
+        if not np.array_equal(hard.numpy(), gold):
+            raise TrainingError("internal error: the hard-eval model and the golden model "
+                                "disagree on the exported design")
+        pred = predict(model.logits_from_outputs(design, gold))
+        metrics["test_accuracy"] = float((pred == task.test_labels).mean())
+        metrics["measured_through"] = "golden model (hdl.golden.ref_adc_pipeline)"
+        metrics["thresholds"] = [int(t) for t in design.thresholds]
+        metrics["initial_thresholds"] = init_thresholds
+        metrics["decode_frac_bits"] = design.decode.frac_bits
+        with torch.no_grad():
+            metrics["test_accuracy_float"] = float(
+                (predict(model(test_dn)) == task.test_labels).mean())
+        prov["test_accuracy"] = metrics["test_accuracy"]
+    else:
+        with torch.no_grad():
+            metrics["test_accuracy"] = float((predict(model(test_dn)) == task.test_labels).mean())
+        metrics["measured_through"] = "float model (fp has no integer design)"
+    metrics["tie_break"] = "argmax, lowest class index among equal outputs"
+    metrics["final_train_loss"] = history["loss"][-1]
+    metrics["history"] = history
+    metrics["sample_range_dn"] = [stats.lo, stats.hi]
+    metrics["train_seconds"] = train_s
+    metrics["train_samples_per_s"] = samples_seen / train_s if train_s > 0 else None
+    metrics["wall_seconds"] = time.perf_counter() - t_start
+
+    if out is not None:
+        _write_outputs(out, design, metrics, stats, history, plots)
+        if ckpt_path is not None and ckpt_path.parent.exists():
+            shutil.rmtree(ckpt_path.parent, ignore_errors=True)
+    return TrainResult(metrics, model, design, task, test_dn)
+
+
+def _write_outputs(out: Path, design, metrics, stats, history, plots: bool) -> None:
+    """Write everything into a staging folder next to ``out``, then move the files in."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=out))
+    try:
+        if design is not None:
+            save_design(design, stage / "design.yaml")
+            metrics["design_sha256"] = hashlib.sha256(dump_design(design).encode()).hexdigest()
+        (stage / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        if plots:
+            from .plots import plot_thresholds, plot_training
+
+            if design is not None:
+                plot_thresholds(stats, metrics["initial_thresholds"], list(design.thresholds),
+                                stage / "thresholds.png", title=f"{metrics['method']}, "
+                                f"{metrics['bits']} bits, {metrics['photons']} photons")
+            plot_training(history, stage / "training.png")
+        for f in sorted(stage.iterdir()):
+            f.replace(out / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
