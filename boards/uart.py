@@ -7,7 +7,6 @@ previous one is still unaccepted is dropped and ``overflow`` pulses. The receive
 reset to recover: it returns to hunting for a start bit after every byte.
 """
 
-from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring

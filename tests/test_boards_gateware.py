@@ -1,0 +1,198 @@
+"""Amaranth-simulator tests of the UART and of the board top's frame handling."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+
+from adcforge.design import resolve_design
+from boards.protocol import (STATUS_FIELDS, Command, FrameParser, Status, crc16, design_id,
+                             pack_frame, pack_words, unpack_words)
+from boards.top import BoardTop, crc16_step
+from boards.uart import UARTRx, UARTTx
+from hdl.golden import ref_adc_pipeline
+
+DIV = 4  # clock cycles per bit: the fastest the UART allows, to keep simulations short
+
+
+async def send_bits(ctx, pin, data: bytes, div=DIV, stop_bit=1, gap=0):
+    for byte in data:
+        for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [stop_bit]:
+            ctx.set(pin, bit)
+            await ctx.tick().repeat(div)
+        ctx.set(pin, 1)
+        if gap:
+            await ctx.tick().repeat(gap)
+
+
+async def recv_bits(ctx, pin, out: bytearray, div=DIV):
+    """Decode 8N1 from ``pin`` forever, appending bytes to ``out``."""
+    while True:
+        while ctx.get(pin):
+            await ctx.tick()
+        await ctx.tick().repeat(div // 2)
+        byte = 0
+        for i in range(8):
+            await ctx.tick().repeat(div)
+            byte |= ctx.get(pin) << i
+        await ctx.tick().repeat(div)
+        out.append(byte)
+
+
+def test_crc16_gateware_matches_host():
+    from amaranth.hdl import Const
+    from amaranth.sim import Simulator
+    rng = random.Random(1)
+    cases = [(rng.randrange(1 << 16), rng.randrange(256)) for _ in range(50)]
+
+    async def bench(ctx):
+        for c, b in cases:
+            value = ctx.get(crc16_step(Const(c, 16), Const(b, 8)))
+            assert value == crc16(bytes([b]), c)
+
+    sim = Simulator(Module())
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_uart_loopback():
+    m = Module()
+    m.submodules.tx = tx = UARTTx(DIV)
+    m.submodules.rx = rx = UARTRx(DIV)
+    m.d.comb += rx.rx.eq(tx.tx)
+    data = bytes(random.Random(2).randrange(256) for _ in range(40)) + b"\x00\xff\x55"
+    got = bytearray()
+
+    async def writer(ctx):
+        for b in data:
+            ctx.set(tx.i.payload, b)
+            ctx.set(tx.i.valid, 1)
+            await ctx.tick().until(tx.i.ready)
+        ctx.set(tx.i.valid, 0)
+
+    async def reader(ctx):
+        ctx.set(rx.o.ready, 1)
+        async for _, _, valid, payload in ctx.tick().sample(rx.o.valid, rx.o.payload):
+            if valid:
+                got.append(payload)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(writer)
+    sim.add_process(reader)
+    sim.run_until(1e-6 * (len(data) * 10 * DIV + 200))
+    assert bytes(got) == data
+
+
+def test_uart_rx_framing_error_drops_byte():
+    rx = UARTRx(DIV)
+    seen, errors = bytearray(), []
+
+    async def bench(ctx):
+        ctx.set(rx.rx, 1)
+        await ctx.tick().repeat(10)
+        await send_bits(ctx, rx.rx, b"\x41", stop_bit=0)  # broken stop bit
+        await ctx.tick().repeat(3 * DIV)                   # line back to idle
+        await send_bits(ctx, rx.rx, b"\x42")
+        await ctx.tick().repeat(4 * DIV)
+
+    async def monitor(ctx):
+        ctx.set(rx.o.ready, 1)
+        async for _, _, valid, payload, fe in ctx.tick().sample(rx.o.valid, rx.o.payload,
+                                                             rx.framing_error):
+            if valid:
+                seen.append(payload)
+            if fe:
+                errors.append(1)
+
+    sim = Simulator(rx)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.add_process(monitor)
+    sim.run_until(1e-6 * 40 * DIV)
+    assert bytes(seen) == b"\x42" and len(errors) == 1
+
+
+def test_uart_divisor_is_checked():
+    with pytest.raises(ValueError, match="divisor must be an integer of at least 4"):
+        UARTRx(3)
+
+
+def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: int = 0,
+              timeout: int = 1 << 16):
+    """Send ``request`` to a simulated BoardTop; return the response frames it sent."""
+    top = BoardTop(design, divisor=DIV, timeout=timeout, led_cycles=8)
+    out = bytearray()
+
+    async def host(ctx):
+        ctx.set(top.rx, 1)
+        await ctx.tick().repeat(8)
+        await send_bits(ctx, top.rx, request, gap=gap)
+
+    async def listener(ctx):
+        await recv_bits(ctx, top.tx, out)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(host)
+    sim.add_testbench(listener, background=True)
+    sim.run_until(1e-6 * cycles)
+    parser = FrameParser()
+    frames = parser.feed(bytes(out))
+    assert len(frames) == expect_frames, (frames, out.hex())
+    return frames
+
+
+DESIGN = resolve_design("adc4_in12")
+
+
+def codes_request(seq, samples):
+    return pack_frame(Command.CODES.value, seq, pack_words(samples, 2))
+
+
+def test_board_codes_match_golden_and_sequence_echoed():
+    rng = np.random.default_rng(3)
+    samples = rng.integers(0, 4096, 12)
+    req = codes_request(7, samples) + codes_request(8, samples[::-1])
+    (a, b) = run_board(DESIGN, req, expect_frames=2, cycles=len(req) * 10 * DIV + 1500)
+    want = ref_adc_pipeline(DESIGN, samples)["codes"]
+    assert (a.cmd, a.seq, a.status) == (Command.CODES.value | 0x80, 7, Status.OK.value)
+    assert list(a.payload[1:]) == list(want)
+    assert (b.seq, list(b.payload[1:])) == (8, list(want[::-1]))
+
+
+def test_board_bad_crc_unknown_command_and_recovery():
+    good = codes_request(1, [0, 4095])
+    bad = bytearray(codes_request(2, [5, 6]))
+    bad[-1] ^= 0xFF
+    unknown = pack_frame(0x55, 3, b"xyz")
+    req = b"\x00\xa5\x13garbage" + bytes(bad) + unknown + good
+    frames = run_board(DESIGN, req, expect_frames=3, cycles=len(req) * 10 * DIV + 1500)
+    assert [(f.seq, f.status) for f in frames] == [
+        (2, Status.BAD_CRC.value), (3, Status.UNKNOWN_COMMAND.value), (1, Status.OK.value)]
+    assert list(frames[2].payload[1:]) == [0, 15]
+
+
+def test_board_bad_length_and_timeout():
+    odd = pack_frame(Command.CODES.value, 4, b"\x01\x02\x03")  # 1.5 samples
+    cut = codes_request(5, [100, 200, 300])[:-4]               # stops in the middle
+    frames = run_board(DESIGN, odd + cut, expect_frames=2, timeout=400,
+                       cycles=(len(odd) + len(cut)) * 10 * DIV + 2000)
+    assert [(f.seq, f.status) for f in frames] == [(4, Status.BAD_LENGTH.value),
+                                                   (5, Status.TIMEOUT.value)]
+
+
+def test_board_load_thresholds_then_status():
+    new = [i * 256 + 1 for i in range(1, 16)]
+    samples = [0, 256, 257, 300, 4095, 2000]
+    req = (pack_frame(Command.LOAD_THRESHOLDS.value, 1, pack_words(new, 2))
+           + codes_request(2, samples) + pack_frame(Command.STATUS.value, 3))
+    load, codes, status = run_board(DESIGN, req, expect_frames=3,
+                                    cycles=len(req) * 10 * DIV + 2500)
+    assert load.status == Status.OK.value
+    assert list(codes.payload[1:]) == [sum(x >= t for t in new) for x in samples]
+    words = dict(zip(STATUS_FIELDS, unpack_words(status.payload[1:], 4)))
+    assert words["frames_ok"] == 3 and words["samples"] == len(samples)
+    assert words["design_id"] == design_id(DESIGN)
