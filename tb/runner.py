@@ -38,16 +38,19 @@ def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[
         if log:
             log(f"building {target.name} with Verilator ...")
         start = time.perf_counter()
-        runner = get_runner("verilator")
-        try:
-            runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v"],
-                         hdl_toplevel="tb_top", build_dir=build_dir, always=True,
-                         build_args=["-Wno-fatal", "-Wno-WIDTH", "-O3", "--x-assign", "fast",
-                                     "--x-initial", "fast"],
-                         log_file=build_dir / "build.log")
-        except (SystemExit, Exception) as exc:  # the runner raises SystemExit on a failed build
-            raise ToolchainError(f"Verilator build of {target.name} failed ({exc}); "
-                                 f"see {build_dir / 'build.log'}") from None
+        for attempt in (1, 2):  # a parallel make can trip over Verilator's precompiled header
+            runner = get_runner("verilator")
+            try:
+                runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v"],
+                             hdl_toplevel="tb_top", build_dir=build_dir, always=True,
+                             build_args=["-Wno-fatal", "-Wno-WIDTH", "-O3", "--x-assign", "fast",
+                                         "--x-initial", "fast"],
+                             log_file=build_dir / "build.log")
+                break
+            except (SystemExit, Exception) as exc:  # the runner exits on a failed build
+                if attempt == 2:
+                    raise ToolchainError(f"Verilator build of {target.name} failed ({exc}); "
+                                         f"see {build_dir / 'build.log'}") from None
         seconds = time.perf_counter() - start
         stamp.write_text(json.dumps({"target": target.name, "build_s": seconds}))
         return build_dir, seconds
@@ -67,11 +70,15 @@ def run(build_dir: Path, config: dict, *, testcase: str | None = None,
     config = dict(config, report=str(report), work=str(test_dir))
     (test_dir / "config.json").write_text(json.dumps(config))
     runner = get_runner("verilator")
-    results = runner.test(test_module="tb.cocotb_stream", hdl_toplevel="tb_top",
-                          hdl_toplevel_lang="verilog",
-                          build_dir=build_dir, test_dir=test_dir, testcase=testcase,
-                          extra_env={"ADCFORGE_TB_CONFIG": str(test_dir / "config.json")},
-                          log_file=test_dir / "sim.log")
+    results = test_dir / "results.xml"
+    try:
+        runner.test(test_module="tb.cocotb_stream", hdl_toplevel="tb_top",
+                    hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=test_dir,
+                    testcase=testcase,
+                    extra_env={"ADCFORGE_TB_CONFIG": str(test_dir / "config.json")},
+                    results_xml=str(results), log_file=test_dir / "sim.log")
+    except (SystemExit, Exception):  # under pytest the runner raises on failed tests
+        pass
     out = json.loads(report.read_text()) if report.exists() else {}
     try:
         total, failed = get_results(results)

@@ -82,7 +82,7 @@ def make_batch(target, cfg: dict) -> dict:
         samples = sensor_samples(d, cfg["n"], cfg.get("seed", 1))
     else:
         raise ValueError(f"unknown stimulus {kind!r}")
-    ref = target.reference(samples)
+    ref = target.reference_codes(samples)
     expected = np.concatenate([ref["codes"][:, None], ref["values"]], axis=1)
 
     def unpack(raw):

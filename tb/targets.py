@@ -14,7 +14,8 @@ import numpy as np
 from amaranth.back import verilog
 
 from adcforge.design import Design
-from hdl.golden import ref_adc_pipeline, ref_post_multiplier
+from hdl.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_decode_lut,
+                        ref_post_multiplier)
 
 from .harness import HarnessSpec, harness_verilog
 
@@ -56,6 +57,9 @@ class PipelineTarget:
         self.runtime_thresholds = runtime_thresholds
         self.lanes = lanes
         self.code_width = design.bits + design.decode.width * design.channels
+        if self.code_width > 64:
+            raise ValueError(f"co-simulation unpacks codes and values in 64 bits; this design "
+                             f"needs {self.code_width}")
         statics = {}
         out_ports = [("codes", self.code_width)]
         if design.mac is not None:
@@ -85,12 +89,12 @@ class PipelineTarget:
 
     def unpack_codes(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self.design
-        raw = np.asarray(raw, dtype=object)
-        codes = np.array([int(r) & ((1 << d.bits) - 1) for r in raw], dtype=np.int64)
+        raw = np.asarray(raw, dtype=np.uint64)  # code_width <= 8 + 16 * 24 bits: see below
+        codes = (raw & np.uint64((1 << d.bits) - 1)).astype(np.int64)
         w = d.decode.width
-        values = np.array([[(int(r) >> (d.bits + c * w)) & ((1 << w) - 1)
-                            for c in range(d.channels)] for r in raw], dtype=np.int64)
-        return codes, to_signed(values.reshape(len(raw), d.channels), w)
+        values = np.stack([((raw >> np.uint64(d.bits + c * w)) & np.uint64((1 << w) - 1))
+                           .astype(np.int64) for c in range(d.channels)], axis=-1)
+        return codes, to_signed(values, w)
 
     def unpack_outputs(self, raw: np.ndarray) -> np.ndarray:
         return to_signed(np.asarray(raw, dtype=np.int64), self.design.mac.output_bits)
@@ -139,4 +143,11 @@ def _reference(self, samples):
     return ref_adc_pipeline(self.design, samples)
 
 
+def _reference_codes(self, samples):
+    """Golden codes and decoded values of samples of any shape (no MAC)."""
+    codes = ref_comparator_ladder(samples, self.design.thresholds)
+    return {"codes": codes, "values": ref_decode_lut(codes, self.design.decode.table)}
+
+
 PipelineTarget.reference = _reference
+PipelineTarget.reference_codes = _reference_codes
