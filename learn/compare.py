@@ -1,0 +1,303 @@
+"""``adcforge compare``: methods × bits × light levels × seeds on the bundled data; tables and plots.
+
+A compare config (YAML, bundled default ``learn/configs/compare.yaml``)::
+
+    base: {train: {epochs: 10}}            # a training config under every run
+    methods: [learned, hist, uniform, ...]
+    bits: [1, 2, 3, 4, 6, 8]
+    seeds: [0, 1, 2]
+    datasets:                              # per dataset: light levels and config overrides
+      digits: {photons: [2, 10, 100, 1000], config: {network: {kind: linear}}}
+      hdr: {photons: [300, 1000, 3000], config: {network: {kind: cnn}}}
+    robustness:                            # train at one light, test at others / other noise
+      dataset: digits
+      methods: [learned, hist, uniform]
+      bits: 2
+      photons: 10
+      test_photons: [2, 10, 100, 1000]
+      read_noise_e: [0.5, 1.8, 5, 10]
+
+Writes ``results.md`` (mean ± std tables), ``results.csv`` (every run), one
+``accuracy_vs_bits_<dataset>_<photons>.png`` per light level and ``robustness.md``. Each finished
+run is cached in ``OUT/.cache`` so that an interrupted compare continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from adcforge.errors import ConfigError
+
+from .config import config_path, validate
+from .quantizers import METHODS
+
+COMPARE_KEYS = {"name", "base", "methods", "bits", "seeds", "datasets", "robustness"}
+ROBUST_KEYS = {"dataset", "methods", "bits", "photons", "test_photons", "read_noise_e", "seeds"}
+
+
+def load_compare_config(config) -> dict:
+    """Load and check a compare config (mapping, path, bundled name or ``None``)."""
+    if config is None:
+        config = config_path("compare")
+    if isinstance(config, dict):
+        raw, source = copy.deepcopy(config), "<compare config>"
+    else:
+        path = Path(config)
+        if not path.exists() and config_path(str(config)).exists():
+            path = config_path(str(config))
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such compare config") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        source = str(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a compare config must be a mapping")
+    for k in raw:
+        if k not in COMPARE_KEYS:
+            raise ConfigError(f"{source}: unknown key '{k}'; allowed: {', '.join(sorted(COMPARE_KEYS))}")
+    cfg = {"name": raw.get("name", "compare"), "base": raw.get("base") or {},
+           "methods": raw.get("methods", list(METHODS)), "bits": raw.get("bits", [1, 2, 3, 4, 6, 8]),
+           "seeds": raw.get("seeds", [0, 1, 2]),
+           "datasets": raw.get("datasets", {"digits": {"photons": [2, 10, 100, 1000]}}),
+           "robustness": raw.get("robustness")}
+    for m in cfg["methods"]:
+        if m not in METHODS:
+            raise ConfigError(f"{source}: methods: unknown method {m!r}; allowed: {', '.join(METHODS)}")
+    for b in cfg["bits"]:
+        if not isinstance(b, int) or not 1 <= b <= 8:
+            raise ConfigError(f"{source}: bits: got {b!r}; allowed range is 1..8")
+    if not cfg["seeds"]:
+        raise ConfigError(f"{source}: seeds: need at least one seed")
+    validate(cfg["base"], f"{source}: base")
+    for name, d in cfg["datasets"].items():
+        if not isinstance(d, dict) or "photons" not in d:
+            raise ConfigError(f"{source}: datasets.{name}: expected a mapping with 'photons'")
+        unknown = set(d) - {"photons", "config"}
+        if unknown:
+            raise ConfigError(f"{source}: datasets.{name}: unknown key(s) {sorted(unknown)}; "
+                              f"allowed: photons, config")
+        validate(_run_config(cfg, name, d, "learned", 2, 0, d["photons"][0]), f"{source}: "
+                 f"datasets.{name}")
+    r = cfg["robustness"]
+    if r is not None:
+        unknown = set(r) - ROBUST_KEYS
+        if unknown:
+            raise ConfigError(f"{source}: robustness: unknown key(s) {sorted(unknown)}; "
+                              f"allowed: {', '.join(sorted(ROBUST_KEYS))}")
+    return cfg
+
+
+def _deep_update(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        out[k] = _deep_update(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) \
+            else copy.deepcopy(v)
+    return out
+
+
+def _run_config(cfg, dataset, dcfg, method, bits, seed, photons) -> dict:
+    run = _deep_update(cfg["base"], dcfg.get("config") or {})
+    run = _deep_update(run, {"name": f"{dataset}_{method}_{bits}b", "photons": photons,
+                             "data": {"dataset": dataset},
+                             "quantizer": {"method": method, "bits": bits},
+                             "train": {"seed": seed}})
+    return run
+
+
+def _key(run: dict) -> str:
+    return hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _cached_train(run: dict, cache: Path, extra=None):
+    """Train ``run`` (or read its cached result); ``extra(result)`` adds fields to the record."""
+    from .train import train_model
+
+    path = cache / f"{_key(run)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    res = train_model(run, None, progress=False, plots=False)
+    m = res.metrics
+    rec = {"test_accuracy": m["test_accuracy"], "train_seconds": m["train_seconds"],
+           "wall_seconds": m["wall_seconds"], "thresholds": m.get("thresholds")}
+    if extra is not None:
+        rec.update(extra(res))
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec))
+    return rec
+
+
+def compare(config=None, out_dir="runs/compare", progress: bool = True) -> dict:
+    """Run the comparison of ``config`` and write tables and plots into ``out_dir``."""
+    cfg = load_compare_config(config)
+    out = Path(out_dir)
+    cache = out / ".cache"
+    jobs = []
+    for dataset, dcfg in cfg["datasets"].items():
+        for photons in dcfg["photons"]:
+            for method in cfg["methods"]:
+                for bits in ([8] if method == "fp" else cfg["bits"]):
+                    for seed in cfg["seeds"]:
+                        jobs.append((dataset, photons, method, bits, seed,
+                                     _run_config(cfg, dataset, dcfg, method, bits, seed, photons)))
+    robust_jobs = []
+    r = cfg["robustness"]
+    if r:
+        dcfg = cfg["datasets"].get(r["dataset"], {})
+        for method in r.get("methods", ["learned", "hist", "uniform"]):
+            for seed in r.get("seeds", cfg["seeds"]):
+                robust_jobs.append((method, seed, _run_config(cfg, r["dataset"], dcfg, method,
+                                                              r.get("bits", 2), seed,
+                                                              r.get("photons", 10))))
+    t0 = time.perf_counter()
+    rows = []
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress()
+        bar.start()
+        tid = bar.add_task("compare", total=len(jobs) + len(robust_jobs))
+    try:
+        for dataset, photons, method, bits, seed, run in jobs:
+            rec = _cached_train(run, cache)
+            rows.append({"dataset": dataset, "photons": photons, "method": method, "bits": bits,
+                         "seed": seed, **rec})
+            if bar:
+                bar.update(tid, advance=1, description=f"{dataset} {photons} {method} {bits}b")
+        robust_rows = []
+        for method, seed, run in robust_jobs:
+            def extra(res, r=r):
+                from .evaluate import golden_accuracy
+
+                return {"light": {str(p): golden_accuracy(res, photons=p)
+                                  for p in r.get("test_photons", [])},
+                        "read_noise": {str(n): golden_accuracy(res, sensor_overrides={
+                            "read_noise_e": float(n)}) for n in r.get("read_noise_e", [])}}
+            rec = _cached_train(run, cache, extra)
+            robust_rows.append({"method": method, "seed": seed, **rec})
+            if bar:
+                bar.update(tid, advance=1, description=f"robustness {method}")
+    finally:
+        if bar:
+            bar.stop()
+    elapsed = time.perf_counter() - t0
+    _write(out, cfg, rows, robust_rows, elapsed)
+    return {"rows": rows, "robustness": robust_rows, "seconds": elapsed}
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and standard deviation (ddof 1 when ≥ 2 seeds) per dataset, photons, method, bits."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["photons"], r["method"], r["bits"]), []).append(
+            r["test_accuracy"])
+    out = []
+    for (d, p, m, b), accs in groups.items():
+        a = np.array(accs)
+        out.append({"dataset": d, "photons": p, "method": m, "bits": b, "mean": float(a.mean()),
+                    "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)})
+    return out
+
+
+def markdown_tables(summary: list[dict], methods: list[str], bits: list[int]) -> str:
+    """One table per dataset and light level: methods × bits, ``mean ± std`` (best in bold)."""
+    lines = []
+    for d in dict.fromkeys(s["dataset"] for s in summary):
+        for p in dict.fromkeys(s["photons"] for s in summary if s["dataset"] == d):
+            sub = {(s["method"], s["bits"]): s for s in summary
+                   if s["dataset"] == d and s["photons"] == p}
+            lines.append(f"\n**{d}, {p:g} photons at white** (test accuracy through the golden "
+                         f"model, mean ± std over seeds)\n")
+            lines.append("| method | " + " | ".join(f"{b} bit" for b in bits) + " |")
+            lines.append("|---|" + "---|" * len(bits))
+            best = {b: max((sub[(m, b)]["mean"] for m in methods if (m, b) in sub
+                            and m != "fp"), default=None) for b in bits}
+            for m in methods:
+                if m == "fp":
+                    s = sub.get(("fp", 8))
+                    if s:
+                        lines.append(f"| fp (no ADC) | {s['mean']:.3f} ± {s['std']:.3f} |"
+                                     + " |" * (len(bits) - 1))
+                    continue
+                cells = []
+                for b in bits:
+                    s = sub.get((m, b))
+                    if s is None:
+                        cells.append("")
+                        continue
+                    txt = f"{s['mean']:.3f} ± {s['std']:.3f}"
+                    cells.append(f"**{txt}**" if best[b] is not None
+                                 and s["mean"] >= best[b] - 1e-12 else txt)
+                lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def robustness_tables(robust_rows: list[dict]) -> str:
+    if not robust_rows:
+        return ""
+    lines = []
+    for field, label in (("light", "test light (photons at white)"),
+                         ("read_noise", "test read noise (e⁻ rms)")):
+        cols = list(robust_rows[0].get(field, {}))
+        if not cols:
+            continue
+        lines.append(f"\n**{label}** — mean ± std over seeds\n")
+        lines.append("| method | " + " | ".join(cols) + " |")
+        lines.append("|---|" + "---|" * len(cols))
+        for m in dict.fromkeys(r["method"] for r in robust_rows):
+            cells = []
+            for c in cols:
+                a = np.array([r[field][c] for r in robust_rows if r["method"] == m])
+                cells.append(f"{a.mean():.3f} ± {a.std(ddof=1) if len(a) > 1 else 0:.3f}")
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write(out: Path, cfg, rows, robust_rows, elapsed) -> None:
+    from .plots import plot_accuracy_vs_bits
+
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=out))
+    try:
+        summary = summarise(rows)
+        text = (f"# {cfg['name']}\n\nSeeds: {cfg['seeds']}; base config: "
+                f"`{json.dumps(cfg['base'])}`; {len(rows)} runs in {elapsed:.0f} s.\n"
+                + markdown_tables(summary, cfg["methods"], cfg["bits"]))
+        (stage / "results.md").write_text(text)
+        buf = io.StringIO()
+        fields = ["dataset", "photons", "method", "bits", "seed", "test_accuracy",
+                  "train_seconds", "wall_seconds"]
+        w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+        (stage / "results.csv").write_text(buf.getvalue())
+        (stage / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        for d in dict.fromkeys(s["dataset"] for s in summary):
+            for p in dict.fromkeys(s["photons"] for s in summary if s["dataset"] == d):
+                sub = [s for s in summary if s["dataset"] == d and s["photons"] == p]
+                plot_accuracy_vs_bits(sub, stage / f"accuracy_vs_bits_{d}_{p:g}.png",
+                                      f"{d}, {p:g} photons at white")
+        if robust_rows:
+            r = cfg["robustness"]
+            (stage / "robustness.md").write_text(
+                f"# Robustness\n\nTrained on {r['dataset']} at {r.get('photons', 10)} photons, "
+                f"{r.get('bits', 2)} bits; tested at other light levels and read noise.\n"
+                + robustness_tables(robust_rows))
+            (stage / "robustness.json").write_text(json.dumps(robust_rows, indent=1) + "\n")
+        for f in sorted(stage.iterdir()):
+            f.replace(out / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -1,0 +1,119 @@
+"""POST layer: the integer twin against hdl.golden, bit for bit, at the extremes and at random;
+the export of a float layer into a design that the golden model runs exactly as the model does."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from adcforge.design import load_design, parse_design, design_to_dict, save_design
+from hdl.golden import ref_adc_pipeline, ref_comparator_ladder, ref_post_mac, sqrt_half_lut
+from learn.model import TaskModel, golden_outputs
+from learn.post import PostConv, int_post_mac, mac_output_scale, sqrt_half_table
+from learn.quantizers import SampleStats, make_quantizer
+
+
+@pytest.mark.parametrize("width", [2, 4, 8, 12])
+@pytest.mark.parametrize("q", [0, 1, 5, 11])
+def test_sqrt_half_table_equals_the_golden_lut(width, q):
+    assert np.array_equal(sqrt_half_table(width, q).numpy(), sqrt_half_lut(width, q))
+
+
+def _mac_case(rng, width, ebits, guard, inputs, outputs, acts_kind):
+    half = 2 ** (width - 1)
+    if acts_kind == "zero":
+        acts = np.zeros((5, inputs), np.int64)
+    elif acts_kind == "max":
+        acts = np.full((5, inputs), half - 1, np.int64)
+    elif acts_kind == "min":
+        acts = np.full((5, inputs), -half, np.int64)
+    else:
+        acts = rng.integers(-half, half, (200, inputs))
+    sign = rng.integers(-1, 2, (outputs, inputs))
+    exponent = np.where(sign == 0, 0, rng.integers(0, 2**ebits, (outputs, inputs)))
+    q = (2**ebits - 1) // 2 + guard
+    bias = rng.integers(-(2 ** (width + q)), 2 ** (width + q), outputs)
+    return acts, sign, exponent, bias, q
+
+
+CASES = [pytest.param(w, e, g, k, id=f"width {w}, {e} exponent bits, guard {g}, acts {k}")
+         for w, e, g in [(2, 1, 0), (8, 3, 2), (12, 4, 8), (6, 2, 1)]
+         for k in ("zero", "max", "min", "random")]
+
+
+@pytest.mark.parametrize("width, ebits, guard, acts_kind", CASES)
+@pytest.mark.parametrize("output_bits, shift", [(32, 0), (12, 3), (4, 9), (16, 1)])
+def test_int_post_mac_equals_golden(width, ebits, guard, acts_kind, output_bits, shift):
+    rng = np.random.default_rng(width * 100 + ebits * 10 + guard)
+    acts, sign, exponent, bias, q = _mac_case(rng, width, ebits, guard, 37, 6, acts_kind)
+    ref = ref_post_mac(acts, sign, exponent, bias, width, q, output_bits, shift)
+    got = int_post_mac(torch.as_tensor(acts), torch.as_tensor(sign), torch.as_tensor(exponent),
+                       torch.as_tensor(bias), width, q, output_bits, shift).numpy()
+    assert np.array_equal(got, ref)
+
+
+def test_post_conv_forward_uses_post_weights_that_export_as_its_codes():
+    g = torch.Generator().manual_seed(0)
+    layer = PostConv(2, 3, (3, 3), exponent_bits=3, generator=g)
+    wq = layer.quantized_weight().detach()
+    k = layer.scale_exp()
+    sign, n = layer.codes()  # [out, kh*kw*C], sample-major channel-minor
+    back = (sign.double() * 2.0**k * math.sqrt(2.0) ** (-n.double()))
+    expect = wq.permute(0, 2, 3, 1).reshape(3, -1).double()
+    assert torch.allclose(back, expect, atol=1e-6)
+    assert set(n[sign == 0].tolist()) <= {0}
+
+
+def _toy_model(kind, bits=2, channels=2, seed=0):
+    rng = np.random.default_rng(seed)
+    stats = SampleStats.from_samples(100 + rng.poisson(30, 20000), 1023, 100.0)
+    g = torch.Generator().manual_seed(seed)
+    quant = make_quantizer("learned", bits, stats, 10, channels=channels, generator=g)
+    model = TaskModel(quant, 8, 8, 5, kind, 3, 4, 6, g)
+    with torch.no_grad():  # larger, more varied weights than the init
+        model.post.weight.mul_(3)
+        model.post.bias.normal_(0, 0.5, generator=g)
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", ["linear", "cnn"])
+@pytest.mark.parametrize("samples", ["data", "extremes"])
+def test_hard_model_equals_golden_on_exported_design(kind, samples, tmp_path):
+    model = _toy_model(kind)
+    design = model.export("toy", guard_bits=2, output_bits=16)
+    path = save_design(design, tmp_path / "d.yaml")
+    design = load_design(path)  # exactly what goes to hardware
+    rng = np.random.default_rng(1)
+    if samples == "data":
+        x = 100 + rng.poisson(30, (64, 8, 8))
+    else:  # all-zero, all-max, and random over the whole word
+        x = np.concatenate([np.zeros((1, 8, 8)), np.full((1, 8, 8), 1023),
+                            rng.integers(0, 1024, (30, 8, 8))]).astype(np.int64)
+    hard = model.hard_outputs(design, torch.as_tensor(x))
+    gold = golden_outputs(design, x, model.kernel)
+    assert np.array_equal(hard["outputs"].numpy(), gold)
+    assert np.array_equal(hard["codes"].numpy(), ref_comparator_ladder(x, design.thresholds))
+    if kind == "linear":  # one inference = the whole image, in row-major sample order
+        direct = ref_adc_pipeline(design, x.reshape(len(x), 64))["outputs"]
+        assert np.array_equal(direct, gold[:, 0])
+
+
+def test_exported_integer_logits_track_the_float_model():
+    model = _toy_model("linear", channels=1)
+    design = model.export("toy", guard_bits=2, output_bits=24)
+    x = torch.as_tensor(100 + np.random.default_rng(2).poisson(30, (256, 8, 8)))
+    with torch.no_grad():
+        float_logits = model(x.double()).double()
+    out = model.hard_outputs(design, x)["outputs"][:, 0].double()
+    lsb = mac_output_scale(design.mac, design.decode.frac_bits)
+    assert torch.allclose(out * lsb, float_logits, atol=0.05 * float(float_logits.abs().max()))
+
+
+def test_export_never_saturates_and_round_trips():
+    model = _toy_model("linear")
+    design = model.export("toy", guard_bits=2, output_bits=12)
+    assert design.mac.output_shift == max(0, design.acc_bits - 12)
+    again = parse_design(design_to_dict(design))
+    assert again.thresholds == design.thresholds
+    assert np.array_equal(again.mac.sign, design.mac.sign)
