@@ -137,6 +137,19 @@ def unprocess_gray(image):
     return np.clip(x, 0.0, 1.0)
 
 
+def process(camera_rgb, params: UnprocessParams | None = None):
+    """Forward ISP for display: white balance and gain, colour correction, sRGB, tone curve.
+
+    ``camera_rgb``: ``[..., 3]`` linear camera RGB (as :func:`unprocess` with ``pattern=None``
+    returns); ``params`` defaults to :func:`mean_params`. Returns sRGB in [0, 1].
+    """
+    params = params or mean_params()
+    gains = np.array([params.red_gain, 1.0, params.blue_gain]) * params.rgb_gain
+    x = np.asarray(camera_rgb, dtype=np.float64) * gains
+    x = apply_ccm(x, np.linalg.inv(params.rgb2cam))
+    return smoothstep(linear_to_srgb(np.clip(x, 0.0, 1.0)))
+
+
 def process_gray(linear):
     """Forward of :func:`unprocess_gray` for display: sRGB encode then tone curve."""
     return smoothstep(linear_to_srgb(linear))

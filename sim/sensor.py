@@ -18,6 +18,7 @@ import numpy as np
 from adcforge.errors import ConfigError
 
 from . import stages
+from .poisson import poisson
 from .config import CHANNELS, SensorConfig, load_yaml, temperature_factor, validate
 
 # Child seeds of one sensor seed, one per fixed pattern, so that switching on one pattern never
@@ -117,10 +118,12 @@ class Sensor:
                                if c.column_fpn_e > 0 else None)
         factor = temperature_factor(c)
         self.dark_map = np.full(shape, c.dark_current_e_per_s * factor)
+        self._dark_uniform = c.dark_current_e_per_s * factor
         self.hot_mask = np.zeros(shape, dtype=bool)
         if c.hot_pixel_fraction > 0:
             self.hot_mask = self._fixed_rng("hot").random(shape) < c.hot_pixel_fraction
             self.dark_map[self.hot_mask] = c.hot_pixel_dark_current_e_per_s * factor
+            self._dark_uniform = None
         self.thresholds = None
         if c.comparator_offset_dn > 0:
             nominal = np.arange(c.max_dn, dtype=np.float64) + 0.5
@@ -205,27 +208,29 @@ class Sensor:
 
         ``photons``: mean photons per pixel reaching the photodiode during the exposure, a scalar
         (flat field) or a ``(height, width)`` array (a scene). ``exposure_s`` defaults to the
-        configured ``exposure_s`` (it sets the dark signal). Large frames are processed in row
-        chunks, each with its own generator seeded from the sensor's, on ``threads`` threads
-        (default: the CPU count); the result does not depend on the thread count.
+        configured ``exposure_s`` (it sets the dark signal). The stages run fused, in the order of
+        :data:`sim.stages.STAGES`, on row chunks that fit in cache; a frame of more than one chunk
+        gives each chunk its own generator (seeded from the sensor's) and runs the chunks on
+        ``threads`` threads (default: the CPU count). The result does not depend on ``threads``.
         """
         arr = self._photons(photons)
-        npix = self.width * self.height
-        if npix <= _CHUNK_PIXELS:
-            return self.run_stages(arr, exposure_s)["adc"]
+        t = self.config.exposure_s if exposure_s is None else float(exposure_s)
+        if not t >= 0:
+            raise ValueError(f"exposure_s must be >= 0 s (got {exposure_s!r})")
+        if self.width * self.height <= _CHUNK_PIXELS:
+            return self._fused(arr, t, self._rng, slice(None))
         rows_per = max(1, _CHUNK_PIXELS // self.width)
         bounds = [(r, min(r + rows_per, self.height)) for r in range(0, self.height, rows_per)]
         seeds = self._rng.integers(0, 2**63, size=len(bounds))
         frame = np.empty((self.height, self.width), dtype=np.uint16)
 
         def work(i):
-            r0, r1 = bounds[i]
-            rows = slice(r0, r1)
+            rows = slice(*bounds[i])
             ph = arr if arr.ndim == 0 else arr[rows]
             gen = np.random.Generator(np.random.PCG64(int(seeds[i])))
-            frame[rows] = self._chunk(ph, exposure_s, gen, rows)
+            frame[rows] = self._fused(ph, t, gen, rows)
 
-        n = threads or os.cpu_count() or 1
+        n = min(threads or os.cpu_count() or 1, len(bounds))
         if n > 1:
             with ThreadPoolExecutor(n) as pool:
                 list(pool.map(work, range(len(bounds))))
@@ -234,8 +239,29 @@ class Sensor:
                 work(i)
         return frame
 
-    def _chunk(self, photons, exposure_s, rng, rows):
-        return self.run_stages(photons, exposure_s, rng, rows)["adc"]
+    def _fused(self, photons, t, rng, rows):
+        """All stages on the ``rows`` of the frame, in place on one buffer; equals run_stages."""
+        c = self.config
+        e = np.multiply(self.response_map[rows], photons)
+        if self._dark_uniform is None:
+            e += self.dark_map[rows] * t
+        else:
+            e += self._dark_uniform * t
+        e = poisson(e, rng, c.poisson_gaussian_above_e)
+        e += self.dsnu_map[rows]
+        np.minimum(e, c.full_well_e, out=e)
+        noise = rng.standard_normal(e.shape)
+        noise *= c.read_noise_e
+        e += noise
+        if self.row_offsets is not None:
+            e += self.row_offsets[rows]
+        if self.column_offsets is not None:
+            e += self.column_offsets
+        e *= c.conversion_gain_dn_per_e
+        if c.gain_nonlinearity_percent:
+            e = stages.apply_gain_nonlinearity(e, c.gain_nonlinearity_percent, c.max_dn)
+        e += c.black_level_dn
+        return stages.apply_adc(e, c.max_dn, self.thresholds)
 
     def torch(self, device="cpu"):
         """Return the batched torch backend (:class:`sim.torch_backend.TorchSensor`) on ``device``."""
