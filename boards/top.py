@@ -125,7 +125,9 @@ class BoardTop(wiring.Component):
         m.d.comb += rxf.r_en.eq(rxs_take)
 
         # -- counters ------------------------------------------------------------------------
-        counters = {name: Signal(32, name=f"n_{name}") for name in STATUS_FIELDS}
+        # error counters are 16 bits (zero-extended on the wire); frames and samples 32
+        counters = {name: Signal(32 if name in ("frames_ok", "samples") else 16,
+                                 name=f"n_{name}") for name in STATUS_FIELDS}
         counters["design_id"] = Const(design_id(d), 32)
         overflow_seen = Signal()
         with m.If(urx.overflow):
@@ -142,7 +144,11 @@ class BoardTop(wiring.Component):
         committed = Signal(ptr_bits)
         rptr = Signal(ptr_bits)
         written = Signal(range(MAX_SAMPLES * max(n_out, 1) + 1))
-        full = (wptr - rptr)[:ptr_bits] == depth
+        # a registered "room left" flag keeps the buffer's pointer arithmetic off the pipeline's
+        # stall path; the margin covers the one cycle it lags
+        space = Signal()
+        m.d.sync += space.eq((wptr - rptr)[:ptr_bits] < depth - 4)
+        full = ~space
         mode = Signal()
         res_valid = Signal()
         res_data = Signal(width)
@@ -184,6 +190,8 @@ class BoardTop(wiring.Component):
         inf_pos = Signal(range(max(spi, 2)))
         idle = Signal(range(self.timeout + 1))
         commit_thr = Signal()
+        drained = Signal()
+        m.d.sync += drained.eq(written == expected)
         frame_ok = Signal()
         frame_err = Signal()
 
@@ -261,7 +269,7 @@ class BoardTop(wiring.Component):
                     with m.If(n > MAX_PAYLOAD):
                         # a length that cannot be trusted: answer now and hunt again
                         m.d.sync += final.eq(Status.BAD_LENGTH.value)
-                        m.next = "DRAIN"
+                        m.next = "DRAIN0"
                     with m.Else():
                         ok_len = Signal()
                         with m.Switch(cmd):
@@ -350,9 +358,11 @@ class BoardTop(wiring.Component):
                     with m.If(core.i.ready):
                         push_accounting()
                 with m.Else():
-                    m.next = "DRAIN"
+                    m.next = "DRAIN0"
+            with m.State("DRAIN0"):
+                m.next = "DRAIN"  # lets the registered `drained` see this frame's final counts
             with m.State("DRAIN"):
-                with m.If(written == expected):
+                with m.If(drained):
                     with m.If(final == Status.OK.value):
                         m.d.sync += [committed.eq(wptr), resp_count.eq(written),
                                      counters["frames_ok"].eq(counters["frames_ok"] + 1),
@@ -465,12 +475,16 @@ class BoardTop(wiring.Component):
                 with m.If(utx.i.ready):
                     m.next = "IDLE"
 
-        # -- LEDs ----------------------------------------------------------------------------
+        # -- LEDs: lit for about led_cycles after an event (a shared prescaler, small timers) --
+        pre_bits = max(1, (self.led_cycles // 8).bit_length() - 1)
+        prescaler = Signal(pre_bits)
+        strobe = Signal()
+        m.d.sync += [prescaler.eq(prescaler + 1), strobe.eq(prescaler == 0)]
         for led, event in ((self.led_activity, frame_ok), (self.led_error, frame_err)):
-            timer = Signal(range(self.led_cycles + 1))
+            timer = Signal(4)
             with m.If(event):
-                m.d.sync += timer.eq(self.led_cycles)
-            with m.Elif(timer != 0):
+                m.d.sync += timer.eq(8)
+            with m.Elif(strobe & (timer != 0)):
                 m.d.sync += timer.eq(timer - 1)
             m.d.comb += led.eq(timer != 0)
         return m

@@ -1,0 +1,223 @@
+"""The supported boards: amaranth-boards platforms, their PLL clocking, and the board build.
+
+A board is a :class:`Board`: its amaranth-boards platform, the PLL that makes the ADC clock
+(the board top's ``sync`` domain; Amaranth's default iCE40 domain, with its power-on-reset timer,
+is not used), the UART baud, the programmer's arguments. ``build_board`` elaborates
+:class:`boards.top.BoardTop` inside the board's clocking, runs Yosys/nextpnr/pack through the
+platform with the YoWASP tools, and writes ``report.json``.
+
+To add a board: write a ``_clock_<family>`` function if its family is new, and one
+:class:`Board` entry in :data:`BOARDS` (see ``docs/boards.md``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
+from amaranth.lib.cdc import ResetSynchronizer
+
+from adcforge.design import Design
+from adcforge.errors import ToolchainError
+
+from .report import load_nextpnr_report, write_report
+from .toolchain import find_tool
+
+
+def _clock_ice40_pll(m: Module, platform, board: "Board") -> ClockDomain:
+    """iCE40 SB_PLL40_PAD on the board's clock pin → ``sync``; reset held until the PLL locks."""
+    p = board.pll
+    clk_in = platform.request(platform.default_clk, dir="-")
+    cd = ClockDomain("sync")
+    lock = Signal()
+    m.submodules.pll = Instance(
+        "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
+        p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+        io_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
+        o_PLLOUTGLOBAL=cd.clk, o_LOCK=lock)
+    m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
+    return cd
+
+
+def _clock_ecp5_pll(m: Module, platform, board: "Board") -> ClockDomain:
+    """ECP5 EHXPLLL from the board's clock → ``sync``; reset held until the PLL locks."""
+    p = board.pll
+    clk_in = platform.request(platform.default_clk, dir="i")
+    cd = ClockDomain("sync")
+    lock = Signal()
+    m.submodules.pll = Instance(
+        "EHXPLLL", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+        p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
+        p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD", p_CLKI_DIV=p["CLKI_DIV"],
+        p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_CPHASE=p["CLKOP_CPHASE"],
+        p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=p["CLKFB_DIV"],
+        i_RST=0, i_STDBY=0, i_CLKI=clk_in.i, o_CLKOP=cd.clk, i_CLKFB=cd.clk,
+        i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
+        i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=lock,
+        a_FREQUENCY_PIN_CLKI=str(board.input_mhz), a_FREQUENCY_PIN_CLKOP=str(board.clk_mhz),
+        a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
+        a_MFG_GMCREF_SEL="2")
+    m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
+    return cd
+
+
+@dataclass(frozen=True)
+class Board:
+    """One supported board."""
+
+    name: str
+    description: str
+    platform: Callable[[], object]  # returns the amaranth-boards platform instance
+    family: str                     # "ice40" | "ecp5"
+    clock: Callable                 # (m, platform, board) -> ClockDomain "sync"
+    input_mhz: float
+    clk_mhz: float                  # the ADC clock (PLL output)
+    pll: dict
+    baud: int
+    bitstream: str                  # file name suffix of the bitstream
+    loader_args: tuple[str, ...]    # openFPGALoader arguments selecting the board
+    loader_sram: tuple[str, ...] | None  # extra arguments for SRAM (None: flash only)
+    loader_flash: tuple[str, ...]
+    usb_id: str                     # USB vendor:product of the programmer / serial bridge
+    tools: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def divisor(self) -> int:
+        return round(self.clk_mhz * 1e6 / self.baud)
+
+
+def _icebreaker():
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    return ICEBreakerPlatform()
+
+
+def _ulx3s_85f():
+    from amaranth_boards.ulx3s import ULX3S_85F_Platform
+    return ULX3S_85F_Platform()
+
+
+BOARDS = {
+    "icebreaker": Board(
+        name="icebreaker", description="1BitSquared iCEBreaker (iCE40UP5K-SG48)",
+        platform=_icebreaker, family="ice40", clock=_clock_ice40_pll, input_mhz=12,
+        clk_mhz=30, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}, baud=3_000_000,
+        bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
+        loader_flash=(), usb_id="0403:6010",
+        tools=("yosys", "nextpnr-ice40", "icepack")),
+    "ulx3s": Board(
+        name="ulx3s", description="Radiona ULX3S (ECP5 LFE5U-85F-6BG381)",
+        platform=_ulx3s_85f, family="ecp5", clock=_clock_ecp5_pll, input_mhz=25, clk_mhz=50,
+        pll={"CLKI_DIV": 1, "CLKOP_DIV": 12, "CLKOP_CPHASE": 5, "CLKFB_DIV": 2},
+        baud=2_000_000, bitstream="bit", loader_args=("-b", "ulx3s"), loader_sram=("-m",),
+        loader_flash=("-f",), usb_id="0403:6015",
+        tools=("yosys", "nextpnr-ecp5", "ecppack")),
+}
+
+
+def get_board(name: str) -> Board:
+    """Return the :class:`Board` called ``name`` or raise naming the supported boards."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ToolchainError(f"unknown board {name!r}; supported boards: "
+                             f"{', '.join(BOARDS)} (see `adcforge board list`)") from None
+
+
+def board_status(board: Board) -> tuple[bool, str]:
+    """Return whether the board's build tools are installed, and a line saying which are not."""
+    missing = [t for t in board.tools if find_tool(t) is None]
+    if missing:
+        return False, "missing: " + ", ".join(missing)
+    return True, f"{board.clk_mhz:g} MHz ADC clock, UART {board.baud:,} baud"
+
+
+class BoardBuild(Elaboratable):
+    """The board top inside the board's clocking, with its pins."""
+
+    def __init__(self, board: Board, design: Design, **top_kwargs):
+        from .top import BoardTop
+        self.board = board
+        self.top = BoardTop(design, divisor=board.divisor,
+                            led_cycles=int(board.clk_mhz * 1e6 * 0.05), **top_kwargs)
+
+    def elaborate(self, platform):
+        m = Module()
+        cd = self.board.clock(m, platform, self.board)
+        m.domains.sync = cd
+        platform.add_clock_constraint(cd.clk, self.board.clk_mhz * 1e6)
+        m.submodules.top = top = self.top
+        uart = platform.request("uart", 0)
+        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        m.d.comb += platform.request("led", 0).o.eq(top.led_activity)
+        m.d.comb += platform.request("led", 1).o.eq(top.led_error)
+        return m
+
+
+def _tool_environment(board: Board) -> dict:
+    from .flash import find_openfpgaloader
+    from .toolchain import toolchain_env
+    env = toolchain_env(board.tools)
+    loader = find_openfpgaloader()
+    if loader:  # amaranth-boards' ULX3S platform requires it even when not programming
+        env["OPENFPGALOADER"] = loader
+    return env
+
+
+def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: int = 1,
+                log=print) -> dict:
+    """Build the board top for ``board_name``; write ``report.json``; return the summary."""
+    board = get_board(board_name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    env = _tool_environment(board)
+    platform = board.platform()
+    top = BoardBuild(board, design)
+    t0 = time.monotonic()
+    log(f"building {design.name} for {board.description}: yosys, nextpnr-{board.family}, "
+        f"pack (first YoWASP use compiles WebAssembly: tens of seconds)...")
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        platform.build(top, name="top", build_dir=str(out),
+                       do_program=False,
+                       nextpnr_opts=f"--report nextpnr-report.json --timing-allow-fail "
+                                    f"--seed {seed}")
+    except Exception as exc:  # the shell script failed: name the step and the log
+        import subprocess
+        if isinstance(exc, subprocess.CalledProcessError):
+            logs = [p for p in ("top.rpt", "top.tim") if (out / p).exists()]
+            tail = ""
+            for p in reversed(logs):
+                lines = [ln for ln in (out / p).read_text(errors="replace").splitlines()
+                         if "ERROR" in ln]
+                if lines:
+                    tail = lines[-1].strip()
+                    break
+            raise ToolchainError(f"board build failed: {tail or exc}; logs in {out}") from None
+        raise
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    elapsed = time.monotonic() - t0
+    summary = load_nextpnr_report(out / "nextpnr-report.json", clock="top",
+                                  yosys_json=out / "top.json")
+    # the ADC clock is the PLL's output: the clock whose constraint is the board's ADC clock
+    clocks = summary["clocks"]
+    adc = [n for n, c in clocks.items() if abs(c["target_mhz"] - board.clk_mhz) < 0.005 * board.clk_mhz]
+    if adc:
+        summary["clock"] = adc[0]
+        summary["fmax_mhz"] = clocks[adc[0]]["fmax_mhz"]
+        summary["target_mhz"] = clocks[adc[0]]["target_mhz"]
+    summary.update({
+        "kind": "board", "board": board.name, "board_description": board.description,
+        "design": design.name, "core": type(top.top.core).__qualname__,
+        "baud": board.baud, "adc_clock_mhz": board.clk_mhz, "build_s": round(elapsed, 1),
+        "bitstream": str(out / f"top.{board.bitstream}"), "seed": seed,
+    })
+    write_report(summary, out / "report.json")
+    return summary
