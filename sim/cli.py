@@ -221,9 +221,9 @@ def ptc_command(sensor_name, out_dir, roi, levels, spatial_frames, seed, sets):
 
     sensor = load_sensor(sensor_name, seed=seed, **_overrides(sets))
     with Progress(transient=True) as bar:
-        task = bar.add_task("photon transfer", total=levels)
+        task = bar.add_task("photon transfer", total=None)
         _, _ = ptc.run(sensor, out_dir, levels=levels, spatial_frames=spatial_frames,
-                       roi=_parse_roi(roi), progress=lambda i, n: bar.update(task, completed=i))
+                       roi=_parse_roi(roi), progress=lambda i, n: bar.update(task, completed=i, total=n))
     click.echo((Path(out_dir) / "ptc.md").read_text())
     click.echo(f"wrote {out_dir}/ptc.json, ptc.md, ptc.png, snr.png")
 

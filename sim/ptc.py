@@ -94,12 +94,15 @@ def expected_saturation_e(sensor: Sensor) -> float:
 
 
 def measure(sensor: Sensor, levels: int = 48, spatial_frames: int = 16, roi=(128, 128),
-            overshoot: float = 1.3, progress=None) -> Measurement:
+            overshoot: float = 1.3, low_levels: int = 8, dense_levels: int = 16,
+            progress=None) -> Measurement:
     """Simulate the EMVA 1288 measurement on a ``roi = (height, width)`` region of ``sensor``.
 
     The irradiance is fixed so that the longest exposure (the sensor's ``exposure_s``) reaches
     ``overshoot`` × the configured saturation; ``levels`` exposures are spaced linearly from
-    ``exposure_s / levels``. The spatial stacks have ``spatial_frames`` frames each (dark at the
+    ``exposure_s / levels``, preceded by ``low_levels`` log-spaced shorter exposures down to about
+    one photon per pixel (for the SNR curve), plus ``dense_levels`` exposures between 85 % and
+    105 % of each channel's expected saturation (where the variance peaks). The spatial stacks have ``spatial_frames`` frames each (dark at the
     shortest exposure, bright at about 50 % saturation). ``progress(i, n)`` is called per level.
     """
     c = sensor.config
@@ -118,19 +121,28 @@ def measure(sensor: Sensor, levels: int = 48, spatial_frames: int = 16, roi=(128
     t_max = c.exposure_s
     flux = overshoot * sat_photons / t_max  # photons per pixel per second
     exposures = t_max * np.arange(1, levels + 1) / levels
+    if low_levels:  # log-spaced low-light exposures from ~1 photon, for the SNR curve
+        lo = max(1.0 / flux, exposures[0] * 1e-3)
+        low = np.geomspace(lo, exposures[0], low_levels + 1)[:-1]
+        exposures = np.concatenate([low, exposures])
+    if dense_levels:  # dense exposures around each channel's expected saturation
+        sat_t = [expected_saturation_e(sensor) / (q * flux) for q in np.unique(qe)]
+        dense = np.concatenate([np.linspace(0.85, 1.05, dense_levels) * t for t in sat_t])
+        exposures = np.unique(np.concatenate([exposures, dense[dense <= t_max]]))
     photons = flux * exposures
     nch = len(channels)
-    mean = np.empty((nch, levels))
-    var = np.empty((nch, levels))
-    dmean = np.empty((nch, levels))
-    dvar = np.empty((nch, levels))
+    n_levels = len(exposures)
+    mean = np.empty((nch, n_levels))
+    var = np.empty((nch, n_levels))
+    dmean = np.empty((nch, n_levels))
+    dvar = np.empty((nch, n_levels))
     for i, (t, p) in enumerate(zip(exposures, photons)):
         a, b = roi_sensor.capture(p, t), roi_sensor.capture(p, t)
         mean[:, i], var[:, i] = _pair_stats(a, b, masks)
         a, b = roi_sensor.capture(0.0, t), roi_sensor.capture(0.0, t)
         dmean[:, i], dvar[:, i] = _pair_stats(a, b, masks)
         if progress:
-            progress(i + 1, levels)
+            progress(i + 1, n_levels)
     t0 = exposures[0]
     dark_stack = np.stack([roi_sensor.capture(0.0, t0) for _ in range(spatial_frames)])
     sd2, sdt2, sdmu = _stack_stats(dark_stack, masks)
@@ -374,10 +386,10 @@ def plot(m: Measurement, result: Result, out_dir: Path, title: str = "") -> list
     for i, ch in enumerate(m.channels):
         sig = m.mean[i] - m.dark_mean[i]
         snr = sig / np.sqrt(np.maximum(m.var[i], 1e-12))
-        ok = sig > 0
+        ok = (sig > 0) & (np.arange(len(sig)) <= int(np.argmax(m.var[i])))
         ax.loglog(m.photons[ok], snr[ok], "o", ms=3, color=colors[ch], label=f"measured {ch}")
         eta = result.quantum_efficiency[i]
-        pp = np.logspace(math.log10(max(m.photons[0] / 10, 1e-2)), math.log10(m.photons[-1]), 100)
+        pp = np.logspace(math.log10(max(m.photons[0] / 3, 0.1)), math.log10(m.photons[-1]), 100)
         sd2 = result.temporal_dark_noise_e**2 + QUANT_VAR_DN2 / k**2
         theo = eta * pp / np.sqrt(sd2 + eta * pp)
         theo[pp > result.saturation_photons[i]] = np.nan
