@@ -123,10 +123,11 @@ def make_scenes(n: int, rng: np.random.Generator, hdr: bool, size: int = SCENE_S
 
     Subject: a level ``L`` modulated by a class pattern of low contrast (15–40 %): 0 horizontal
     grating, 1 vertical grating, 2 diagonal grating (periods 3–7 px, random phase), 3 two to four
-    small dark spots (dark detail); every class also carries a random fine texture (±8 %) and a
-    smooth illumination gradient. Ordinary scenes: ``L`` in 0.15–0.5. HDR (``hdr=True``): ``L`` is
-    1/200–1/50 of white and a lamp (Gaussian core, σ 0.7–1.5 px, peak 1.0 = white, plus a faint
-    1/r² glare) sits in the frame, so the lamp is 50–200× the subject.
+    small dark spots (dark detail; zero-mean, so that no class is brighter on average). Every
+    class also carries a random fine texture (±8 %) and a smooth illumination gradient. Ordinary
+    scenes: ``L`` in 0.15–0.5. HDR (``hdr=True``): ``L`` is 1/200–1/50 of white and a lamp
+    (Gaussian core, σ 0.7–1.5 px, peak 1.0 = white, plus a faint 1/r² glare) sits near an edge of
+    the frame, so the lamp is 50–200× the subject.
     """
     labels = rng.integers(0, len(SCENE_CLASSES), size=n).astype(np.int64)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
@@ -147,7 +148,8 @@ def make_scenes(n: int, rng: np.random.Generator, hdr: bool, size: int = SCENE_S
         r = rng.uniform(0.8, 1.5, size=(n, 1, 1))
         on = (j < n_spots)[:, None, None]
         spots = spots + on * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r**2))
-    spot_pattern = 1.0 - 2.0 * np.clip(spots, 0, 1)
+    spot_pattern = -2.0 * np.clip(spots, 0, 1)
+    spot_pattern -= spot_pattern.mean(axis=(1, 2), keepdims=True)  # darker detail, same mean
     pattern = np.where(lab == 3, spot_pattern, pattern)
     texture = rng.uniform(-0.08, 0.08, size=(n, size, size))
     gy, gx = rng.uniform(-0.15, 0.15, size=(2, n, 1, 1))
