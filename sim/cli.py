@@ -12,7 +12,7 @@ import yaml
 from adcforge.errors import ConfigError
 
 from . import isp
-from .sensor import cfa_channel_map, list_presets, load_sensor
+from .sensor import cfa_channel_map, list_presets, load_config, load_sensor
 
 
 def _overrides(pairs) -> dict:
@@ -148,9 +148,9 @@ def sim_command(sensor_name, image, photons, lux, exposure_s, out_dir, seed, set
     from .illumination import photons_from_lux
 
     srgb = test_chart() if image is None else _read_srgb(image)
-    base = load_sensor(sensor_name, seed=seed, **_overrides(sets))
+    base = load_config(sensor_name, **_overrides(sets))
     h, w = srgb.shape[:2]
-    if base.config.cfa is not None and (h % 2 or w % 2):
+    if base.cfa is not None and (h % 2 or w % 2):
         h, w = h - h % 2, w - w % 2
         srgb = srgb[:h, :w]
         click.echo(f"note: cropped the image to {w}x{h} (a Bayer sensor needs even sizes)")
@@ -219,11 +219,17 @@ def ptc_command(sensor_name, out_dir, roi, levels, spatial_frames, seed, sets):
 
     from . import ptc
 
-    sensor = load_sensor(sensor_name, seed=seed, **_overrides(sets))
+    roi_hw = _parse_roi(roi)
+    config = load_config(sensor_name, **_overrides(sets))
+    if config.cfa is not None:  # whole Bayer quads
+        roi_hw = (roi_hw[0] + roi_hw[0] % 2, roi_hw[1] + roi_hw[1] % 2)
+    sensor = load_sensor(sensor_name, seed=seed, **{**_overrides(sets),
+                                                     "width": min(roi_hw[1], config.width),
+                                                     "height": min(roi_hw[0], config.height)})
     with Progress(transient=True) as bar:
         task = bar.add_task("photon transfer", total=None)
         _, _ = ptc.run(sensor, out_dir, levels=levels, spatial_frames=spatial_frames,
-                       roi=_parse_roi(roi), progress=lambda i, n: bar.update(task, completed=i, total=n))
+                       roi=roi_hw, progress=lambda i, n: bar.update(task, completed=i, total=n))
     click.echo((Path(out_dir) / "ptc.md").read_text())
     click.echo(f"wrote {out_dir}/ptc.json, ptc.md, ptc.png, snr.png")
 

@@ -42,12 +42,12 @@ def preset_path(name: str):
     return path
 
 
-def load_sensor(name_or_path: str | os.PathLike, seed: int = 0, **overrides: Any) -> "Sensor":
-    """Load a sensor by preset name or YAML path, apply ``overrides`` and validate.
+def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> SensorConfig:
+    """Load and validate a sensor configuration by preset name or YAML path, with overrides.
 
-    ``overrides`` replace YAML keys after loading (e.g. ``width=8, height=8``) and are validated
-    like the file's own keys. Raises :class:`~adcforge.errors.ConfigError` for an unknown preset,
-    an unreadable file, or any invalid key or value.
+    ``overrides`` replace YAML keys after loading and are validated like the file's own keys.
+    Raises :class:`~adcforge.errors.ConfigError` for an unknown preset, an unreadable file, or
+    any invalid key or value.
     """
     text = os.fspath(name_or_path)
     if text in list_presets():
@@ -63,7 +63,18 @@ def load_sensor(name_or_path: str | os.PathLike, seed: int = 0, **overrides: Any
     if overrides:
         raw = {**raw, **overrides}
         origin += f" with overrides {', '.join(f'{k}={v!r}' for k, v in overrides.items())}"
-    return Sensor(validate(raw, origin), seed=seed)
+    return validate(raw, origin)
+
+
+def load_sensor(name_or_path: str | os.PathLike, seed: int = 0, **overrides: Any) -> "Sensor":
+    """Load a sensor by preset name or YAML path, apply ``overrides`` and validate.
+
+    ``overrides`` replace YAML keys after loading (e.g. ``width=8, height=8``) and are validated
+    like the file's own keys. ``seed`` fixes the instance's fixed patterns and its noise
+    sequence. Raises :class:`~adcforge.errors.ConfigError` for an unknown preset, an unreadable
+    file, or any invalid key or value.
+    """
+    return Sensor(load_config(name_or_path, **overrides), seed=seed)
 
 
 class Sensor:
@@ -293,4 +304,4 @@ def cfa_channel_map(cfg: SensorConfig) -> np.ndarray | None:
     return out
 
 
-__all__ = ["Sensor", "load_sensor", "list_presets", "preset_path", "qe_map", "cfa_channel_map"]
+__all__ = ["Sensor", "load_config", "load_sensor", "list_presets", "preset_path", "qe_map", "cfa_channel_map"]
