@@ -121,26 +121,39 @@ def _key(run: dict) -> str:
     return hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def _cached_train(run: dict, cache: Path, extra=None):
-    """Train ``run`` (or read its cached result); ``extra(result)`` adds fields to the record."""
+def _robust_extra(res, r: dict) -> dict:
+    from .evaluate import golden_accuracy
+
+    return {"light": {str(p): golden_accuracy(res, photons=p) for p in r.get("test_photons", [])},
+            "read_noise": {str(n): golden_accuracy(res, sensor_overrides={"read_noise_e": float(n)})
+                           for n in r.get("read_noise_e", [])}}
+
+
+def _cached_train(run: dict, cache: Path, robustness: dict | None = None):
+    """Train ``run`` (or read its cached result); with ``robustness`` also re-test it at other
+    light levels and read noise through the golden model."""
     from .train import train_model
 
-    path = cache / f"{_key(run)}.json"
+    path = cache / f"{_key({'run': run, 'robustness': robustness})}.json"
     if path.exists():
         return json.loads(path.read_text())
     res = train_model(run, None, progress=False, plots=False)
     m = res.metrics
     rec = {"test_accuracy": m["test_accuracy"], "train_seconds": m["train_seconds"],
-           "wall_seconds": m["wall_seconds"], "thresholds": m.get("thresholds")}
-    if extra is not None:
-        rec.update(extra(res))
+           "wall_seconds": m["wall_seconds"], "thresholds": m.get("thresholds"),
+           "initial_thresholds": m.get("initial_thresholds")}
+    if robustness is not None:
+        rec.update(_robust_extra(res, robustness))
     cache.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rec))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec))
+    tmp.replace(path)
     return rec
 
 
-def compare(config=None, out_dir="runs/compare", progress: bool = True) -> dict:
-    """Run the comparison of ``config`` and write tables and plots into ``out_dir``."""
+def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: int = 1) -> dict:
+    """Run the comparison of ``config`` and write tables and plots into ``out_dir``;
+    ``jobs_n`` worker processes (one thread each) train in parallel."""
     cfg = load_compare_config(config)
     out = Path(out_dir)
     cache = out / ".cache"
@@ -162,37 +175,43 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True) -> dict:
                                                               r.get("bits", 2), seed,
                                                               r.get("photons", 10))))
     t0 = time.perf_counter()
-    rows = []
+    tasks = [(run, None) for *_, run in jobs] + [(run, r) for *_, run in robust_jobs]
+    labels = ([f"{d} {p} {m} {b}b" for d, p, m, b, *_ in jobs]
+              + [f"robustness {m}" for m, *_ in robust_jobs])
+    results: list = [None] * len(tasks)
     bar = None
     if progress:
         from rich.progress import Progress
 
         bar = Progress()
         bar.start()
-        tid = bar.add_task("compare", total=len(jobs) + len(robust_jobs))
+        tid = bar.add_task("compare", total=len(tasks))
     try:
-        for dataset, photons, method, bits, seed, run in jobs:
-            rec = _cached_train(run, cache)
-            rows.append({"dataset": dataset, "photons": photons, "method": method, "bits": bits,
-                         "seed": seed, **rec})
-            if bar:
-                bar.update(tid, advance=1, description=f"{dataset} {photons} {method} {bits}b")
-        robust_rows = []
-        for method, seed, run in robust_jobs:
-            def extra(res, r=r):
-                from .evaluate import golden_accuracy
+        if jobs_n > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-                return {"light": {str(p): golden_accuracy(res, photons=p)
-                                  for p in r.get("test_photons", [])},
-                        "read_noise": {str(n): golden_accuracy(res, sensor_overrides={
-                            "read_noise_e": float(n)}) for n in r.get("read_noise_e", [])}}
-            rec = _cached_train(run, cache, extra)
-            robust_rows.append({"method": method, "seed": seed, **rec})
-            if bar:
-                bar.update(tid, advance=1, description=f"robustness {method}")
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=jobs_n, mp_context=ctx) as pool:
+                futures = {pool.submit(_cached_train, run, cache, rob): i
+                           for i, (run, rob) in enumerate(tasks)}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    results[i] = fut.result()
+                    if bar:
+                        bar.update(tid, advance=1, description=labels[i])
+        else:
+            for i, (run, rob) in enumerate(tasks):
+                results[i] = _cached_train(run, cache, rob)
+                if bar:
+                    bar.update(tid, advance=1, description=labels[i])
     finally:
         if bar:
             bar.stop()
+    rows = [{"dataset": d, "photons": p, "method": m, "bits": b, "seed": s, **rec}
+            for (d, p, m, b, s, _), rec in zip(jobs, results)]
+    robust_rows = [{"method": m, "seed": s, **rec}
+                   for (m, s, _), rec in zip(robust_jobs, results[len(jobs):])]
     elapsed = time.perf_counter() - t0
     _write(out, cfg, rows, robust_rows, elapsed)
     return {"rows": rows, "robustness": robust_rows, "seconds": elapsed}

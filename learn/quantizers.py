@@ -215,8 +215,8 @@ def fake_quant_table(table: torch.Tensor, width: int) -> torch.Tensor:
 class Decoder(nn.Module):
     """Code → vector table ``[levels, channels]``.
 
-    ``embedding``: trainable, channel 0 initialised at the bins' normalised centroids, further
-    channels small and random; ``centroid``: fixed normalised centroids (1 channel); ``onehot``:
+    ``embedding``: trainable, channel 0 initialised at the code's rank ``k / (levels - 1)``,
+    further channels small and random; ``centroid``: fixed normalised centroids (1 channel); ``onehot``:
     fixed identity (``levels`` channels).
     """
 
@@ -232,9 +232,10 @@ class Decoder(nn.Module):
             table = torch.eye(levels, dtype=DTYPE)
         elif kind == "centroid":
             table = init.clone()
-        else:
+        else:  # the code's rank in [0, 1]: well scaled whatever the light level
+            rank = torch.linspace(0, 1, levels, dtype=DTYPE)[:, None]
             extra = torch.randn(levels, channels - 1, generator=generator, dtype=DTYPE) * 0.3
-            table = torch.cat([init, extra], dim=1)
+            table = torch.cat([rank, extra], dim=1)
         if kind == "embedding":
             self.weight = nn.Parameter(table)
         else:
