@@ -12,6 +12,7 @@ from adcforge.design import resolve_design
 def register(main: click.Group, bench: click.Group) -> None:
     """Add the boards commands to the ``adcforge`` command line."""
     main.add_command(board_group)
+    main.add_command(hil_command)
     bench.add_command(bench_hw)
 
 
@@ -89,3 +90,74 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed):
     click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']})"))
     click.echo(f"synthesis {s['synth_s']} s, place and route {s['pnr_s']} s; "
                f"report: {out / 'report.json'}")
+
+
+@click.command("hil")
+@click.argument("design")
+@click.option("--sim", "use_sim", is_flag=True,
+              help="Run against the simulated board (the board top's RTL in Verilator on a pty).")
+@click.option("--board", "board_name", default=None, help="A real board (e.g. icebreaker).")
+@click.option("--port", default=None, help="The board's serial port (e.g. /dev/ttyUSB1).")
+@click.option("--baud", type=int, default=None, help="Baud rate (default: the board's).")
+@click.option("--photons", type=float, default=10.0, show_default=True,
+              help="Mean photons per pixel of the rendered scene.")
+@click.option("--samples", "n", type=int, default=20000, show_default=True,
+              help="Samples to stream.")
+@click.option("--mode", type=click.Choice(["codes", "mac"]), default=None,
+              help="samples → codes, or samples → MAC outputs (default: mac if the design has "
+                   "a MAC layer).")
+@click.option("--sensor", default="phone", show_default=True, help="sim/ sensor preset.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the report here.")
+def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, sensor, seed,
+                json_path):
+    """Stream simulated sensor data through a board and check every answer (golden model)."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from .hil import HilError, render_samples, run_hil
+    from .platforms import get_board
+
+    if use_sim == bool(board_name):
+        raise HilError("choose one of --sim or --board BOARD --port PORT")
+    d = resolve_design(design)
+    if board_name:
+        b = get_board(board_name)
+        baud = baud or b.baud
+    baud = baud or 3_000_000
+    samples, source = render_samples(d, photons, n, sensor=sensor, seed=seed)
+    console = Console(stderr=True)
+    console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:>8.0f}/{task.total:.0f} {task.fields[info]}"),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("checking", total=len(samples), info="")
+
+        def progress(stats, elapsed, byte_rate):
+            rate = stats.checked / elapsed if elapsed > 0 else 0.0
+            util = (f", link {stats.useful_bytes / elapsed / byte_rate:.0%}"
+                    if byte_rate and elapsed > 0 else "")
+            bar.update(task, completed=stats.checked + stats.failed,
+                       info=f"{rate:,.0f} samples/s{util}, mismatches {stats.mismatches}, "
+                            f"resent {stats.resends}, failed {stats.failed}")
+
+        report = run_hil(d, samples, sim=use_sim, port=port, baud=baud, mode=mode,
+                         progress=progress, log=lambda m: console.print(m))
+    report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
+    util = report.get("link_utilisation")
+    click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "
+               f"retried {report['retried']}  failed {report['failed']}  "
+               f"{report['samples_per_s']:,.0f} samples/s  link utilisation "
+               f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
+               f"{report['line_efficiency']:.1%}")
+    click.echo(f"task accuracy: hardware {report['hw_accuracy']}, software "
+               f"{report['sw_accuracy']} ({report['accuracy_note']})")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"report: {json_path}")
+    if report["mismatches"] or report["failed"]:
+        raise SystemExit(1)

@@ -84,7 +84,8 @@ class BoardTop(wiring.Component):
     led_error: Out(1)
 
     def __init__(self, design: Design, *, divisor: int, timeout: int = 1 << 16,
-                 buffer_depth: int = 1024, rx_fifo_depth: int = 32, led_cycles: int = 1 << 21):
+                 buffer_depth: int = 1024, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
+                 led_cycles: int = 1 << 21):
         if buffer_depth & (buffer_depth - 1) or buffer_depth < 2 * MAX_SAMPLES:
             raise ValueError(f"buffer_depth must be a power of two of at least {2 * MAX_SAMPLES}, "
                              f"not {buffer_depth!r}")
@@ -96,6 +97,7 @@ class BoardTop(wiring.Component):
         self.timeout = timeout
         self.buffer_depth = buffer_depth
         self.rx_fifo_depth = rx_fifo_depth
+        self.resp_fifo_depth = resp_fifo_depth
         self.led_cycles = led_cycles
         self.core = adc_core(design, runtime_thresholds=True)
         self.has_mac = hasattr(self.core, "outputs")
@@ -165,12 +167,17 @@ class BoardTop(wiring.Component):
         with m.If(res_valid & ~full):
             m.d.sync += [wptr.eq(wptr + 1), written.eq(written + 1)]
 
-        # -- response descriptor (receive side → transmit side) ------------------------------
-        resp_pending = Signal()
-        resp_cmd = Signal(8)
-        resp_seq = Signal(8)
-        resp_status = Signal(8)
-        resp_count = Signal(range(MAX_SAMPLES * max(n_out, 1) + 1))
+        # -- response descriptors (receive side → transmit side), a small FIFO so that the
+        # receiver never waits for a long answer to finish while bytes keep arriving ----------
+        count_bits = (MAX_SAMPLES * max(n_out, 1)).bit_length()
+        m.submodules.resp_fifo = respf = fifo.SyncFIFOBuffered(width=24 + count_bits,
+                                                               depth=self.resp_fifo_depth)
+        resp_pending = respf.r_rdy
+        resp_cmd = respf.r_data[0:8]
+        resp_seq = respf.r_data[8:16]
+        resp_status = respf.r_data[16:24]
+        resp_count = respf.r_data[24:]
+        frame_count = Signal(count_bits)  # set when a frame ends, queued when it is answered
 
         # -- receive state machine -----------------------------------------------------------
         crc = Signal(16)
@@ -341,10 +348,10 @@ class BoardTop(wiring.Component):
                     m.next = "CHECK"
                 byte_state(got_crc1)
             with m.State("CHECK"):
-                with m.If(rx_crc != crc):
-                    m.d.sync += final.eq(Status.BAD_CRC.value)
-                with m.Elif(overflow_seen):
+                with m.If(overflow_seen):  # lost bytes explain a bad CRC: say why
                     m.d.sync += final.eq(Status.OVERFLOW.value)
+                with m.Elif(rx_crc != crc):
+                    m.d.sync += final.eq(Status.BAD_CRC.value)
                 with m.Elif(mode & (inf_pos != 0)):
                     m.d.sync += final.eq(Status.BAD_LENGTH.value)
                 with m.Else():
@@ -364,14 +371,14 @@ class BoardTop(wiring.Component):
             with m.State("DRAIN"):
                 with m.If(drained):
                     with m.If(final == Status.OK.value):
-                        m.d.sync += [committed.eq(wptr), resp_count.eq(written),
+                        m.d.sync += [committed.eq(wptr), frame_count.eq(written),
                                      counters["frames_ok"].eq(counters["frames_ok"] + 1),
                                      counters["samples"].eq(counters["samples"] + pushed)]
                         m.d.comb += frame_ok.eq(1)
                         with m.If(cmd == Command.LOAD_THRESHOLDS.value):
                             m.d.comb += commit_thr.eq(1)
                     with m.Else():
-                        m.d.sync += [wptr.eq(committed), resp_count.eq(0)]
+                        m.d.sync += [wptr.eq(committed), frame_count.eq(0)]
                         m.d.comb += frame_err.eq(1)
                         for st, name in ((Status.BAD_CRC, "crc_errors"),
                                          (Status.UNKNOWN_COMMAND, "unknown_commands"),
@@ -381,16 +388,16 @@ class BoardTop(wiring.Component):
                                 m.d.sync += counters[name].eq(counters[name] + 1)
                     m.next = "RESPOND"
             with m.State("RESPOND"):
-                with m.If(~resp_pending):
-                    m.d.sync += [resp_pending.eq(1), resp_cmd.eq(cmd | RESPONSE),
-                                 resp_seq.eq(seq), resp_status.eq(final)]
+                m.d.comb += [respf.w_data.eq(Cat(cmd | RESPONSE, seq, final, frame_count)),
+                             respf.w_en.eq(1)]
+                with m.If(respf.w_rdy):
                     m.next = "HUNT"
 
         # -- transmit state machine ----------------------------------------------------------
         t_cmd = Signal(8)
         t_seq = Signal(8)
         t_status = Signal(8)
-        t_left = Signal.like(resp_count)
+        t_left = Signal(count_bits)
         t_len = Signal(16)
         t_crc = Signal(16)
         hidx = Signal(range(8))
@@ -418,7 +425,8 @@ class BoardTop(wiring.Component):
                     if self.has_mac:
                         count_bytes = Mux(resp_cmd == (Command.MAC.value | RESPONSE),
                                           resp_count * ob, resp_count)
-                    m.d.sync += [resp_pending.eq(0), t_cmd.eq(resp_cmd), t_seq.eq(resp_seq),
+                    m.d.comb += respf.r_en.eq(1)
+                    m.d.sync += [t_cmd.eq(resp_cmd), t_seq.eq(resp_seq),
                                  t_status.eq(resp_status), t_left.eq(resp_count),
                                  t_len.eq(Mux(is_status_ok, status_len, 1 + count_bytes)),
                                  t_crc.eq(0xFFFF), hidx.eq(0)]

@@ -58,7 +58,7 @@ def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int =
            "-CFLAGS", "-O2",
            # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty: the precompiled
            # header then reaches the compiler as a bare file name and the build fails
-           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include"]
+           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"]
     proc = subprocess.run(cmd, cwd=out, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     (out / "verilator.log").write_text(proc.stdout)

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
 
     while (!stop_request) {
         if (reset_request) { reset_request = 0; resets++; do_reset(); dec_state = 0; drv_bit = -1; top->rx = 1; }
-        if (in_pos == in_len) {
+        if (in_pos == in_len && drv_bit < 0 && (cycles & 15) == 0) {  // a syscall, not every cycle
             ssize_t n = read(mfd, in, sizeof in);
             if (n > 0) { in_len = (int)n; in_pos = 0; }
         }

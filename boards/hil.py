@@ -1,0 +1,552 @@
+"""Hardware in the loop: stream samples to a board, check every answer against the golden model.
+
+The runner speaks :mod:`boards.protocol` over a :class:`Transport`: :class:`SerialTransport`
+(pyserial) for a real board and for the simulated board (a Verilator model behind a pty, see
+:mod:`boards.simboard`), so both run the same serial code path. :class:`FaultyTransport` wraps a
+transport and injects link faults (dropped, corrupted and garbage bytes, a frame cut short, a
+board reset) for the tests.
+
+Flow control is a window of frames in flight; the board answers in order, so a response to a
+later frame proves that every earlier frame without an answer was lost, and those are resent at
+once. A frame is also resent when its answer is an error or does not come in time; after
+``max_tries`` sends its samples are counted as failed. Every sample ends as checked or failed;
+``retried`` counts the samples that needed more than one send.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from adcforge.design import Design
+from adcforge.errors import AdcforgeError
+
+from .protocol import (MAX_SAMPLES, OVERHEAD_BYTES, RESPONSE, STATUS_FIELDS, Command,
+                       FrameParser, Status, design_id, output_bytes, pack_frame, pack_words,
+                       sample_bytes, unpack_words)
+
+
+class HilError(AdcforgeError):
+    """The board cannot be used for hardware in the loop (wrong design, no answer, no port)."""
+
+
+# -- transports ------------------------------------------------------------------------------
+
+
+class Transport:
+    """A byte pipe to a board. ``byte_rate``: the link's bytes/s when known (baud / 10)."""
+
+    byte_rate: float | None = None
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read(self, timeout: float) -> bytes:
+        """Return what has arrived, waiting up to ``timeout`` s for the first byte."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class SerialTransport(Transport):
+    """A serial port through pyserial (a board's USB UART, or the simulated board's pty)."""
+
+    def __init__(self, port: str, baud: int = 3_000_000):
+        import serial
+        try:
+            self.ser = serial.Serial(port, baud, timeout=0, write_timeout=10)
+        except serial.SerialException as exc:
+            text = str(exc)
+            if "Permission denied" in text or "Errno 13" in text:
+                raise HilError(f"no permission to open {port}: add yourself to the group that "
+                               f"owns it (`sudo usermod -aG dialout $USER`, then log in again)") \
+                    from None
+            if "No such file" in text or "Errno 2" in text:
+                raise HilError(f"no serial port {port}: is the board plugged in? (the "
+                               f"iCEBreaker's UART is the FT2232H's second port, usually "
+                               f"/dev/ttyUSB1)") from None
+            raise HilError(f"cannot open {port}: {text}") from None
+        self.byte_rate = baud / 10
+        self.port = port
+
+    def write(self, data: bytes) -> None:
+        self.ser.write(data)
+
+    def read(self, timeout: float) -> bytes:
+        self.ser.timeout = timeout
+        first = self.ser.read(1)
+        if not first:
+            return b""
+        waiting = self.ser.in_waiting
+        return first + (self.ser.read(waiting) if waiting else b"")
+
+    def close(self) -> None:
+        self.ser.close()
+
+
+@dataclass
+class Fault:
+    """One fault at a byte offset of the outgoing stream (``kind`` in :data:`FAULT_KINDS`)."""
+
+    kind: str
+    at: int
+
+
+FAULT_KINDS = ("drop", "corrupt", "garbage", "cut", "reset", "rx_corrupt", "rx_drop")
+
+
+class FaultyTransport(Transport):
+    """Inject faults into another transport.
+
+    Outgoing: ``drop`` (one byte lost), ``corrupt`` (one byte's bits flipped), ``garbage`` (16
+    random bytes inserted), ``cut`` (the rest of that write lost: the board sees a frame stop,
+    the host sees no answer — a timeout), ``reset`` (``on_reset`` is called: the board is reset
+    while the byte is in flight). Incoming (the board's answers, offsets in received bytes):
+    ``rx_corrupt``, ``rx_drop``.
+    """
+
+    def __init__(self, inner: Transport, faults: list[Fault], *, on_reset: Callable | None = None,
+                 seed: int = 0):
+        for f in faults:
+            if f.kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault {f.kind!r}; known: {', '.join(FAULT_KINDS)}")
+        self.inner = inner
+        self.byte_rate = inner.byte_rate
+        self.out_faults = sorted((f for f in faults if not f.kind.startswith("rx_")),
+                                 key=lambda f: f.at)
+        self.in_faults = sorted((f for f in faults if f.kind.startswith("rx_")), key=lambda f: f.at)
+        self.on_reset = on_reset
+        self.sent = 0
+        self.received = 0
+        self.injected: list[str] = []
+        self.rng = random.Random(seed)
+
+    def write(self, data: bytes) -> None:
+        out = bytearray()
+        for i, b in enumerate(data):
+            pos = self.sent + i
+            cut = False
+            while self.out_faults and self.out_faults[0].at <= pos:
+                f = self.out_faults.pop(0)
+                self.injected.append(f"{f.kind}@{f.at}")
+                if f.kind == "drop":
+                    b = None
+                elif f.kind == "corrupt" and b is not None:
+                    b ^= 0x5A
+                elif f.kind == "garbage":
+                    out += bytes(self.rng.randrange(256) for _ in range(16))
+                elif f.kind == "cut":
+                    cut = True
+                elif f.kind == "reset" and self.on_reset:
+                    self.inner.write(bytes(out))
+                    out.clear()
+                    time.sleep(0.005)
+                    self.on_reset()
+            if cut:
+                break
+            if b is not None:
+                out.append(b)
+        self.sent += len(data)
+        self.inner.write(bytes(out))
+
+    def read(self, timeout: float) -> bytes:
+        data = bytearray(self.inner.read(timeout))
+        start = self.received
+        self.received += len(data)
+        drop = []
+        while self.in_faults and self.in_faults[0].at < self.received:
+            f = self.in_faults.pop(0)
+            i = max(0, f.at - start)
+            self.injected.append(f"{f.kind}@{f.at}")
+            if f.kind == "rx_corrupt":
+                data[i] ^= 0xA5
+            else:
+                drop.append(i)
+        for i in sorted(drop, reverse=True):
+            del data[i]
+        return bytes(data)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# -- sensor samples --------------------------------------------------------------------------
+
+
+def sensor_to_samples(dn: np.ndarray, adc_bits: int, input_bits: int) -> np.ndarray:
+    """Map the sensor's ``adc_bits`` DN to the ADC's ``input_bits`` sample word.
+
+    The sample keeps the DN's most significant bits: ``dn >> (adc_bits - input_bits)`` when the
+    sensor has more bits, ``dn << (input_bits - adc_bits)`` when it has fewer; then clipped to
+    ``[0, 2**input_bits - 1]``.
+    """
+    dn = np.asarray(dn, dtype=np.int64)
+    shift = adc_bits - input_bits
+    x = dn >> shift if shift >= 0 else dn << -shift
+    return np.clip(x, 0, 2**input_bits - 1)
+
+
+def render_samples(design: Design, photons: float, n: int, *, sensor: str = "phone",
+                   seed: int = 0, frame: int = 64) -> tuple[np.ndarray, str]:
+    """Return ``n`` samples from simulated sensor frames and a line saying where they came from.
+
+    Frames (``frame`` × ``frame`` pixels) show a scene of mean ``photons`` per pixel: a
+    horizontal ramp from 0 to 2 × ``photons`` times a vertical ramp from 0.5 to 1.5, so that a
+    run covers dark and bright samples. Without ``sim`` (not installed), seeded uniform random
+    samples are used instead.
+    """
+    try:
+        from sim import load_sensor
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        return (rng.integers(0, 2**design.input_bits, n),
+                f"uniform random samples (seed {seed}; sim/ is not available)")
+    s = load_sensor(sensor, seed=seed, width=frame, height=frame)
+    yy, xx = np.mgrid[0:frame, 0:frame] / max(frame - 1, 1)
+    scene = photons * (2.0 * xx) * (0.5 + yy)
+    frames = []
+    for _ in range(math.ceil(n / (frame * frame))):
+        frames.append(s.capture(scene).ravel())
+    dn = np.concatenate(frames)[:n] if frames else np.zeros(0, dtype=np.int64)
+    return (sensor_to_samples(dn, s.adc_bits, design.input_bits),
+            f"sensor '{sensor}' ({s.adc_bits}-bit DN, {frame}x{frame} frames, seed {seed}), "
+            f"{photons:g} photons/pixel mean; sample = DN {'>>' if s.adc_bits >= design.input_bits else '<<'} "
+            f"{abs(s.adc_bits - design.input_bits)}")
+
+
+# -- the runner ------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    """One frame's worth of work."""
+
+    index: int
+    cmd: int
+    payload: bytes
+    samples: np.ndarray | None = None
+    expected: np.ndarray | None = None
+    tries: int = 0
+    done: bool = False
+    kind: str = "data"  # data | load | status
+
+
+@dataclass
+class HilStats:
+    samples: int = 0
+    checked: int = 0
+    mismatches: int = 0
+    retried: int = 0
+    failed: int = 0
+    frames_sent: int = 0
+    frames_ok: int = 0
+    resends: int = 0
+    timeouts: int = 0
+    lost: int = 0
+    error_responses: dict = field(default_factory=dict)
+    stray_responses: int = 0
+    resets_detected: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    useful_bytes: int = 0
+    first_mismatches: list = field(default_factory=list)
+
+
+class HilRunner:
+    """Stream samples through a board over ``transport`` and check them (see module docstring).
+
+    ``mode``: ``"codes"`` (samples → codes) or ``"mac"`` (samples → MAC outputs).
+    """
+
+    def __init__(self, transport: Transport, design: Design, *, mode: str | None = None,
+                 window: int = 4, max_tries: int = 6, frame_samples: int = MAX_SAMPLES,
+                 response_timeout: float = 0.5, progress: Callable | None = None):
+        self.t = transport
+        self.design = design
+        self.mode = mode or ("mac" if design.mac is not None else "codes")
+        if self.mode not in ("codes", "mac"):
+            raise ValueError(f"mode must be 'codes' or 'mac', not {self.mode!r}")
+        if self.mode == "mac" and design.mac is None:
+            raise HilError(f"design {design.name} has no MAC layer: use --mode codes")
+        self.window = window
+        self.max_tries = max_tries
+        spi = design.samples_per_inference if self.mode == "mac" else 1
+        self.frame_samples = max(spi, (min(frame_samples, MAX_SAMPLES) // spi) * spi)
+        self.response_timeout = response_timeout
+        self.progress = progress
+        self.sb = sample_bytes(design)
+        self.stats = HilStats()
+        self.parser = FrameParser()
+        self.seq = 0
+        self.status_words: dict | None = None
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def _send(self, job: Job, inflight: "collections.OrderedDict") -> None:
+        self.seq = (self.seq + 1) & 0xFF
+        while self.seq in inflight:
+            self.seq = (self.seq + 1) & 0xFF
+        frame = pack_frame(job.cmd, self.seq, job.payload)
+        job.tries += 1
+        if job.tries == 2 and job.samples is not None:
+            self.stats.retried += len(job.samples)
+        if job.tries > 1:
+            self.stats.resends += 1
+        queued = sum(len(j.payload) + OVERHEAD_BYTES for j, _ in inflight.values())
+        rate = self.t.byte_rate or 50_000.0
+        deadline = (time.monotonic() + self.response_timeout
+                    + 3 * (queued + len(frame) + self._response_bytes(job)) / rate)
+        inflight[self.seq] = (job, deadline)
+        self.t.write(frame)
+        self.stats.frames_sent += 1
+        self.stats.bytes_sent += len(frame)
+
+    def _response_bytes(self, job: Job) -> int:
+        if job.expected is None:
+            return OVERHEAD_BYTES + 1 + 4 * len(STATUS_FIELDS)
+        return OVERHEAD_BYTES + 1 + len(job.expected) * (output_bytes(self.design)
+                                                         if self.mode == "mac" else 1)
+
+    def _data_jobs(self, samples: np.ndarray) -> list[Job]:
+        from hdl.golden import ref_adc_pipeline
+        jobs = []
+        n = self.frame_samples
+        cmd = Command.MAC.value if self.mode == "mac" else Command.CODES.value
+        for k, start in enumerate(range(0, len(samples), n)):
+            chunk = samples[start:start + n]
+            ref = ref_adc_pipeline(self.design, chunk if self.mode == "codes" else
+                                   chunk.reshape(-1, self.design.samples_per_inference))
+            expected = ref["codes"] if self.mode == "codes" else ref["outputs"].ravel()
+            jobs.append(Job(k, cmd, pack_words(chunk, self.sb), chunk, expected))
+        return jobs
+
+    def _load_job(self, thresholds) -> Job:
+        return Job(-1, Command.LOAD_THRESHOLDS.value, pack_words(thresholds, self.sb),
+                   kind="load")
+
+    def _status_job(self) -> Job:
+        return Job(-1, Command.STATUS.value, b"", kind="status")
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def handshake(self, timeout: float = 3.0) -> dict:
+        """Ask the board for its status; check it carries this design; return the counters."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._run_jobs([self._status_job()], give_up=deadline)
+            if self.status_words is not None:
+                break
+        if self.status_words is None:
+            raise HilError("the board does not answer STATUS: check the port, the baud rate and "
+                           "that the board carries an adcforge bitstream (`adcforge board flash`)")
+        want = design_id(self.design)
+        if self.status_words["design_id"] != want:
+            raise HilError(f"the board carries another design (id {self.status_words['design_id']:#010x}, "
+                           f"expected {want:#010x} for {self.design.name}): build and flash this "
+                           f"design first")
+        return self.status_words
+
+    def run(self, samples: np.ndarray, *, load_thresholds: bool = True) -> dict:
+        """Stream ``samples`` (1-D ints in ``[0, 2**input_bits)``), check them; return a report."""
+        samples = np.asarray(samples, dtype=np.int64).ravel()
+        if self.mode == "mac":
+            spi = self.design.samples_per_inference
+            samples = samples[:len(samples) - len(samples) % spi]
+        self.stats.samples = len(samples)
+        t0 = time.monotonic()
+        self.handshake()
+        jobs = []
+        if load_thresholds:  # exercises the runtime ladder; the values are the design's own
+            jobs.append(self._load_job(self.design.thresholds))
+        jobs += self._data_jobs(samples)
+        self._t0 = time.monotonic()
+        self._run_jobs(jobs)
+        elapsed = time.monotonic() - self._t0
+        s = self.stats
+        report = {
+            "design": self.design.name, "mode": self.mode, "samples": s.samples,
+            "checked": s.checked, "mismatches": s.mismatches, "retried": s.retried,
+            "failed": s.failed, "elapsed_s": round(elapsed, 3),
+            "samples_per_s": round(s.checked / elapsed, 1) if elapsed > 0 else None,
+            "frames_sent": s.frames_sent, "resends": s.resends, "timeouts": s.timeouts,
+            "lost_frames": s.lost, "error_responses": dict(s.error_responses),
+            "stray_responses": s.stray_responses, "resets_detected": s.resets_detected,
+            "bytes_sent": s.bytes_sent, "bytes_received": s.bytes_received,
+            "useful_bytes": s.useful_bytes,
+            "line_efficiency": round(s.useful_bytes / s.bytes_sent, 4) if s.bytes_sent else None,
+            "first_mismatches": s.first_mismatches[:10],
+            "total_s": round(time.monotonic() - t0, 3),
+        }
+        if self.t.byte_rate and elapsed > 0:
+            report["link_utilisation"] = round(s.useful_bytes / elapsed / self.t.byte_rate, 4)
+        assert s.checked + s.failed == s.samples, "every sample is checked or failed"
+        return report
+
+    def _run_jobs(self, jobs: list[Job], give_up: float | None = None) -> None:
+        pending = collections.deque(jobs)
+        inflight: collections.OrderedDict = collections.OrderedDict()
+        last_progress = 0.0
+        while pending or inflight:
+            if give_up is not None and time.monotonic() > give_up:
+                return
+            while pending and len(inflight) < self.window:
+                job = pending.popleft()
+                if not job.done:
+                    self._send(job, inflight)
+            data = self.t.read(0.01)
+            if data:
+                self.stats.bytes_received += len(data)
+                for frame in self.parser.feed(data):
+                    self._handle(frame, inflight, pending)
+            now = time.monotonic()
+            expired = [q for q, (_, deadline) in inflight.items() if now > deadline]
+            if expired:
+                self.stats.timeouts += len(expired)
+                for q in expired:
+                    job, _ = inflight.pop(q)
+                    self._retry(job, pending)
+                # the board may have been reset: check (and a status probe resynchronises)
+                if not any(j.kind == "status" for j in pending):
+                    pending.appendleft(self._status_job())
+            if self.progress and now - last_progress > 0.2:
+                last_progress = now
+                self.progress(self.stats, now - getattr(self, "_t0", now), self.t.byte_rate)
+        if self.progress:
+            self.progress(self.stats, time.monotonic() - getattr(self, "_t0", time.monotonic()),
+                          self.t.byte_rate)
+
+    def _retry(self, job: Job, pending) -> None:
+        if job.done:
+            return
+        if job.tries >= self.max_tries:
+            job.done = True
+            if job.samples is not None:
+                self.stats.failed += len(job.samples)
+            return
+        pending.appendleft(job)
+
+    def _handle(self, frame, inflight, pending) -> None:
+        entry = inflight.get(frame.seq)
+        if entry is None or frame.cmd != (entry[0].cmd | RESPONSE):
+            self.stats.stray_responses += 1
+            return
+        job, _ = entry
+        # the board answers in order: frames sent before this one without an answer are lost
+        for q in list(inflight):
+            if q == frame.seq:
+                break
+            lost, _ = inflight.pop(q)
+            self.stats.lost += 1
+            self._retry(lost, pending)
+        del inflight[frame.seq]
+        status = frame.status
+        if status != Status.OK.value:
+            try:
+                name = Status(status).name
+            except ValueError:
+                name = f"status {status}"
+            self.stats.error_responses[name] = self.stats.error_responses.get(name, 0) + 1
+            if status == Status.OVERFLOW.value:  # the board could not keep up: fewer in flight
+                self.window = max(1, self.window - 1)
+            self._retry(job, pending)
+            return
+        body = frame.payload[1:]
+        if job.kind == "status":
+            words = dict(zip(STATUS_FIELDS, unpack_words(body, 4)))
+            if (self.status_words is not None
+                    and words["frames_ok"] < self.status_words["frames_ok"]):
+                self.stats.resets_detected += 1
+            self.status_words = words
+            job.done = True
+            return
+        if job.kind == "load":
+            job.done = True
+            return
+        if self.mode == "mac":
+            got = np.array(unpack_words(body, output_bytes(self.design), signed=True,
+                                        bits=8 * output_bytes(self.design)), dtype=np.int64)
+        else:
+            got = np.frombuffer(body, dtype=np.uint8).astype(np.int64)
+        if len(got) != len(job.expected):
+            self.stats.error_responses["short answer"] = \
+                self.stats.error_responses.get("short answer", 0) + 1
+            self._retry(job, pending)
+            return
+        job.done = True
+        self.stats.frames_ok += 1
+        self.stats.checked += len(job.samples)
+        self.stats.useful_bytes += len(job.payload)
+        bad = np.flatnonzero(got != job.expected)
+        if len(bad):
+            self.stats.mismatches += len(bad)
+            for i in bad[:10 - len(self.stats.first_mismatches)]:
+                self.stats.first_mismatches.append(
+                    {"frame": job.index, "index": int(i), "expected": int(job.expected[i]),
+                     "got": int(got[i])})
+
+
+# -- one call for the command line and the tests ---------------------------------------------
+
+
+def accuracy_fields(design: Design) -> dict:
+    """Return ``hw_accuracy``/``sw_accuracy``: null unless the provenance names a task.
+
+    Task accuracy needs the task network of the design's provenance; no evaluator for it is
+    available to the boards stage yet, so both stay null with a note saying why.
+    """
+    prov = design.provenance or {}
+    task = prov.get("task") or prov.get("dataset")
+    note = ("the design's provenance names no task or dataset" if not task else
+            f"provenance names {task!r}, but no task evaluator is available to the boards stage")
+    return {"hw_accuracy": None, "sw_accuracy": None, "accuracy_note": note}
+
+
+def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str | None = None,
+            baud: int = 3_000_000, mode: str | None = None, faults: list[Fault] | None = None,
+            window: int = 4, max_tries: int = 6, progress=None, log=None) -> dict:
+    """Run the loop against the simulated board (``sim``) or the board at ``port``."""
+    if sim:
+        from .simboard import SimulatedBoard
+        board = SimulatedBoard(design, log=log)
+        board.start()
+        try:
+            transport: Transport = SerialTransport(board.port, baud)
+            transport.byte_rate = None  # a pty has no baud: utilisation comes from sim cycles
+            if faults:
+                transport = FaultyTransport(transport, faults, on_reset=board.reset)
+            runner = HilRunner(transport, design, mode=mode, window=window, max_tries=max_tries,
+                               response_timeout=1.0, progress=progress)
+            report = runner.run(samples)
+            transport.close()
+        finally:
+            stats = board.stop()
+        if stats.get("cycles"):
+            report["link_utilisation"] = round(
+                report["useful_bytes"] * 10 * stats["divisor"] / stats["cycles"], 4)
+            report["sim"] = stats
+        report["transport"] = "simulated board (Verilator, pty)"
+    else:
+        if not port:
+            raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+        transport = SerialTransport(port, baud)
+        if faults:
+            transport = FaultyTransport(transport, faults)
+        try:
+            runner = HilRunner(transport, design, mode=mode, window=window,
+                               max_tries=max_tries, progress=progress)
+            report = runner.run(samples)
+        finally:
+            transport.close()
+        report["transport"] = f"serial {port} at {baud} baud"
+        report["baud"] = baud
+    if faults:
+        report["faults_injected"] = getattr(transport, "injected", [])
+    report.update(accuracy_fields(design))
+    return report
