@@ -1,0 +1,97 @@
+"""Hardware in the loop against the simulated board (Verilator + pty), with link faults."""
+
+import numpy as np
+import pytest
+
+from adcforge.design import resolve_design
+from boards.hil import (Fault, FaultyTransport, HilRunner, SerialTransport, render_samples,
+                        run_hil, sensor_to_samples)
+from boards.protocol import MAX_SAMPLES, OVERHEAD_BYTES
+
+pytestmark = pytest.mark.xdist_group("simboard")
+
+DESIGN = resolve_design("adc4_in12")
+FRAME = 2 * MAX_SAMPLES + OVERHEAD_BYTES  # bytes of one full CODES frame for a 12-bit design
+LOAD = 15 * 2 + OVERHEAD_BYTES            # the LOAD_THRESHOLDS frame sent first
+STATUS = OVERHEAD_BYTES                   # the STATUS handshake
+
+
+@pytest.fixture(scope="module")
+def samples():
+    rng = np.random.default_rng(5)
+    return rng.integers(0, 2**12, 3 * MAX_SAMPLES)
+
+
+def assert_accounted(report, n):
+    assert report["checked"] + report["failed"] == n
+    assert report["samples"] == n
+
+
+def test_hil_clean_link(samples):
+    r = run_hil(DESIGN, samples)
+    assert_accounted(r, len(samples))
+    assert (r["checked"], r["mismatches"], r["retried"], r["failed"]) == (len(samples), 0, 0, 0)
+    assert r["resends"] == 0 and r["error_responses"] == {}
+    # framing costs 8 bytes per 1024-byte frame: the line carries > 95% useful samples
+    assert r["line_efficiency"] > 0.95
+    assert r["sim"]["rx_bytes"] == r["bytes_sent"]
+    assert r["hw_accuracy"] is None and r["sw_accuracy"] is None
+
+
+FAULTS = [
+    pytest.param([Fault("drop", STATUS + LOAD + 300)], id="dropped byte"),
+    pytest.param([Fault("corrupt", STATUS + LOAD + FRAME + 17)], id="corrupted byte"),
+    pytest.param([Fault("garbage", STATUS + LOAD + FRAME)], id="garbage between frames"),
+    pytest.param([Fault("garbage", STATUS + LOAD + 2)], id="garbage inside a header"),
+    pytest.param([Fault("cut", STATUS + LOAD + 2 * FRAME + 500)], id="timeout (frame cut)"),
+    pytest.param([Fault("reset", STATUS + LOAD + FRAME + 400)], id="board reset mid-run"),
+    pytest.param([Fault("rx_corrupt", 40 + 200)], id="corrupted answer"),
+    pytest.param([Fault("rx_drop", 40 + 600)], id="dropped answer byte"),
+    pytest.param([Fault("drop", STATUS + LOAD + 10), Fault("corrupt", STATUS + LOAD + FRAME + 5),
+                  Fault("garbage", STATUS + LOAD + 2 * FRAME + 3)], id="three faults"),
+]
+
+
+@pytest.mark.parametrize("faults", FAULTS)
+def test_hil_survives_fault(samples, faults):
+    r = run_hil(DESIGN, samples, faults=faults)
+    assert_accounted(r, len(samples))
+    assert len(r["faults_injected"]) == len(faults)
+    assert r["mismatches"] == 0 and r["failed"] == 0
+    assert r["checked"] == len(samples)
+    if faults == [Fault("garbage", STATUS + LOAD + FRAME)]:
+        assert r["resends"] == 0  # garbage outside a frame is skipped by the board's sync hunt
+    else:
+        assert r["retried"] > 0 and r["resends"] > 0  # the hit frames were sent again
+
+
+def test_hil_timeout_is_answered_by_the_board(samples):
+    r = run_hil(DESIGN, samples, faults=[Fault("cut", STATUS + LOAD + 2 * FRAME + 500)])
+    assert r["error_responses"].get("TIMEOUT", 0) >= 1
+
+
+def test_hil_reset_is_detected(samples):
+    r = run_hil(DESIGN, samples, faults=[Fault("reset", STATUS + LOAD + FRAME + 400)])
+    assert r["sim"]["resets"] == 1
+    assert r["checked"] == len(samples) and r["mismatches"] == 0
+
+
+def test_hil_bounded_retries_account_for_every_sample(samples):
+    # every copy of frame 2 is corrupted: it fails after max_tries sends, the rest is checked
+    faults = [Fault("corrupt", STATUS + LOAD + FRAME * k + 20) for k in range(1, 12)]
+    r = run_hil(DESIGN, samples, faults=faults, max_tries=3)
+    assert_accounted(r, len(samples))
+    assert r["failed"] >= MAX_SAMPLES and r["mismatches"] == 0
+
+
+def test_sensor_mapping():
+    dn = np.array([0, 1, 4095, 65535])
+    assert list(sensor_to_samples(dn, 12, 12)) == [0, 1, 4095, 4095]
+    assert list(sensor_to_samples(dn, 16, 12)) == [0, 0, 255, 4095]
+    assert list(sensor_to_samples(dn, 10, 12)) == [0, 4, 4095, 4095]
+
+
+def test_render_samples_in_range():
+    s, source = render_samples(DESIGN, 20.0, 1000)
+    assert len(s) == 1000 and s.min() >= 0 and s.max() < 2**12
+    assert "sample = DN" in source or "random" in source
