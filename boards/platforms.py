@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from adcforge.design import Design
@@ -46,7 +47,8 @@ def _clock_ice40_pll(m: Module, platform, board: "Board") -> ClockDomain:
 def _clock_ecp5_pll(m: Module, platform, board: "Board") -> ClockDomain:
     """ECP5 EHXPLLL from the board's clock → ``sync``; reset held until the PLL locks."""
     p = board.pll
-    clk_in = platform.request(platform.default_clk, dir="i")
+    clk_in = platform.request(platform.default_clk, dir="-")
+    m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_in)
     cd = ClockDomain("sync")
     lock = Signal()
     m.submodules.pll = Instance(
@@ -55,7 +57,7 @@ def _clock_ecp5_pll(m: Module, platform, board: "Board") -> ClockDomain:
         p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD", p_CLKI_DIV=p["CLKI_DIV"],
         p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"], p_CLKOP_CPHASE=p["CLKOP_CPHASE"],
         p_CLKOP_FPHASE=0, p_FEEDBK_PATH="CLKOP", p_CLKFB_DIV=p["CLKFB_DIV"],
-        i_RST=0, i_STDBY=0, i_CLKI=clk_in.i, o_CLKOP=cd.clk, i_CLKFB=cd.clk,
+        i_RST=0, i_STDBY=0, i_CLKI=clk_buf.i, o_CLKOP=cd.clk, i_CLKFB=cd.clk,
         i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
         i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=lock,
         a_FREQUENCY_PIN_CLKI=str(board.input_mhz), a_FREQUENCY_PIN_CLKOP=str(board.clk_mhz),
@@ -151,10 +153,14 @@ class BoardBuild(Elaboratable):
         m.domains.sync = cd
         platform.add_clock_constraint(cd.clk, self.board.clk_mhz * 1e6)
         m.submodules.top = top = self.top
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
-        m.d.comb += platform.request("led", 0).o.eq(top.led_activity)
-        m.d.comb += platform.request("led", 1).o.eq(top.led_error)
+        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+        m.submodules.uart_rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [top.rx.eq(rx_buf.i), tx_buf.o.eq(top.tx)]
+        for k, signal in enumerate((top.led_activity, top.led_error)):
+            led = io.Buffer("o", platform.request("led", k, dir="-"))
+            m.submodules[f"led{k}_buf"] = led
+            m.d.comb += led.o.eq(signal)
         return m
 
 

@@ -95,3 +95,26 @@ def test_render_samples_in_range():
     s, source = render_samples(DESIGN, 20.0, 1000)
     assert len(s) == 1000 and s.min() >= 0 and s.max() < 2**12
     assert "sample = DN" in source or "random" in source
+
+
+def test_hil_cli_writes_report(tmp_path, capsys):
+    import json
+
+    from adcforge.cli import main
+    out = tmp_path / "hil.json"
+    main(["hil", "--sim", "adc4_in12", "--photons", "10", "--samples", "1500",
+          "--json", str(out)])
+    r = json.loads(out.read_text())
+    for key in ("checked", "mismatches", "retried", "failed", "samples_per_s", "hw_accuracy",
+                "sw_accuracy"):
+        assert key in r, key
+    assert (r["checked"], r["mismatches"], r["failed"]) == (1500, 0, 0)
+    assert "checked 1500" in capsys.readouterr().out
+
+
+def test_hil_cli_needs_one_target(capsys):
+    from adcforge.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["hil", "adc4_in12"])
+    assert e.value.code == 1
+    assert "choose one of --sim or --board" in capsys.readouterr().err
