@@ -52,7 +52,7 @@ class TB:
         self.dut = dut
         self.work = Path(CONFIG["work"])
         self.log = dut._log
-        Clock(dut.clk, 10, unit="ns").start()
+        Clock(dut.clk, 10, unit="ns", impl="gpi").start()
         for name in ("load", "start", "manual", "m_in_valid", "m_out_ready", "out_sel"):
             getattr(dut, name).value = 0
         dut.m_in_payload.value = 0
@@ -71,18 +71,30 @@ class TB:
             self.dut.mode.value = mode
             self.dut.out_sel.value = mode
 
-    async def bulk(self, stim: np.ndarray, n_out: int, valid_p: float, ready_p: float,
-                   seed: int) -> tuple[np.ndarray, int]:
-        """Stream ``stim`` through the DUT at full speed; return the raw outputs and cycles."""
-        stim_file, resp_file = self.work / "stim.hex", self.work / "resp.hex"
-        if len(stim) > 1 << 17 or n_out > 1 << 17:
-            raise ValueError("a batch holds at most 131072 inputs and outputs")
-        np.savetxt(stim_file, np.asarray(stim, dtype=np.int64), fmt="%x")
-        if resp_file.exists():
-            resp_file.unlink()
+    async def bulk(self, stim: np.ndarray, unit: int, outs_per_unit: int, valid_p: float,
+                   ready_p: float, seed: int, lanes: int, depth: int) -> tuple[np.ndarray, int]:
+        """Stream ``stim`` through the DUT lanes at full speed; return the raw outputs in order
+        and the clock cycles taken.
+
+        ``stim`` is cut into units of ``unit`` inputs that produce ``outs_per_unit`` outputs
+        (one sample and one code; or one inference and its results); each lane takes an equal
+        share of whole units (the last unit repeated to fill the lanes).
+        """
+        stim = np.asarray(stim, dtype=np.int64).reshape(-1, unit)
+        units = len(stim)
+        per = -(-units // lanes)
+        padded = np.concatenate([stim, np.repeat(stim[-1:], per * lanes - units, axis=0)])
+        if per * unit > depth or per * outs_per_unit > depth:
+            raise ValueError(f"a batch holds at most {lanes * depth} inputs and outputs")
+        for k in range(lanes):
+            words = padded[k * per:(k + 1) * per].ravel().tolist()
+            (self.work / f"stim{k}.hex").write_text(("%x\n" * len(words)) % tuple(words))
+            resp = self.work / f"resp{k}.hex"
+            if resp.exists():
+                resp.unlink()
         dut = self.dut
-        dut.n_in.value = len(stim)
-        dut.n_out.value = n_out
+        dut.n_in.value = per * unit
+        dut.n_out.value = per * outs_per_unit
         dut.valid_thresh.value = min(65535, int(valid_p * 65536))
         dut.ready_thresh.value = min(65535, int(ready_p * 65536))
         dut.seed.value = seed & 0xFFFFFFFF
@@ -96,9 +108,12 @@ class TB:
         await ReadOnly()
         cycles = int(dut.cycles.value)
         await RisingEdge(dut.clk)
-        lines = [x for x in resp_file.read_text().split("\n") if x and not x.startswith("//")]
-        raw = np.array([int(x, 16) for x in lines], dtype=np.uint64)
-        return raw[:n_out], cycles
+        raw = []
+        for k in range(lanes):
+            lines = [x for x in (self.work / f"resp{k}.hex").read_text().split("\n")
+                     if x and not x.startswith("//")]
+            raw.extend(int(x, 16) for x in lines)
+        return np.array(raw[:units * outs_per_unit], dtype=np.uint64), cycles
 
 
 def _compare(name, inputs, expected, got, mismatches, limit=10):
@@ -128,8 +143,9 @@ async def bulk(dut):
         batch = make_batch(target, cfg)
         tb.set_mode(1 if batch["mode"] == "outputs" else 0)
         t0 = time.perf_counter()
-        raw, cycles = await tb.bulk(batch["stim"], len(batch["expected"]), cfg.get("valid_p", 1.0),
-                                    cfg.get("ready_p", 1.0), cfg.get("seed", 1))
+        raw, cycles = await tb.bulk(batch["stim"], batch["unit"], batch["outs_per_unit"],
+                                    cfg.get("valid_p", 1.0), cfg.get("ready_p", 1.0),
+                                    cfg.get("seed", 1), target.spec.lanes, target.spec.depth)
         got = batch["unpack"](raw)
         n_bad = _compare(cfg["name"], batch["inputs"], batch["expected"], got, examples)
         seconds = time.perf_counter() - t0
@@ -138,6 +154,7 @@ async def bulk(dut):
         cycles_total += cycles
         batches.append({"name": cfg["name"], "checked": len(batch["expected"]),
                         "samples": int(len(batch["stim"])), "mismatches": n_bad,
+                        "lanes": target.spec.lanes,
                         "cycles": cycles, "seconds": seconds})
         tb.log.info("%s: %d checked, %d mismatches, %d cycles, %.2f s", cfg["name"],
                     len(batch["expected"]), n_bad, cycles, seconds)

@@ -1,14 +1,17 @@
-"""A Verilog harness around one stream-in / stream-out design, for fast co-simulation.
+"""A Verilog harness around a stream-in / stream-out design, for fast co-simulation.
 
-Two ways to drive the design under test (DUT), chosen by the ``manual`` input:
+The harness holds ``lanes`` copies of the design under test (DUT), so that every clock checks
+several samples, and drives them in one of two ways, chosen by the ``manual`` input:
 
-* bulk (``manual = 0``): stimulus is loaded from a hex file into a harness memory
-  (``$readmemh``), driven into the DUT's input stream with random idle cycles, and the output
-  stream is taken with random back-pressure (both from xorshift generators with probabilities
-  set from Python); results go to a memory written out with ``$writememh`` when all expected
-  outputs arrived. Python awaits one edge per batch, so Verilator runs at full speed.
-* manual (``manual = 1``): the DUT's stream ports follow the ``m_*`` ports, so that cocotb
-  drivers and monitors handle every beat (reset in the middle of a stream, threshold reloads).
+* bulk (``manual = 0``): each lane's stimulus is loaded from ``stim<k>.hex`` into a harness
+  memory (``$readmemh``), driven into that lane's input stream with random idle cycles, and the
+  output stream is taken with random back-pressure (xorshift generators, one pair per lane, with
+  probabilities set from Python); results go to a memory written to ``resp<k>.hex``
+  (``$writememh``) once every lane has all its outputs. Python awaits one edge per batch, so
+  Verilator runs at full speed.
+* manual (``manual = 1``): lane 0's stream ports follow the ``m_*`` ports, so that cocotb drivers
+  and monitors handle every beat (reset in the middle of a stream, threshold reloads); the other
+  lanes stay idle.
 
 The stream protocol is kept: a raised ``valid`` stays high with a fixed payload until ``ready``.
 """
@@ -24,40 +27,111 @@ class HarnessSpec:
     in_port: str  # e.g. "i"
     in_width: int
     out_ports: list[tuple[str, int]]  # one or two (name, width); ``out_sel`` picks with two
-    statics: dict[str, int] = field(default_factory=dict)  # port name -> width (inputs)
-    depth: int = 1 << 17  # stimulus / result memory depth
+    statics: dict[str, int] = field(default_factory=dict)  # input port name -> width
+    lanes: int = 4
+    depth: int = 0  # stimulus and result memory depth per lane; 0: 2**17 // lanes
+
+    def __post_init__(self):
+        if not self.depth:
+            self.depth = (1 << 17) // self.lanes
+
+
+def _lane(spec: HarnessSpec, k: int) -> str:
+    iw = spec.in_width
+    ow = max(w for _, w in spec.out_ports)
+    aw = (spec.depth - 1).bit_length()
+    manual = "manual && " if k == 0 else ""
+    man_valid = f"(manual ? m_in_valid : b{k}_in_valid)" if k == 0 else f"(!manual && b{k}_in_valid)"
+    man_payload = f"(manual ? m_in_payload : stim{k}[in{k}[{aw - 1}:0]])" if k == 0 else \
+        f"stim{k}[in{k}[{aw - 1}:0]]"
+    man_ready = f"(manual ? m_out_ready : b{k}_out_ready)" if k == 0 else f"(!manual && b{k}_out_ready)"
+    statics = "".join(f"        .{name}({name}),\n" for name in spec.statics)
+    outs, conns = "", ""
+    for j, (name, w) in enumerate(spec.out_ports):
+        outs += (f"    wire l{k}_o{j}_valid;\n    wire [{w - 1}:0] l{k}_o{j}_payload;\n"
+                 f"    wire l{k}_o{j}_ready = l{k}_out_ready && (out_sel == {j});\n")
+        conns += (f"        .{name}__valid(l{k}_o{j}_valid),\n"
+                  f"        .{name}__payload(l{k}_o{j}_payload),\n"
+                  f"        .{name}__ready(l{k}_o{j}_ready),\n")
+    if len(spec.out_ports) == 1:
+        mux = (f"    wire l{k}_out_valid = l{k}_o0_valid;\n"
+               f"    wire [{ow - 1}:0] l{k}_out_payload = l{k}_o0_payload;\n")
+    else:
+        mux = (f"    wire l{k}_out_valid = out_sel ? l{k}_o1_valid : l{k}_o0_valid;\n"
+               f"    wire [{ow - 1}:0] l{k}_out_payload = out_sel ? l{k}_o1_payload : "
+               f"l{k}_o0_payload;\n")
+    del manual
+    return f"""
+    // ---- lane {k}
+    reg [{iw - 1}:0] stim{k} [0:{spec.depth - 1}];
+    reg [{ow - 1}:0] resp{k} [0:{spec.depth - 1}];
+    reg [31:0] in{k};
+    reg [31:0] out{k};
+    reg b{k}_in_valid;
+    reg lane{k}_done;
+    reg [31:0] rv{k};
+    reg [31:0] rr{k};
+    wire [31:0] rv{k}_a = rv{k} ^ (rv{k} << 13);
+    wire [31:0] rv{k}_b = rv{k}_a ^ (rv{k}_a >> 17);
+    wire [31:0] rr{k}_a = rr{k} ^ (rr{k} << 13);
+    wire [31:0] rr{k}_b = rr{k}_a ^ (rr{k}_a >> 17);
+    wire b{k}_out_ready = running && !lane{k}_done && (rr{k}[15:0] < ready_thresh);
+    wire l{k}_in_ready;
+    wire l{k}_in_valid = {man_valid};
+    wire [{iw - 1}:0] l{k}_in_payload = {man_payload};
+    wire l{k}_out_ready = {man_ready};
+{outs}{mux}
+    always @(posedge clk) begin
+        if (load) $readmemh("stim{k}.hex", stim{k});
+        if (rst || start) begin
+            in{k} <= 0;
+            out{k} <= 0;
+            b{k}_in_valid <= 0;
+            lane{k}_done <= (n_out == 0);
+            rv{k} <= (seed + 32'd{2 * k + 1}) * 32'h9E3779B9 | 32'h1;
+            rr{k} <= (seed + 32'd{2 * k + 2}) * 32'h85EBCA6B | 32'h1;
+        end else if (running && !manual) begin
+            rv{k} <= rv{k}_b ^ (rv{k}_b << 5);
+            rr{k} <= rr{k}_b ^ (rr{k}_b << 5);
+            if (b{k}_in_valid && l{k}_in_ready) in{k} <= in{k} + 1;
+            if (!b{k}_in_valid || l{k}_in_ready)
+                b{k}_in_valid <= ((b{k}_in_valid && l{k}_in_ready) ? in{k} + 1 : in{k}) < n_in
+                                 && rv{k}[15:0] < valid_thresh;
+            if (l{k}_out_valid && b{k}_out_ready) begin
+                resp{k}[out{k}[{aw - 1}:0]] <= l{k}_out_payload;
+                out{k} <= out{k} + 1;
+                if (out{k} + 1 == n_out) lane{k}_done <= 1;
+            end
+        end
+        if (flushing && !rst && !start) $writememh("resp{k}.hex", resp{k}, 0, n_out - 1);
+    end
+
+    {spec.dut_module} dut{k} (
+        .clk(clk),
+        .rst(rst),
+{statics}{conns}        .{spec.in_port}__valid(l{k}_in_valid),
+        .{spec.in_port}__payload(l{k}_in_payload),
+        .{spec.in_port}__ready(l{k}_in_ready)
+    );
+"""
 
 
 def harness_verilog(spec: HarnessSpec) -> str:
-    """Return the Verilog text of module ``tb_top`` wrapping ``spec.dut_module``."""
-    iw, depth = spec.in_width, spec.depth
+    """Return the Verilog text of module ``tb_top`` wrapping ``spec.lanes`` copies of the DUT."""
+    iw = spec.in_width
     ow = max(w for _, w in spec.out_ports)
-    aw = (depth - 1).bit_length()
     static_ports = "".join(f"    input wire [{w - 1}:0] {name},\n" for name, w in spec.statics.items())
-    static_conns = "".join(f"        .{name}({name}),\n" for name in spec.statics)
-    if len(spec.out_ports) == 1:
-        static_ports += "    input wire out_sel,  // unused: one output stream\n"
-    else:
-        static_ports += "    input wire out_sel,\n"
-    out_wires, out_conns, sel_valid, sel_payload, sel_ready = "", "", [], [], []
-    for k, (name, w) in enumerate(spec.out_ports):
-        out_wires += (f"    wire o{k}_valid;\n    wire [{w - 1}:0] o{k}_payload;\n"
-                      f"    wire o{k}_ready = dut_out_ready && (out_sel == {k});\n")
-        out_conns += (f"        .{name}__valid(o{k}_valid),\n"
-                      f"        .{name}__payload(o{k}_payload),\n"
-                      f"        .{name}__ready(o{k}_ready),\n")
-    if len(spec.out_ports) == 1:
-        out_mux = "    assign dut_out_valid = o0_valid;\n    assign dut_out_payload = o0_payload;\n"
-    else:
-        out_mux = ("    assign dut_out_valid = out_sel ? o1_valid : o0_valid;\n"
-                   "    assign dut_out_payload = out_sel ? o1_payload : o0_payload;\n")
+    all_done = " && ".join(f"lane{k}_done" for k in range(spec.lanes))
+    lanes = "".join(_lane(spec, k) for k in range(spec.lanes))
     return f"""\
 `timescale 1ns/1ps
-// Generated by adcforge tb/harness.py: bulk and manual stream drivers around {spec.dut_module}.
+// Generated by adcforge tb/harness.py: {spec.lanes} lanes of {spec.dut_module} with bulk and
+// manual stream drivers.
 module tb_top (
     input wire clk,
     input wire rst,
-{static_ports}    // bulk mode control
+{static_ports}    input wire out_sel,
+    // bulk mode: per-lane counts
     input wire load,
     input wire start,
     input wire [31:0] n_in,
@@ -67,7 +141,7 @@ module tb_top (
     input wire [31:0] seed,
     output reg done,
     output reg [31:0] cycles,
-    // manual mode
+    // manual mode (lane 0)
     input wire manual,
     input wire m_in_valid,
     input wire [{iw - 1}:0] m_in_payload,
@@ -76,87 +150,38 @@ module tb_top (
     output wire [{ow - 1}:0] m_out_payload,
     input wire m_out_ready
 );
-    reg [{iw - 1}:0] stim [0:{depth - 1}];
-    reg [{ow - 1}:0] resp [0:{depth - 1}];
-    reg [8*512-1:0] stim_file;
-    reg [8*512-1:0] resp_file;
+    reg running;
+    reg flushing;
     initial begin
-        if (!$value$plusargs("stim=%s", stim_file)) stim_file = "stim.hex";
-        if (!$value$plusargs("resp=%s", resp_file)) resp_file = "resp.hex";
         done = 0;
         cycles = 0;
         running = 0;
         flushing = 0;
     end
-
-    reg running;
-    reg flushing;
-    reg [31:0] in_idx;
-    reg [31:0] out_idx;
-    reg b_in_valid;
-    reg [31:0] rng_v;
-    reg [31:0] rng_r;
-    wire [31:0] rng_v1 = rng_v ^ (rng_v << 13);
-    wire [31:0] rng_v2 = rng_v1 ^ (rng_v1 >> 17);
-    wire [31:0] rng_v_next = rng_v2 ^ (rng_v2 << 5);
-    wire [31:0] rng_r1 = rng_r ^ (rng_r << 13);
-    wire [31:0] rng_r2 = rng_r1 ^ (rng_r1 >> 17);
-    wire [31:0] rng_r_next = rng_r2 ^ (rng_r2 << 5);
-
-    wire dut_in_ready;
-    wire dut_out_valid;
-    wire [{ow - 1}:0] dut_out_payload;
-    wire b_out_ready = running && (rng_r[15:0] < ready_thresh);
-
-    wire dut_in_valid = manual ? m_in_valid : b_in_valid;
-    wire [{iw - 1}:0] dut_in_payload = manual ? m_in_payload : stim[in_idx[{aw - 1}:0]];
-    wire dut_out_ready = manual ? m_out_ready : b_out_ready;
-{out_wires}{out_mux}    assign m_in_ready = dut_in_ready;
-    assign m_out_valid = dut_out_valid;
-    assign m_out_payload = dut_out_payload;
+{lanes}
+    assign m_in_ready = l0_in_ready;
+    assign m_out_valid = l0_out_valid;
+    assign m_out_payload = l0_out_payload;
 
     always @(posedge clk) begin
-        if (load) $readmemh(stim_file, stim);
         if (rst || start) begin
             running <= start;
             flushing <= 0;
-            in_idx <= 0;
-            out_idx <= 0;
-            b_in_valid <= 0;
             done <= 0;
             cycles <= 0;
-            rng_v <= seed | 32'h1;
-            rng_r <= (seed * 32'h9E3779B9) | 32'h1;
-        end else if (running && !manual) begin
-            cycles <= cycles + 1;
-            rng_v <= rng_v_next;
-            rng_r <= rng_r_next;
-            if (b_in_valid && dut_in_ready) in_idx <= in_idx + 1;
-            if (!b_in_valid || dut_in_ready)
-                b_in_valid <= ((b_in_valid && dut_in_ready) ? in_idx + 1 : in_idx) < n_in
-                              && rng_v[15:0] < valid_thresh;
-            if (dut_out_valid && b_out_ready) begin
-                resp[out_idx[{aw - 1}:0]] <= dut_out_payload;
-                out_idx <= out_idx + 1;
-                if (out_idx + 1 == n_out) begin
+        end else begin
+            if (running && !manual) begin
+                cycles <= cycles + 1;
+                if ({all_done}) begin
                     running <= 0;
                     flushing <= 1;
                 end
             end
-        end
-        if (flushing && !rst && !start) begin
-            $writememh(resp_file, resp, 0, n_out - 1);
-            flushing <= 0;
-            done <= 1;
+            if (flushing) begin
+                flushing <= 0;
+                done <= 1;
+            end
         end
     end
-
-    {spec.dut_module} dut (
-        .clk(clk),
-        .rst(rst),
-{static_conns}        .{spec.in_port}__valid(dut_in_valid),
-        .{spec.in_port}__payload(dut_in_payload),
-{out_conns}        .{spec.in_port}__ready(dut_in_ready)
-    );
 endmodule
 """

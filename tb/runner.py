@@ -43,7 +43,7 @@ def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[
             try:
                 runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v"],
                              hdl_toplevel="tb_top", build_dir=build_dir, always=True,
-                             build_args=["-Wno-fatal", "-Wno-WIDTH", "-O3", "--x-assign", "fast",
+                             build_args=["-Wno-fatal", "-Wno-WIDTH", "-fno-inline", "--x-assign", "fast",
                                          "--x-initial", "fast"],
                              log_file=build_dir / "build.log")
                 break
@@ -62,6 +62,7 @@ def run(build_dir: Path, config: dict, *, testcase: str | None = None,
     from cocotb_tools.runner import get_results, get_runner
 
     verilator_env()
+    build_dir = Path(build_dir).resolve()
     test_dir = build_dir / run_name
     test_dir.mkdir(parents=True, exist_ok=True)
     report = test_dir / "report.json"

@@ -51,7 +51,8 @@ def make_batch(target, cfg: dict) -> dict:
             a, s, n = a[idx], s[idx], n[idx]
         return {"stim": target.pack(a, s, n), "inputs": np.stack([a, s, n], axis=1),
                 "expected": target.expected(a, s, n)[:, None],
-                "unpack": lambda raw: target.unpack(raw)[:, None], "mode": "codes"}
+                "unpack": lambda raw: target.unpack(raw)[:, None], "mode": "codes", "unit": 1,
+                "outs_per_unit": 1}
 
     assert isinstance(target, PipelineTarget)
     d = target.design
@@ -72,7 +73,7 @@ def make_batch(target, cfg: dict) -> dict:
         exp = target.reference(samples)["outputs"].reshape(-1, 1)
         return {"stim": samples.ravel(), "inputs": np.repeat(samples, d.mac.outputs, axis=0),
                 "expected": exp, "unpack": lambda raw: target.unpack_outputs(raw)[:, None],
-                "mode": "outputs"}
+                "mode": "outputs", "unit": spi, "outs_per_unit": d.mac.outputs}
 
     if kind == "exhaustive":
         samples = np.arange(top)
@@ -90,4 +91,4 @@ def make_batch(target, cfg: dict) -> dict:
         return np.concatenate([codes[:, None], values], axis=1)
 
     return {"stim": samples, "inputs": samples, "expected": expected, "unpack": unpack,
-            "mode": "codes"}
+            "mode": "codes", "unit": 1, "outs_per_unit": 1}
