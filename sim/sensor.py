@@ -136,10 +136,12 @@ class Sensor:
             self.dark_map[self.hot_mask] = c.hot_pixel_dark_current_e_per_s * factor
             self._dark_uniform = None
         self.thresholds = None
+        self._threshold_table = None
         if c.comparator_offset_dn > 0:
             nominal = np.arange(c.max_dn, dtype=np.float64) + 0.5
             offsets = self._fixed_rng("comparator").standard_normal(c.max_dn)
             self.thresholds = np.sort(nominal + offsets * c.comparator_offset_dn)
+            self._threshold_table = stages.ThresholdTable(self.thresholds)
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -211,7 +213,7 @@ class Sensor:
         x = out["gain_nonlinearity"] = stages.apply_gain_nonlinearity(
             x, c.gain_nonlinearity_percent, c.max_dn)
         x = out["black_level"] = stages.apply_black_level(x, c.black_level_dn)
-        out["adc"] = stages.apply_adc(x, c.max_dn, self.thresholds)
+        out["adc"] = stages.apply_adc(x, c.max_dn, self._threshold_table)
         return out
 
     def capture(self, photons, exposure_s: float | None = None, threads: int | None = None):
@@ -261,9 +263,8 @@ class Sensor:
         e = poisson(e, rng, c.poisson_gaussian_above_e)
         e += self.dsnu_map[rows]
         np.minimum(e, c.full_well_e, out=e)
-        noise = rng.standard_normal(e.shape)
-        noise *= c.read_noise_e
-        e += noise
+        noise = rng.standard_normal(e.shape, dtype=np.float32)
+        e += noise * np.float64(c.read_noise_e)
         if self.row_offsets is not None:
             e += self.row_offsets[rows]
         if self.column_offsets is not None:
@@ -272,7 +273,7 @@ class Sensor:
         if c.gain_nonlinearity_percent:
             e = stages.apply_gain_nonlinearity(e, c.gain_nonlinearity_percent, c.max_dn)
         e += c.black_level_dn
-        return stages.apply_adc(e, c.max_dn, self.thresholds)
+        return stages.apply_adc(e, c.max_dn, self._threshold_table)
 
     def torch(self, device="cpu"):
         """Return the batched torch backend (:class:`sim.torch_backend.TorchSensor`) on ``device``."""

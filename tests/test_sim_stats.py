@@ -241,3 +241,13 @@ def test_gaussian_fast_mode_keeps_mean_and_variance_and_is_exact_below():
     assert abs(f.var() - 2000) < 5 * 2000 * math.sqrt(2 / n)
     low = s.capture(3.0).astype(float) - 100  # below the threshold: exact Poisson
     assert abs(np.mean(low == 0) - math.exp(-3)) < 5 * math.sqrt(0.05 * 0.95 / n)
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.3, 2.0, 10.0], ids=lambda s: f"offset {s} DN rms")
+def test_threshold_table_counts_exactly_like_searchsorted(sigma):
+    rng = np.random.default_rng(11)
+    t = np.sort(np.arange(4095) + 0.5 + rng.normal(0, sigma, 4095))
+    x = np.concatenate([rng.uniform(-60, 4200, 200_000), t, np.nextafter(t, -np.inf),
+                        np.arange(-3, 4100, 0.5)])
+    table = st.ThresholdTable(t)
+    assert np.array_equal(table.count(x), np.searchsorted(t, x, side="right"))
