@@ -30,6 +30,8 @@ from __future__ import annotations
 import enum as py_enum
 import struct
 
+import numpy as np
+
 from amaranth.lib import enum
 
 SYNC = b"\xa5\x5a"
@@ -106,7 +108,10 @@ def pack_frame(cmd: int, seq: int, payload: bytes = b"") -> bytes:
 
 
 def pack_words(values, nbytes: int) -> bytes:
-    """Return ``values`` as little-endian ``nbytes``-byte words."""
+    """Return ``values`` as little-endian ``nbytes``-byte words (two's complement if negative)."""
+    if nbytes in (1, 2, 4):
+        arr = np.asarray(values, dtype=np.int64) & ((1 << (8 * nbytes)) - 1)
+        return arr.astype(f"<u{nbytes}").tobytes()
     mask = (1 << (8 * nbytes)) - 1
     return b"".join((int(v) & mask).to_bytes(nbytes, "little") for v in values)
 
