@@ -315,15 +315,17 @@ class HilRunner:
                                                          if self.mode == "mac" else 1)
 
     def _data_jobs(self, samples: np.ndarray) -> list[Job]:
-        from hdl.golden import ref_adc_pipeline
+        from hdl.golden import ref_adc_pipeline, ref_comparator_ladder
         jobs = []
         n = self.frame_samples
         cmd = Command.MAC.value if self.mode == "mac" else Command.CODES.value
         for k, start in enumerate(range(0, len(samples), n)):
             chunk = samples[start:start + n]
-            ref = ref_adc_pipeline(self.design, chunk if self.mode == "codes" else
-                                   chunk.reshape(-1, self.design.samples_per_inference))
-            expected = ref["codes"] if self.mode == "codes" else ref["outputs"].ravel()
+            if self.mode == "codes":
+                expected = ref_comparator_ladder(chunk, self.design.thresholds)
+            else:
+                spi = self.design.samples_per_inference
+                expected = ref_adc_pipeline(self.design, chunk.reshape(-1, spi))["outputs"].ravel()
             jobs.append(Job(k, cmd, pack_words(chunk, self.sb), chunk, expected))
         return jobs
 

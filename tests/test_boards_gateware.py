@@ -12,7 +12,7 @@ from boards.protocol import (STATUS_FIELDS, Command, FrameParser, Status, crc16,
                              pack_frame, pack_words, unpack_words)
 from boards.top import BoardTop, crc16_step
 from boards.uart import UARTRx, UARTTx
-from hdl.golden import ref_adc_pipeline
+from hdl.golden import ref_adc_pipeline, ref_comparator_ladder
 
 DIV = 4  # clock cycles per bit: the fastest the UART allows, to keep simulations short
 
@@ -196,3 +196,35 @@ def test_board_load_thresholds_then_status():
     words = dict(zip(STATUS_FIELDS, unpack_words(status.payload[1:], 4)))
     assert words["frames_ok"] == 3 and words["samples"] == len(samples)
     assert words["design_id"] == design_id(DESIGN)
+
+
+def small_mac_design():
+    """A 2-bit ADC on 8-bit samples, 2-channel decode, a 4-input (2 samples) → 3-output layer."""
+    from adcforge.design import parse_design
+    return parse_design({
+        "format": "adcforge-design/1", "name": "tiny_mac",
+        "adc": {"input_bits": 8, "thresholds": [40, 128, 200]},
+        "decode": {"width": 6, "frac_bits": 3, "table": [[-32, 5], [-3, 31], [7, -9], [31, 0]]},
+        "mac": {"inputs": 4, "outputs": 3, "exponent_bits": 2, "guard_bits": 1, "scale_exp": 0,
+                "sign": [[1, -1, 0, 1], [-1, -1, 1, 1], [0, 0, 0, 1]],
+                "exponent": [[0, 1, 0, 3], [2, 3, 1, 0], [0, 0, 0, 2]],
+                "bias": [3, -100, 0], "output_bits": 10, "output_shift": 1},
+    }, source="tiny_mac")
+
+
+def test_board_mac_frames_and_a_cut_inference():
+    d = small_mac_design()
+    rng = np.random.default_rng(9)
+    samples = rng.integers(0, 256, 8)  # 4 inferences
+    req = (pack_frame(Command.MAC.value, 1, pack_words(samples, 1))
+           + pack_frame(Command.MAC.value, 2, pack_words(samples[:3], 1))  # 1.5 inferences
+           + pack_frame(Command.CODES.value, 3, pack_words(samples, 1))
+           + pack_frame(Command.MAC.value, 4, pack_words(samples[::-1], 1)))
+    a, b, c, e = run_board(d, req, expect_frames=4, cycles=len(req) * 10 * DIV + 4000)
+    want = ref_adc_pipeline(d, samples.reshape(-1, 2))["outputs"].ravel()
+    assert (a.seq, a.status) == (1, Status.OK.value)
+    assert unpack_words(a.payload[1:], 2, signed=True) == list(want)
+    assert (b.seq, b.status) == (2, Status.BAD_LENGTH.value)  # padded, rolled back
+    assert list(c.payload[1:]) == list(ref_comparator_ladder(samples, d.thresholds))
+    want_rev = ref_adc_pipeline(d, samples[::-1].reshape(-1, 2))["outputs"].ravel()
+    assert unpack_words(e.payload[1:], 2, signed=True) == list(want_rev)  # the MAC started clean
