@@ -14,6 +14,7 @@ def register(main: click.Group, bench: click.Group) -> None:
     main.add_command(board_group)
     main.add_command(hil_command)
     bench.add_command(bench_hw)
+    bench.add_command(bench_hil_host)
 
 
 @click.group("board")
@@ -161,3 +162,24 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         click.echo(f"report: {json_path}")
     if report["mismatches"] or report["failed"]:
         raise SystemExit(1)
+
+
+@click.command("hil-host")
+@click.argument("design", default="adc4_in12")
+@click.option("--samples", "n", type=int, default=200_000, show_default=True)
+@click.option("--baud", type=int, default=3_000_000, show_default=True,
+              help="The link the figure is compared with.")
+def bench_hil_host(design, n, baud):
+    """Measure what the HIL host runner sustains by itself (a board model answering at once)."""
+    import numpy as np
+
+    from .hil import HilRunner
+    from .protocol import sample_bytes
+    from .pyboard import PyBoardTransport
+    d = resolve_design(design)
+    samples = np.random.default_rng(0).integers(0, 2**d.input_bits, n)
+    r = HilRunner(PyBoardTransport(d), d).run(samples)
+    need = baud / 10 / sample_bytes(d)
+    click.echo(f"{d.name}: host runner checks {r['samples_per_s']:,.0f} samples/s "
+               f"(packing, golden model, parsing; {r['mismatches']} mismatches); a {baud:,}-baud "
+               f"link carries at most {need:,.0f} samples/s of {sample_bytes(d)} bytes")

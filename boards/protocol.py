@@ -27,6 +27,7 @@ Multi-byte words are little endian; a sample is the low ``input_bits`` of its wo
 
 from __future__ import annotations
 
+import binascii
 import enum as py_enum
 import struct
 
@@ -68,7 +69,15 @@ STATUS_FIELDS = ("frames_ok", "crc_errors", "unknown_commands", "bad_lengths", "
 
 
 def crc16(data: bytes, crc: int = 0xFFFF) -> int:
-    """Return the CRC-16/CCITT-FALSE of ``data`` (``crc16(b"123456789") == 0x29B1``)."""
+    """Return the CRC-16/CCITT-FALSE of ``data`` (``crc16(b"123456789") == 0x29B1``).
+
+    ``binascii.crc_hqx`` is this CRC (polynomial 0x1021, MSB first) with the initial value given.
+    """
+    return binascii.crc_hqx(bytes(data), crc)
+
+
+def crc16_bitwise(data: bytes, crc: int = 0xFFFF) -> int:
+    """The same CRC, one bit at a time: the definition the gateware's XOR network derives from."""
     for byte in data:
         crc ^= byte << 8
         for _ in range(8):
@@ -118,8 +127,15 @@ def pack_words(values, nbytes: int) -> bytes:
 
 def unpack_words(data: bytes, nbytes: int, *, signed: bool = False, bits: int | None = None):
     """Return the little-endian ``nbytes``-byte words of ``data`` (sign-extended from ``bits``)."""
-    out = []
     bits = bits or 8 * nbytes
+    if nbytes in (1, 2, 4):
+        n = len(data) // nbytes
+        v = np.frombuffer(bytes(data[:n * nbytes]), dtype=f"<u{nbytes}").astype(np.int64)
+        v &= (1 << bits) - 1
+        if signed:
+            v = np.where(v >> (bits - 1) != 0, v - (1 << bits), v)
+        return v.tolist()
+    out = []
     for i in range(0, len(data) - len(data) % nbytes, nbytes):
         v = int.from_bytes(data[i:i + nbytes], "little") & ((1 << bits) - 1)
         if signed and v >> (bits - 1):

@@ -30,7 +30,7 @@ from .uart import UARTRx, UARTTx
 
 def _crc16_taps():
     """For each bit of the next CRC register, the (crc bits, byte bits) it is the XOR of."""
-    from .protocol import crc16
+    from .protocol import crc16_bitwise as crc16
 
     def run(crc, byte):
         c = crc ^ (byte << 8)

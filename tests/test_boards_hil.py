@@ -118,3 +118,12 @@ def test_hil_cli_needs_one_target(capsys):
         main(["hil", "adc4_in12"])
     assert e.value.code == 1
     assert "choose one of --sim or --board" in capsys.readouterr().err
+
+
+def test_runner_against_the_python_board_model():
+    from boards.pyboard import PyBoardTransport
+    d = resolve_design("adc8_in16_mac")
+    x = np.random.default_rng(2).integers(0, 2**16, 16 * 100)
+    for mode in ("mac", "codes"):
+        r = HilRunner(PyBoardTransport(d), d, mode=mode).run(x)
+        assert (r["checked"], r["mismatches"], r["failed"], r["resends"]) == (len(x), 0, 0, 0)

@@ -55,3 +55,12 @@ def test_parser_resynchronises_after_garbage_and_bad_crc():
     want = [k for k in range(20) if k % 5 != 4]
     assert [f.seq for f in got] == want
     assert parser.bad_crc >= 4
+
+
+def test_crc16_fast_equals_bitwise_definition():
+    from boards.protocol import crc16_bitwise
+    rng = random.Random(8)
+    for _ in range(50):
+        data = bytes(rng.randrange(256) for _ in range(rng.randrange(60)))
+        init = rng.randrange(1 << 16)
+        assert crc16(data, init) == crc16_bitwise(data, init)
