@@ -53,8 +53,10 @@ def train_cmd(config, out, data, method, bits, photons, epochs, seed, resume, qu
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False))
 @click.option("--jobs", "-j", default=1, show_default=True,
               help="parallel worker processes (one thread each)")
+@click.option("--cached-only", is_flag=True,
+              help="train nothing: report the runs already cached in OUT/.cache")
 @click.option("--quiet", is_flag=True)
-def compare_cmd(config, out, jobs, quiet):
+def compare_cmd(config, out, jobs, cached_only, quiet):
     """Compare methods × bits × light levels × seeds (bundled default: learn/configs/compare.yaml).
 
     Writes results.md (mean ± std), results.csv, accuracy-vs-bits plots per light level and
@@ -62,7 +64,7 @@ def compare_cmd(config, out, jobs, quiet):
     """
     from .compare import compare
 
-    res = compare(config, out, progress=not quiet, jobs_n=jobs)
+    res = compare(config, out, progress=not quiet, jobs_n=jobs, cached_only=cached_only)
     click.echo(f"{len(res['rows'])} runs in {res['seconds']:.0f} s: {out}/results.md")
 
 

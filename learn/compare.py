@@ -151,9 +151,11 @@ def _cached_train(run: dict, cache: Path, robustness: dict | None = None):
     return rec
 
 
-def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: int = 1) -> dict:
+def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: int = 1,
+            cached_only: bool = False) -> dict:
     """Run the comparison of ``config`` and write tables and plots into ``out_dir``;
-    ``jobs_n`` worker processes (one thread each) train in parallel."""
+    ``jobs_n`` worker processes (one thread each) train in parallel. ``cached_only``: train
+    nothing, report the runs already in ``out_dir/.cache`` (missing cells are left empty)."""
     cfg = load_compare_config(config)
     out = Path(out_dir)
     cache = out / ".cache"
@@ -179,6 +181,11 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
     labels = ([f"{d} {p} {m} {b}b" for d, p, m, b, *_ in jobs]
               + [f"robustness {m}" for m, *_ in robust_jobs])
     results: list = [None] * len(tasks)
+    if cached_only:
+        keep = [i for i, (run, rob) in enumerate(tasks)
+                if (cache / f"{_key({'run': run, 'robustness': rob})}.json").exists()]
+    else:
+        keep = list(range(len(tasks)))
     bar = None
     if progress:
         from rich.progress import Progress
@@ -193,15 +200,23 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
 
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=jobs_n, mp_context=ctx) as pool:
-                futures = {pool.submit(_cached_train, run, cache, rob): i
-                           for i, (run, rob) in enumerate(tasks)}
+                # the longest runs first (CNN, many bits, Gumbel), so that workers stay busy
+                def cost(i):
+                    run = tasks[i][0]
+                    cnn = (run.get("network") or {}).get("kind") == "cnn"
+                    q = run.get("quantizer") or {}
+                    return (not cnn, q.get("method") != "gumbel", -q.get("bits", 0))
+
+                futures = {pool.submit(_cached_train, tasks[i][0], cache, tasks[i][1]): i
+                           for i in sorted(keep, key=cost)}
                 for fut in as_completed(futures):
                     i = futures[fut]
                     results[i] = fut.result()
                     if bar:
                         bar.update(tid, advance=1, description=labels[i])
         else:
-            for i, (run, rob) in enumerate(tasks):
+            for i in keep:
+                run, rob = tasks[i]
                 results[i] = _cached_train(run, cache, rob)
                 if bar:
                     bar.update(tid, advance=1, description=labels[i])
@@ -209,9 +224,9 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
         if bar:
             bar.stop()
     rows = [{"dataset": d, "photons": p, "method": m, "bits": b, "seed": s, **rec}
-            for (d, p, m, b, s, _), rec in zip(jobs, results)]
+            for (d, p, m, b, s, _), rec in zip(jobs, results) if rec is not None]
     robust_rows = [{"method": m, "seed": s, **rec}
-                   for (m, s, _), rec in zip(robust_jobs, results[len(jobs):])]
+                   for (m, s, _), rec in zip(robust_jobs, results[len(jobs):]) if rec is not None]
     elapsed = time.perf_counter() - t0
     _write(out, cfg, rows, robust_rows, elapsed)
     return {"rows": rows, "robustness": robust_rows, "seconds": elapsed}

@@ -215,13 +215,14 @@ def fake_quant_table(table: torch.Tensor, width: int) -> torch.Tensor:
 class Decoder(nn.Module):
     """Code → vector table ``[levels, channels]``.
 
-    ``embedding``: trainable, channel 0 initialised at the code's rank ``k / (levels - 1)``,
-    further channels small and random; ``centroid``: fixed normalised centroids (1 channel); ``onehot``:
+    ``embedding``: trainable, channel 0 initialised at the bin's histogram-equalised value (the
+    fraction of training samples below the middle of its probability mass, :func:`bin_cdf_mid`;
+    the code's rank when not given), further channels small and random; ``centroid``: fixed normalised centroids (1 channel); ``onehot``:
     fixed identity (``levels`` channels).
     """
 
     def __init__(self, kind: str, levels: int, channels: int, init: np.ndarray,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, embed_init: np.ndarray | None = None):
         super().__init__()
         if kind not in DECODERS:
             raise ConfigError(f"quantizer.decoder: unknown decoder {kind!r}; allowed: "
@@ -232,8 +233,9 @@ class Decoder(nn.Module):
             table = torch.eye(levels, dtype=DTYPE)
         elif kind == "centroid":
             table = init.clone()
-        else:  # the code's rank in [0, 1]: well scaled whatever the light level
-            rank = torch.linspace(0, 1, levels, dtype=DTYPE)[:, None]
+        else:  # histogram-equalised value in [0, 1]: well scaled whatever the light level
+            rank = (torch.linspace(0, 1, levels, dtype=DTYPE)[:, None] if embed_init is None
+                    else torch.as_tensor(np.asarray(embed_init, np.float64)).reshape(levels, 1))
             extra = torch.randn(levels, channels - 1, generator=generator, dtype=DTYPE) * 0.3
             table = torch.cat([rank, extra], dim=1)
         if kind == "embedding":
@@ -339,6 +341,15 @@ def _centroid_init(stats: SampleStats, thresholds_int: np.ndarray, lo: float, sc
     return (bin_centroids(stats, thresholds_int) - lo) / scale
 
 
+def bin_cdf_mid(stats: SampleStats, thresholds_int) -> np.ndarray:
+    """Per bin of an integer ladder: ``(P(x < t_k) + P(x < t_{k+1})) / 2`` (``t_0 = -inf``,
+    ``t_L = +inf``), the histogram-equalised value of the code, in [0, 1]."""
+    below = np.concatenate([[0.0], stats.cdf])  # below[v] = P(x < v)
+    t = np.clip(np.asarray(thresholds_int, dtype=np.int64), 0, stats.max_dn + 1)
+    edges = np.concatenate([[0.0], below[t], [1.0]])
+    return (edges[:-1] + edges[1:]) / 2
+
+
 class FixedThresholdQuantizer(Quantizer):
     """``hist``, ``uniform``, ``uniform-full``, ``sqrt``, ``lloyd``: integer thresholds fixed from
     the training samples; the decode table is trainable (embedding) or fixed."""
@@ -367,7 +378,7 @@ class FixedThresholdQuantizer(Quantizer):
             raise ConfigError(f"unknown fixed method {method!r}")
         self.frozen = torch.as_tensor(t, dtype=torch.int64)
         self.decoder = Decoder(decoder, L, channels, _centroid_init(stats, t, self.lo, self.scale),
-                               generator)
+                               generator, bin_cdf_mid(stats, t))
 
     def float_thresholds(self):
         return self.frozen.to(DTYPE)
@@ -435,7 +446,8 @@ class LearnedQuantizer(_LearnedThresholds):
                  init="quantile", generator=None):
         super().__init__(bits, stats, input_bits, width, init)
         self.decoder = Decoder(decoder, self.levels, channels,
-                               _centroid_init(stats, self.init_int, self.lo, self.scale), generator)
+                               _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
+                               bin_cdf_mid(stats, self.init_int))
 
     def table(self):
         return self.decoder()
@@ -462,7 +474,8 @@ class GumbelQuantizer(_LearnedThresholds):
                  init="quantile", generator=None):
         super().__init__(bits, stats, input_bits, width, init)
         self.decoder = Decoder(decoder, self.levels, channels,
-                               _centroid_init(stats, self.init_int, self.lo, self.scale), generator)
+                               _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
+                               bin_cdf_mid(stats, self.init_int))
 
     def table(self):
         return self.decoder()
