@@ -125,7 +125,7 @@ def unprocess(image, params: UnprocessParams | None = None, pattern: str | None 
 
 
 def unprocess_gray(image):
-    """Return linear relative luminance in [0, 1] from sRGB ``[..., H, W, 3]`` or gray ``[..., H, W]``.
+    """Return linear relative luminance in [0, 1] from sRGB ``[..., H, W, 3]`` or ``[..., H, W]``.
 
     Inverse tone curve and inverse sRGB per channel, then Y = 0.2126 R + 0.7152 G + 0.0722 B
     (white stays 1.0).

@@ -102,8 +102,9 @@ def measure(sensor: Sensor, levels: int = 48, spatial_frames: int = 16, roi=(128
     ``overshoot`` × the configured saturation; ``levels`` exposures are spaced linearly from
     ``exposure_s / levels``, preceded by ``low_levels`` log-spaced shorter exposures down to about
     one photon per pixel (for the SNR curve), plus ``dense_levels`` exposures between 85 % and
-    105 % of each channel's expected saturation (where the variance peaks). The spatial stacks have ``spatial_frames`` frames each (dark at the
-    shortest exposure, bright at about 50 % saturation). ``progress(i, n)`` is called per level.
+    105 % of each channel's expected saturation (where the variance peaks). The spatial stacks
+    have ``spatial_frames`` frames each (dark at the shortest exposure, bright at about 50 %
+    saturation). ``progress(i, n)`` is called per level.
     """
     c = sensor.config
     h, w = roi

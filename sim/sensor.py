@@ -18,8 +18,8 @@ import numpy as np
 from adcforge.errors import ConfigError
 
 from . import stages
-from .poisson import poisson
 from .config import CHANNELS, SensorConfig, load_yaml, temperature_factor, validate
+from .poisson import poisson
 
 # Child seeds of one sensor seed, one per fixed pattern, so that switching on one pattern never
 # changes another; the last one seeds the temporal noise.
@@ -176,8 +176,8 @@ class Sensor:
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"Sensor({c.name or 'unnamed'!r}, {c.width}x{c.height}, K={c.conversion_gain_dn_per_e}"
-                f" DN/e-, {c.adc_bits} bit, seed={self.seed})")
+        return (f"Sensor({c.name or 'unnamed'!r}, {c.width}x{c.height}, "
+                f"K={c.conversion_gain_dn_per_e} DN/e-, {c.adc_bits} bit, seed={self.seed})")
 
     # -- capture ------------------------------------------------------------------------------
     def _photons(self, photons) -> np.ndarray:
@@ -276,14 +276,14 @@ class Sensor:
         return stages.apply_adc(e, c.max_dn, self._threshold_table)
 
     def torch(self, device="cpu"):
-        """Return the batched torch backend (:class:`sim.torch_backend.TorchSensor`) on ``device``."""
+        """Return the batched torch backend (:class:`~sim.torch_backend.TorchSensor`)."""
         from .torch_backend import TorchSensor
 
         return TorchSensor(self, device=device)
 
 
 def qe_map(cfg: SensorConfig) -> np.ndarray:
-    """Return η per pixel (``height × width``): the scalar, or the channel QE laid out by the CFA."""
+    """Return η per pixel (``height × width``): the scalar, or each channel's η in CFA layout."""
     shape = (cfg.height, cfg.width)
     if not isinstance(cfg.quantum_efficiency, tuple):
         return np.full(shape, float(cfg.quantum_efficiency))
@@ -305,4 +305,5 @@ def cfa_channel_map(cfg: SensorConfig) -> np.ndarray | None:
     return out
 
 
-__all__ = ["Sensor", "load_config", "load_sensor", "list_presets", "preset_path", "qe_map", "cfa_channel_map"]
+__all__ = ["Sensor", "cfa_channel_map", "list_presets", "load_config", "load_sensor",
+           "preset_path", "qe_map"]

@@ -92,3 +92,21 @@ def test_bad_yaml_and_unreadable_image_errors(tmp_path, capsys):
     code, _, err = run(["sim", "--sensor", "phone", "--image", str(bad), "-o", str(tmp_path)],
                        capsys)
     assert code == 1 and "x.png: cannot read image" in err
+
+
+def test_pyxel_side_by_side_config_and_missing_pyxel_hint(monkeypatch):
+    from sim import bench
+
+    sensor = bench.bench_sensor(64)
+    cfg = yaml.safe_load(bench.pyxel_config(sensor, 5000.0))
+    ch = cfg["cmos_detector"]["characteristics"]
+    assert isinstance(ch["charge_to_volt_conversion"], float)  # "1e-06" would be a string
+    assert ch["adc_bit_resolution"] == 12 and ch["full_well_capacity"] == 32500.0
+    # 1 µV/e⁻ and the ADC range make Pyxel's DN per electron our K
+    assert 4095 / (ch["adc_voltage_range"][1] / ch["charge_to_volt_conversion"]) == \
+        pytest.approx(0.12)
+    noise = cfg["pipeline"]["charge_measurement"][1]["arguments"]["std_deviation"]
+    assert noise == pytest.approx(6.8e-6)
+    monkeypatch.setattr(bench, "find_pyxel_python", lambda explicit=None: None)
+    res = bench.bench_pyxel(sensor, 5000.0)
+    assert "pip install 'adcforge[bench]'" in res["error"]
