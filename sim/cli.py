@@ -127,8 +127,9 @@ def contact_sheet(tiles, labels, path: Path, tile_max: int = 256) -> None:
 @sensor_option
 @click.option("--image", type=click.Path(path_type=Path), default=None,
               help="sRGB image (PNG/JPEG); default: a built-in 256x256 test chart")
-@click.option("--photons", type=float, multiple=True, default=(5.0, 20.0, 100.0, 1000.0),
-              show_default=True, help="mean photons per pixel at white (repeatable)")
+@click.option("--photons", type=float, multiple=True,
+              help="mean photons per pixel at white; several values may follow one --photons "
+                   "(--photons 5 20 100) [default: 5 20 100 1000]")
 @click.option("--lux", type=float, default=None,
               help="illuminance at white instead of --photons (555 nm, the sensor's pitch and "
                    "exposure)")
@@ -137,7 +138,8 @@ def contact_sheet(tiles, labels, path: Path, tile_max: int = 256) -> None:
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), required=True)
 @seed_option
 @set_option
-def sim_command(sensor_name, image, photons, lux, exposure_s, out_dir, seed, sets):
+@click.argument("more_photons", nargs=-1, type=float, metavar="")
+def sim_command(sensor_name, image, photons, lux, exposure_s, out_dir, seed, sets, more_photons):
     """Simulate a sensor's raw frames of an image at several light levels; write a contact sheet.
 
     The image is unprocessed to linear raw (inverse tone curve, inverse sRGB, inverse colour
@@ -147,6 +149,12 @@ def sim_command(sensor_name, image, photons, lux, exposure_s, out_dir, seed, set
     """
     from .illumination import photons_from_lux
 
+    if more_photons and not photons:
+        raise ConfigError(f"unexpected values {' '.join(f'{p:g}' for p in more_photons)}: "
+                          f"photon levels go after --photons")
+    if lux is not None and photons:
+        raise ConfigError("give the light either as --photons or as --lux, not both")
+    photons = tuple(photons) + tuple(more_photons) or (5.0, 20.0, 100.0, 1000.0)
     srgb = test_chart() if image is None else _read_srgb(image)
     base = load_config(sensor_name, **_overrides(sets))
     h, w = srgb.shape[:2]

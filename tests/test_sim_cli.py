@@ -26,7 +26,7 @@ def test_sim_writes_frames_and_contact_sheet(tmp_path, capsys):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(
         img)
     code, out, err = run(["sim", "--sensor", "phone", "--image", str(img), "--photons", "5",
-                          "--photons", "100", "-o", str(tmp_path / "out")], capsys)
+                          "100", "-o", str(tmp_path / "out")], capsys)  # the syntax
     assert code == 0, err
     assert "sensor size set to the image's, 32x24" in out
     sheet = Image.open(tmp_path / "out" / "contact_sheet.png")
