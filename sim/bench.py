@@ -317,6 +317,14 @@ def run(size: int = 2048, photons: float = 5000.0, repeats: int = 3, devices=Non
                                            bench_torch(sensor, photons, dev, repeats)))
             finally:
                 torch.set_num_threads(threads)
+    for dev in devices:  # the training shapes of learn/
+        for n, hw, preset in ((256, 8, "phone"), (32, 64, "machine-vision")):
+            say(f"torch {dev} batch {n}x{hw}x{hw}")
+            small = load_sensor(preset, width=hw, height=hw)
+            figures = bench_torch(small, 0.2 * photons, dev, max(repeats, 5), batch=n)
+            row = _row(f"torch {dev} batch {n}x{hw}x{hw} ({preset})", "exact", figures)
+            row["ms_per_batch"] = n * hw * hw / figures[0] / 1e3
+            out["results"].append(row)
     if fast_above is not None:
         fast = bench_sensor(size, poisson_gaussian_above_e=fast_above)
         mode = f"gaussian above {fast_above:g} e-"
@@ -350,20 +358,22 @@ def report(res: dict) -> str:
     pyx = res.get("pyxel", {})
     ref = pyx.get("run_mode_mpix_s")
     ref2 = pyx.get("models_only_mpix_s")
-    head = f"{'backend':30s} {'mode':24s} {'Mpix/s':>7s} {'Mpix/CPU-s':>10s}"
+    head = f"{'backend':42s} {'mode':24s} {'Mpix/s':>7s} {'Mpix/CPU-s':>10s}"
     if ref:
         head += "  ×Pyxel(run_mode)  ×Pyxel(models)  ×Pyxel per CPU-s (models)"
     lines.append(head)
     for r in res["results"]:
-        line = f"{r['backend']:30s} {r['mode']:24s} {r['mpix_s']:7.2f} {r['mpix_per_cpu_s']:10.2f}"
+        line = f"{r['backend']:42s} {r['mode']:24s} {r['mpix_s']:7.2f} {r['mpix_per_cpu_s']:10.2f}"
         if ref:
             line += (f"  {r['mpix_s'] / ref:16.1f}  {r['mpix_s'] / ref2:14.1f}"
                      f"  {r['mpix_per_cpu_s'] / pyx['models_only_mpix_per_cpu_s']:25.1f}")
+        if "ms_per_batch" in r:
+            line += f"   ({r['ms_per_batch']:.2f} ms per batch)"
         lines.append(line)
     if ref:
-        lines.append(f"{'Pyxel ' + pyx['version'] + ' run_mode':30s} {'exact, 4 draws/pixel':24s} "
+        lines.append(f"{'Pyxel ' + pyx['version'] + ' run_mode':42s} {'exact, 4 draws/pixel':24s} "
                      f"{ref:7.2f} {pyx['run_mode_mpix_per_cpu_s']:10.2f}")
-        lines.append(f"{'Pyxel ' + pyx['version'] + ' models only':30s} "
+        lines.append(f"{'Pyxel ' + pyx['version'] + ' models only':42s} "
                      f"{'exact, 4 draws/pixel':24s} {ref2:7.2f} "
                      f"{pyx['models_only_mpix_per_cpu_s']:10.2f}")
     elif "error" in pyx:
