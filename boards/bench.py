@@ -5,7 +5,8 @@ registers and one rank of output registers (in the fabric, so they are counted),
 pin at the device's target frequency; no UART, no protocol, no PLL. Yosys (``synth_ice40`` /
 ``synth_ecp5``) and nextpnr run directly on Amaranth's RTLIL; unconstrained I/O is placed by
 nextpnr. With a MAC layer the ``codes`` and ``outputs`` streams share the output pins (``mode``
-selects), so that the 8-bit / 16-bit design fits the UP5K's 39 I/O.
+selects), and runtime thresholds are written through a one-pin shift register, so that every
+bundled design fits the UP5K's 39 I/O.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import ClockDomain, Elaboratable, Module, Mux, Shape, Signal
+from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Mux, Shape, Signal
 
 from adcforge.design import Design
 from adcforge.errors import ToolchainError
@@ -82,8 +83,9 @@ class RegisteredCore(Elaboratable):
         self.out_ready = Signal()
         self.mode = Signal()
         if self.has_thr:
-            self.thr_addr = Signal(len(self.core.thr.addr))
-            self.thr_data = Signal(len(self.core.thr.data))
+            # address and data arrive through a shift register on one pin (the same flip-flops
+            # as a parallel input register, without running out of the UP5K's 39 I/O)
+            self.thr_serial = Signal()
             self.thr_we = Signal()
             self.thr_commit = Signal()
 
@@ -93,7 +95,7 @@ class RegisteredCore(Elaboratable):
         if self.has_mac:
             ports.append(self.mode)
         if self.has_thr:
-            ports += [self.thr_addr, self.thr_data, self.thr_we, self.thr_commit]
+            ports += [self.thr_serial, self.thr_we, self.thr_commit]
         return ports
 
     def elaborate(self, platform):
@@ -108,8 +110,11 @@ class RegisteredCore(Elaboratable):
         sync += ready.eq(self.out_ready)
         m.d.comb += core.codes.ready.eq(ready)
         if self.has_thr:
-            sync += [core.thr.addr.eq(self.thr_addr), core.thr.data.eq(self.thr_data),
+            aw, dw = len(core.thr.addr), len(core.thr.data)
+            shift = Signal(aw + dw)
+            sync += [shift.eq(Cat(self.thr_serial, shift[:-1])),
                      core.thr.we.eq(self.thr_we), core.thr.commit.eq(self.thr_commit)]
+            m.d.comb += [core.thr.addr.eq(shift[:aw]), core.thr.data.eq(shift[aw:])]
         if self.has_mac:
             sync += core.mode.eq(self.mode)
             m.d.comb += core.outputs.ready.eq(ready)

@@ -38,7 +38,11 @@ def board_list():
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Build directory (default: build/<board>-<design>).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
-def board_build(board, design, out_dir, seed):
+@click.option("--thresholds", type=click.Choice(["auto", "runtime", "constant"]), default="auto",
+              show_default=True,
+              help="Writeable thresholds (LOAD_THRESHOLDS) or constants; auto: writeable when "
+                   "they take at most a quarter of the device's flip-flops.")
+def board_build(board, design, out_dir, seed, thresholds):
     """Build the board top (UART + protocol + ADC pipeline) for BOARD from DESIGN.
 
     Writes the bitstream, nextpnr's report and OUT/report.json (logic_cells, flip_flops, bram,
@@ -48,8 +52,11 @@ def board_build(board, design, out_dir, seed):
     from .report import format_report
     d = resolve_design(design)
     out = Path(out_dir or f"build/{board}-{d.name}")
-    summary = build_board(board, d, out, seed=seed, log=lambda s: click.echo(s, err=True))
-    click.echo(format_report(summary, f"{board} / {d.name}: board top ({summary['clock']})"))
+    summary = build_board(board, d, out, seed=seed, thresholds=thresholds,
+                          log=lambda s: click.echo(s, err=True))
+    kind = "runtime" if summary["runtime_thresholds"] else "constant"
+    click.echo(format_report(summary, f"{board} / {d.name}: board top, {kind} thresholds "
+                                      f"({summary['clock']})"))
     click.echo(f"bitstream: {summary['bitstream']}\nreport:    {out / 'report.json'}")
 
 

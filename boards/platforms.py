@@ -86,6 +86,7 @@ class Board:
     loader_flash: tuple[str, ...]
     usb_id: str                     # USB vendor:product of the programmer / serial bridge
     tools: tuple[str, ...] = ()
+    flip_flops: int = 0             # the device's flip-flops (decides runtime thresholds)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -110,14 +111,14 @@ BOARDS = {
         clk_mhz=30, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}, baud=3_000_000,
         bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
         loader_flash=(), usb_id="0403:6010",
-        tools=("yosys", "nextpnr-ice40", "icepack")),
+        tools=("yosys", "nextpnr-ice40", "icepack"), flip_flops=5280),
     "ulx3s": Board(
         name="ulx3s", description="Radiona ULX3S (ECP5 LFE5U-85F-6BG381)",
         platform=_ulx3s_85f, family="ecp5", clock=_clock_ecp5_pll, input_mhz=25, clk_mhz=50,
         pll={"CLKI_DIV": 1, "CLKOP_DIV": 12, "CLKOP_CPHASE": 5, "CLKFB_DIV": 2},
         baud=2_000_000, bitstream="bit", loader_args=("-b", "ulx3s"), loader_sram=("-m",),
         loader_flash=("-f",), usb_id="0403:6015",
-        tools=("yosys", "nextpnr-ecp5", "ecppack")),
+        tools=("yosys", "nextpnr-ecp5", "ecppack"), flip_flops=83640),
 }
 
 
@@ -136,6 +137,12 @@ def board_status(board: Board) -> tuple[bool, str]:
     if missing:
         return False, "missing: " + ", ".join(missing)
     return True, f"{board.clk_mhz:g} MHz ADC clock, UART {board.baud:,} baud"
+
+
+def runtime_thresholds_fit(board: Board, design: Design) -> bool:
+    """Return whether writeable thresholds (two banks of registers) take at most a quarter of
+    the device's flip-flops: the rule ``--thresholds auto`` follows."""
+    return 2 * len(design.thresholds) * design.input_bits <= board.flip_flops // 4
 
 
 class BoardBuild(Elaboratable):
@@ -175,14 +182,22 @@ def _tool_environment(board: Board) -> dict:
 
 
 def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: int = 1,
-                log=print) -> dict:
-    """Build the board top for ``board_name``; write ``report.json``; return the summary."""
+                thresholds: str = "auto", log=print) -> dict:
+    """Build the board top for ``board_name``; write ``report.json``; return the summary.
+
+    ``thresholds``: ``"runtime"`` (writeable, ``LOAD_THRESHOLDS``), ``"constant"``, or
+    ``"auto"`` (runtime when :func:`runtime_thresholds_fit`).
+    """
     board = get_board(board_name)
+    if thresholds not in ("auto", "runtime", "constant"):
+        raise ToolchainError(f"thresholds must be auto, runtime or constant, not {thresholds!r}")
+    runtime = (runtime_thresholds_fit(board, design) if thresholds == "auto"
+               else thresholds == "runtime")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = _tool_environment(board)
     platform = board.platform()
-    top = BoardBuild(board, design)
+    top = BoardBuild(board, design, runtime_thresholds=runtime)
     t0 = time.monotonic()
     log(f"building {design.name} for {board.description}: yosys, nextpnr-{board.family}, "
         f"pack (first YoWASP use compiles WebAssembly: tens of seconds)...")
@@ -204,6 +219,10 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
                 if lines:
                     tail = lines[-1].strip()
                     break
+            if "no BELs remaining" in tail or "Unable to place" in tail:
+                raise ToolchainError(f"{design.name} does not fit the {board.description}: "
+                                     f"{tail}; try --thresholds constant or a larger board; "
+                                     f"logs in {out}") from None
             raise ToolchainError(f"board build failed: {tail or exc}; logs in {out}") from None
         raise
     finally:
@@ -224,6 +243,7 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
         "design": design.name, "core": type(top.top.core).__qualname__,
         "baud": board.baud, "adc_clock_mhz": board.clk_mhz, "build_s": round(elapsed, 1),
         "bitstream": str(out / f"top.{board.bitstream}"), "seed": seed,
+        "runtime_thresholds": runtime,
     })
     write_report(summary, out / "report.json")
     return summary

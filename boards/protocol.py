@@ -16,7 +16,8 @@ Commands (request payload → response payload after the status byte):
 ``STATUS``           none → the :data:`STATUS_FIELDS`, each a 32-bit LE word.
 ``LOAD_THRESHOLDS``  ``2**b - 1`` thresholds, ``sample_bytes`` each → none. They land in the
                      ladder's shadow bank as they arrive and become active (between samples)
-                     only when the CRC is good.
+                     only when the CRC is good. A build with constant thresholds answers
+                     ``UNSUPPORTED``.
 ``CODES``            ``n`` samples (``n <= MAX_SAMPLES``), ``sample_bytes`` each → ``n`` codes,
                      one byte each.
 ``MAC``              ``k * samples_per_inference`` samples → ``k * mac.outputs`` outputs,
@@ -61,6 +62,7 @@ class Status(enum.Enum, shape=8):
     BAD_LENGTH = 0x03
     OVERFLOW = 0x04
     TIMEOUT = 0x05
+    UNSUPPORTED = 0x06
 
 
 #: The STATUS response's 32-bit words, in order.

@@ -80,9 +80,14 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, what: str) -> None:
         proc = subprocess.run(argv, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-8:]
-        errors = [ln for ln in tail if "ERROR" in ln.upper()] or tail[-1:]
-        raise ToolchainError(f"{what} failed (exit {proc.returncode}): "
-                             f"{errors[-1].strip() if errors else 'no output'}; full log: {log}")
+        text = log.read_text(errors="replace")
+        errors = [ln for ln in text.splitlines() if ln.startswith("ERROR")] or \
+            [ln for ln in tail if "ERROR" in ln.upper()] or tail[-1:]
+        first = errors[0].strip() if errors else "no output"
+        if "no BELs remaining" in first or "Unable to place" in first:
+            raise ToolchainError(f"the design does not fit the device ({what}: {first}); "
+                                 f"full log: {log}")
+        raise ToolchainError(f"{what} failed (exit {proc.returncode}): {first}; full log: {log}")
 
 
 def verilator_env() -> dict[str, str]:

@@ -63,7 +63,7 @@ def crc16_step(crc, byte):
 
 
 class BoardTop(wiring.Component):
-    """UART + protocol + ADC pipeline (runtime-writeable thresholds).
+    """UART + protocol + ADC pipeline (runtime-writeable thresholds unless told otherwise).
 
     Parameters
     ----------
@@ -76,6 +76,9 @@ class BoardTop(wiring.Component):
         Result words the circular buffer holds (a power of two, at least ``2 * MAX_SAMPLES``).
     led_cycles : int
         Cycles an LED stays lit after an event.
+    runtime_thresholds : bool
+        Build the ladder with writeable thresholds (``LOAD_THRESHOLDS``); with ``False`` the
+        design's thresholds are constants and ``LOAD_THRESHOLDS`` is answered ``UNSUPPORTED``.
     """
 
     rx: In(1, init=1)
@@ -85,7 +88,7 @@ class BoardTop(wiring.Component):
 
     def __init__(self, design: Design, *, divisor: int, timeout: int = 1 << 16,
                  buffer_depth: int = 1024, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
-                 led_cycles: int = 1 << 21):
+                 led_cycles: int = 1 << 21, runtime_thresholds: bool = True):
         if buffer_depth & (buffer_depth - 1) or buffer_depth < 2 * MAX_SAMPLES:
             raise ValueError(f"buffer_depth must be a power of two of at least {2 * MAX_SAMPLES}, "
                              f"not {buffer_depth!r}")
@@ -99,7 +102,8 @@ class BoardTop(wiring.Component):
         self.rx_fifo_depth = rx_fifo_depth
         self.resp_fifo_depth = resp_fifo_depth
         self.led_cycles = led_cycles
-        self.core = adc_core(design, runtime_thresholds=True)
+        self.runtime_thresholds = runtime_thresholds
+        self.core = adc_core(design, runtime_thresholds=runtime_thresholds)
         self.has_mac = hasattr(self.core, "outputs")
         super().__init__()
 
@@ -284,6 +288,8 @@ class BoardTop(wiring.Component):
                                 m.d.comb += ok_len.eq(n == 0)
                             with m.Case(Command.LOAD_THRESHOLDS.value):
                                 m.d.comb += ok_len.eq(n == n_thr * sb)
+                                if not hasattr(core, "thr"):
+                                    m.d.sync += status.eq(Status.UNSUPPORTED.value)
                             with m.Case(Command.CODES.value):
                                 m.d.comb += ok_len.eq((n <= MAX_SAMPLES * sb) & (n != 0) &
                                                       ((n[0] == 0) if sb == 2 else 1))

@@ -121,9 +121,9 @@ def test_uart_divisor_is_checked():
 
 
 def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: int = 0,
-              timeout: int = 1 << 16):
+              timeout: int = 1 << 16, **top_kwargs):
     """Send ``request`` to a simulated BoardTop; return the response frames it sent."""
-    top = BoardTop(design, divisor=DIV, timeout=timeout, led_cycles=8)
+    top = BoardTop(design, divisor=DIV, timeout=timeout, led_cycles=8, **top_kwargs)
     out = bytearray()
 
     async def host(ctx):
@@ -228,3 +228,12 @@ def test_board_mac_frames_and_a_cut_inference():
     assert list(c.payload[1:]) == list(ref_comparator_ladder(samples, d.thresholds))
     want_rev = ref_adc_pipeline(d, samples[::-1].reshape(-1, 2))["outputs"].ravel()
     assert unpack_words(e.payload[1:], 2, signed=True) == list(want_rev)  # the MAC started clean
+
+
+def test_board_constant_thresholds_answer_unsupported():
+    req = (pack_frame(Command.LOAD_THRESHOLDS.value, 1, pack_words(range(1, 16), 2))
+           + codes_request(2, [0, 16, 4095]))
+    a, b = run_board(DESIGN, req, expect_frames=2, cycles=len(req) * 10 * DIV + 1500,
+                     runtime_thresholds=False)
+    assert (a.seq, a.status) == (1, Status.UNSUPPORTED.value)
+    assert list(b.payload[1:]) == [0, 1, 15]  # the design's own thresholds still apply
