@@ -267,7 +267,8 @@ class HilRunner:
 
     def __init__(self, transport: Transport, design: Design, *, mode: str | None = None,
                  window: int = 4, max_tries: int = 6, frame_samples: int = MAX_SAMPLES,
-                 response_timeout: float = 0.5, progress: Callable | None = None):
+                 response_timeout: float = 0.5, progress: Callable | None = None,
+                 silence_s: float = 15.0):
         self.t = transport
         self.design = design
         self.mode = mode or ("mac" if design.mac is not None else "codes")
@@ -287,6 +288,8 @@ class HilRunner:
         self.seq = 0
         self.status_words: dict | None = None
         self.runtime_thresholds: bool | None = None
+        self.silence_s = silence_s
+        self.aborted: str | None = None
 
     # -- frames ----------------------------------------------------------------------------
 
@@ -386,6 +389,7 @@ class HilRunner:
             "line_efficiency": round(s.useful_bytes / s.bytes_sent, 4) if s.bytes_sent else None,
             "first_mismatches": s.first_mismatches[:10],
             "runtime_thresholds": self.runtime_thresholds,
+            "aborted": self.aborted,
             "total_s": round(time.monotonic() - t0, 3),
         }
         if self.t.byte_rate and elapsed > 0:
@@ -397,8 +401,18 @@ class HilRunner:
         pending = collections.deque(jobs)
         inflight: collections.OrderedDict = collections.OrderedDict()
         last_progress = 0.0
+        self._last_answer = time.monotonic()
         while pending or inflight:
             if give_up is not None and time.monotonic() > give_up:
+                return
+            if time.monotonic() - self._last_answer > self.silence_s:
+                # the board stopped answering altogether: what is left fails, and says why
+                self.aborted = f"no answer from the board for {self.silence_s:g} s"
+                for job in list(pending) + [j for j, _ in inflight.values()]:
+                    if not job.done:
+                        job.done = True
+                        if job.samples is not None:
+                            self.stats.failed += len(job.samples)
                 return
             while pending and len(inflight) < self.window:
                 job = pending.popleft()
@@ -408,6 +422,7 @@ class HilRunner:
             if data:
                 self.stats.bytes_received += len(data)
                 for frame in self.parser.feed(data):
+                    self._last_answer = time.monotonic()
                     self._handle(frame, inflight, pending)
             now = time.monotonic()
             expired = [q for q, (_, deadline) in inflight.items() if now > deadline]

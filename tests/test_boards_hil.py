@@ -127,3 +127,29 @@ def test_runner_against_the_python_board_model():
     for mode in ("mac", "codes"):
         r = HilRunner(PyBoardTransport(d), d, mode=mode).run(x)
         assert (r["checked"], r["mismatches"], r["failed"], r["resends"]) == (len(x), 0, 0, 0)
+
+
+def test_runner_gives_up_on_a_silent_board_and_accounts_for_it():
+    from boards.hil import Transport
+    from boards.pyboard import PyBoardTransport
+
+    class DiesAfter(Transport):
+        """A board that answers the handshake and the first frames, then goes silent."""
+
+        def __init__(self, inner, answers):
+            self.inner, self.left, self.byte_rate = inner, answers, None
+
+        def write(self, data):
+            if self.left > 0:
+                self.left -= 1
+                self.inner.write(data)
+
+        def read(self, timeout):
+            return self.inner.read(timeout)
+
+    x = np.random.default_rng(1).integers(0, 4096, 4 * MAX_SAMPLES)
+    runner = HilRunner(DiesAfter(PyBoardTransport(DESIGN), 4), DESIGN, response_timeout=0.05,
+                       silence_s=1.0)
+    r = runner.run(x)
+    assert r["aborted"].startswith("no answer from the board")
+    assert r["checked"] == 2 * MAX_SAMPLES and r["failed"] == 2 * MAX_SAMPLES
