@@ -97,6 +97,7 @@ def _seeded_split(labels: np.ndarray, split: str, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
+@lru_cache(maxsize=8)
 def _digits(split: str, seed: int):
     from sklearn.datasets import load_digits
 
