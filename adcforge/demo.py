@@ -211,7 +211,7 @@ def register(main, bench):
     @main.command("demo")
     @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
                   default=Path("runs/demo"), show_default=True)
-    @click.option("--photons", type=float, default=8.0, show_default=True,
+    @click.option("--photons", type=float, default=10.0, show_default=True,
                   help="Mean photons per pixel at white (low light).")
     @click.option("--epochs", type=int, default=None, help="Training epochs (default: config).")
     @click.option("--restart", is_flag=True, help="Start over instead of resuming.")

@@ -249,7 +249,7 @@ class ComparatorLadder(wiring.Component):
             code = Cat(*code_bits)
         else:
             code = self._tree(lv, therm, compare_levels, lambda a, b: a + b, 2)
-        self._final = code
+        lv.finish()
         m.d.comb += self.o.payload.eq(code)
 
         # Valid bits travel with the data through the same number of registers.

@@ -7,7 +7,7 @@ the same sample. All registers advance together on ``en`` (the pipeline's global
 stalled pipeline holds every sample in place and one sample per clock flows when it does not.
 """
 
-from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Signal, Value
 
 
 class Levels:
@@ -26,6 +26,7 @@ class Levels:
         self.name = name
         self._delayed: dict = {}
         self._count = 0
+        self._pending: dict[int, list] = {}  # level -> [(signal, expression)]
         self.final_level = None  # set by finish(): the level whose outputs are always registered
 
     def registered(self, level: int) -> bool:
@@ -42,11 +43,25 @@ class Levels:
         expr = Value.cast(expr)
         sig = Signal(expr.shape(), name=name or f"{self.name}_l{level}_{self._count}")
         if self.registered(level):
-            with self.m.If(self.en):
-                self.m.d.sync += sig.eq(expr)
+            self._pending.setdefault(level, []).append((sig, expr))
         else:
             self.m.d.comb += sig.eq(expr)
         return sig
+
+    def finish(self):
+        """Create the registers: one wide register per level (few, wide registers simulate and
+        compile much faster than many one-bit ones; the logic is the same)."""
+        for level, items in sorted(self._pending.items()):
+            width = sum(len(sig) for sig, _ in items)
+            bus = Signal(width, name=f"{self.name}_stage_l{level}")
+            with self.m.If(self.en):
+                self.m.d.sync += bus.eq(Cat(*(expr.as_unsigned()[:len(sig)]
+                                              for sig, expr in items)))
+            offset = 0
+            for sig, _ in items:
+                self.m.d.comb += sig.eq(bus[offset:offset + len(sig)])
+                offset += len(sig)
+        self._pending.clear()
 
     def at(self, value, from_level: int, to_level: int):
         """Return ``value`` (the output of ``from_level``) delayed to be an input of level

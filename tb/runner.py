@@ -23,7 +23,7 @@ BUILD_ROOT = Path(os.environ.get("ADCFORGE_BUILD", "build")) / "cosim"
 
 def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[Path, float]:
     """Build ``target``; return its directory and the build time in seconds (0 when cached)."""
-    from cocotb_tools.runner import get_runner
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
 
     build_dir = Path(build_root or BUILD_ROOT).resolve() / target.key
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -34,6 +34,10 @@ def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[
             return build_dir, 0.0
         (build_dir / "dut_top.v").write_text(target.dut_verilog)
         (build_dir / "tb_top.v").write_text(target.harness)
+        # Only the harness's own signals are visible to cocotb: making every signal of the
+        # design public (the runner's default) multiplies build time and slows simulation.
+        (build_dir / "public.vlt").write_text(
+            '`verilator_config\npublic_flat_rw -module "tb_top" -var "*"\n')
         verilator_env()
         if log:
             log(f"building {target.name} with Verilator ...")
@@ -41,9 +45,11 @@ def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[
         for attempt in (1, 2):  # a parallel make can trip over Verilator's precompiled header
             runner = get_runner("verilator")
             try:
-                runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v"],
+                runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v",
+                                      VerilatorControlFile(build_dir / "public.vlt")],
                              hdl_toplevel="tb_top", build_dir=build_dir, always=True,
-                             build_args=["-Wno-fatal", "-Wno-WIDTH", "-fno-inline", "--x-assign", "fast",
+                             build_args=["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH",
+                                         "--x-assign", "fast",
                                          "--x-initial", "fast"],
                              log_file=build_dir / "build.log")
                 break
