@@ -103,7 +103,8 @@ class TaskModel(nn.Module):
         oh, ow = self.height - self.kernel[0] + 1, self.width - self.kernel[1] + 1
         y = outputs.to(torch.float32) * lsb
         y = y.reshape(n, oh, ow, -1).permute(0, 3, 1, 2)
-        return self.tail(y)
+        device = next(self.tail.parameters()).device
+        return self.tail(y.to(device)).cpu()
 
     @torch.no_grad()
     def hard_logits(self, design: Design, samples) -> torch.Tensor:

@@ -122,7 +122,7 @@ class PostConv(nn.Module):
         """``(sign, exponent)`` int64 ``[outputs, inputs]``, inputs ordered as the design file
         wants them: sample-major (row-major over the kernel window), channel-minor."""
         scale = 2.0 ** self.scale_exp()
-        sign, n = post_codes(self.weight.detach() / scale, self.max_n)
+        sign, n = post_codes(self.weight.detach().cpu() / scale, self.max_n)
         # [out, C, kh, kw] -> [out, kh, kw, C] -> [out, inputs]
         sign = sign.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
         n = n.permute(0, 2, 3, 1).reshape(self.out_channels, -1)
@@ -135,7 +135,7 @@ class PostConv(nn.Module):
         sign, n = self.codes()
         q = self.max_n // 2 + guard_bits
         k = self.scale_exp()
-        bias = torch.floor(self.bias.detach().to(torch.float64) * 2.0 ** (frac_bits + q - k)
+        bias = torch.floor(self.bias.detach().cpu().to(torch.float64) * 2.0 ** (frac_bits + q - k)
                            + 0.5)
         bias = bias.clamp(-(2**31), 2**31 - 1).to(torch.int64)
         bound = self.inputs * 2 ** (decode_width - 1 + q) + int(bias.abs().max())

@@ -17,7 +17,6 @@ once, with a fixed seed; the reported ``test_accuracy`` is the accuracy of the g
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -38,7 +37,7 @@ from adcforge.errors import AdcforgeError, ConfigError
 
 from .config import load_config
 from .model import TaskModel, golden_outputs, predict
-from .quantizers import FIXED_METHODS, SampleStats, make_quantizer
+from .quantizers import SampleStats, make_quantizer
 
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -432,12 +431,3 @@ def _write_outputs(out: Path, design, metrics, stats, history, plots: bool) -> N
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
-
-@contextlib.contextmanager
-def _threads(n):
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

@@ -1,0 +1,55 @@
+"""compare: a tiny grid end to end (tables, plots, cache), and config errors."""
+
+import json
+
+import pytest
+
+from adcforge.errors import ConfigError
+from learn.compare import compare, load_compare_config, markdown_tables, summarise
+
+TINY = {
+    "name": "tiny",
+    "base": {"train": {"epochs": 1, "freeze_epochs": 1, "lr_network": 1e-2, "eval_every": 100}},
+    "methods": ["hist", "uniform", "fp"],
+    "bits": [1, 2],
+    "seeds": [0, 1],
+    "datasets": {"digits": {"photons": [100]}},
+    "robustness": {"dataset": "digits", "methods": ["hist"], "bits": 1, "photons": 100,
+                   "test_photons": [10, 100], "read_noise_e": [1.0], "seeds": [0]},
+}
+
+
+def test_tiny_compare_writes_tables_plots_and_reuses_its_cache(tmp_path):
+    out = tmp_path / "cmp"
+    res = compare(TINY, out, progress=False)
+    assert len(res["rows"]) == 2 * 2 * 2 + 2  # hist, uniform x 2 bits x 2 seeds + fp x 2 seeds
+    text = (out / "results.md").read_text()
+    assert "digits, 100 photons at white" in text and "| hist |" in text and "fp (no ADC)" in text
+    assert (out / "accuracy_vs_bits_digits_100.png").stat().st_size > 1000
+    assert "| hist |" in (out / "robustness.md").read_text()
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(res["rows"])
+    for r in res["rows"]:
+        assert 0.0 <= r["test_accuracy"] <= 1.0
+    again = compare(TINY, out, progress=False, cached_only=True)  # cached: identical numbers
+    assert [r["test_accuracy"] for r in again["rows"]] == [r["test_accuracy"] for r in res["rows"]]
+    assert json.loads((out / "summary.json").read_text())
+
+
+def test_summary_is_mean_and_sample_std():
+    rows = [{"dataset": "d", "photons": 1, "method": "m", "bits": 2, "test_accuracy": a}
+            for a in (0.5, 0.7)]
+    (s,) = summarise(rows)
+    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1414213, rel=1e-5)
+    assert "0.600 ± 0.141" in markdown_tables([s], ["m"], [2])
+
+
+@pytest.mark.parametrize("bad, text", [
+    pytest.param({"methods": ["nope"]}, "unknown method 'nope'", id="method"),
+    pytest.param({"bits": [9]}, "allowed range is 1..8", id="bits"),
+    pytest.param({"colour": 1}, "unknown key 'colour'", id="key"),
+    pytest.param({"base": {"train": {"epoch": 3}}}, "unknown key 'train.epoch'", id="base key"),
+])
+def test_bad_compare_configs_are_config_errors(bad, text):
+    with pytest.raises(ConfigError, match=text):
+        load_compare_config({**TINY, **bad})
