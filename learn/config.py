@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "output_bits": 24,
         "conv_channels": 8,
         "hidden_channels": 16,
+        "asq_bits": 0,
+        "bitshift_norm": False,
     },
     "train": {
         "epochs": 40,
@@ -66,6 +68,7 @@ _TYPES = {
     "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
     "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
+    "network.asq_bits": int, "network.bitshift_norm": bool,
     "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
     "train.lr_network": float, "train.freeze_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int,
@@ -74,6 +77,7 @@ _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
     "network.exponent_bits": (1, 4), "network.guard_bits": (0, 8), "network.output_bits": (2, 32),
     "network.conv_channels": (1, 64), "network.hidden_channels": (1, 256),
+    "network.asq_bits": (0, 8),
     "train.epochs": (1, 100000), "train.batch_size": (1, 65536), "train.freeze_epochs": (0, 100000),
     "train.threads": (1, 256), "train.eval_every": (1, 100000),
     "train.lr_thresholds": (0.0, 10.0), "train.lr_network": (0.0, 10.0),
@@ -139,7 +143,7 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
         if typ is int and isinstance(v, float) and v.is_integer():
             v = int(v)
             _set(out, key, v)
-        if isinstance(v, bool) or not isinstance(v, typ):
+        if (isinstance(v, bool) and typ is not bool) or not isinstance(v, typ):
             raise ConfigError(f"{source}: key '{key}': got {v!r}; expected {typ.__name__}")
         if key in _RANGES:
             lo, hi = _RANGES[key]

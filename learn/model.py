@@ -15,6 +15,7 @@ from adcforge.design import Decode, Design
 
 from .post import PostConv, int_post_mac, mac_output_scale, patches
 from .quantizers import Quantizer, ladder
+from .ste import round_ste
 
 
 def predict(logits) -> np.ndarray:
@@ -33,7 +34,8 @@ class TaskModel(nn.Module):
 
     def __init__(self, quantizer: Quantizer, height: int, width: int, classes: int,
                  kind: str = "linear", exponent_bits: int = 3, conv_channels: int = 8,
-                 hidden_channels: int = 16, generator: torch.Generator | None = None):
+                 hidden_channels: int = 16, generator: torch.Generator | None = None,
+                 asq_bits: int = 0, bitshift_norm: bool = False):
         super().__init__()
         self.quantizer = quantizer
         self.kind = kind
@@ -52,7 +54,7 @@ class TaskModel(nn.Module):
                     m.weight.copy_((torch.rand(m.weight.shape, generator=generator) * 2 - 1)
                                    * bound)
                     m.bias.zero_()
-            self.tail = _Tail(conv, lin)
+            self.tail = _Tail(conv, lin, asq_bits, hidden_channels if bitshift_norm else 0)
 
     @property
     def kernel(self) -> tuple[int, int]:
@@ -112,14 +114,67 @@ class TaskModel(nn.Module):
 
 
 class _Tail(nn.Module):
-    def __init__(self, conv: nn.Conv2d, lin: nn.Linear):
+    def __init__(self, conv: nn.Conv2d, lin: nn.Linear, asq_bits: int = 0, shift_channels: int = 0):
         super().__init__()
         self.conv = conv
         self.lin = lin
+        self.asq = ASQ(asq_bits) if asq_bits else None
+        self.norm = BitShiftNorm(shift_channels) if shift_channels else None
 
     def forward(self, y):
-        h = torch.relu(self.conv(torch.relu(y)))
+        a = torch.relu(y)
+        if self.asq is not None:
+            a = self.asq(a)
+        h = self.conv(a)
+        if self.norm is not None:
+            h = self.norm(h)
+        h = torch.relu(h)
         return self.lin(torch.cat([h.mean((2, 3)), h.amax((2, 3))], 1))
+
+
+class ASQ(nn.Module):
+    """Adaptive step-size quantization of non-negative activations (after the ASQ idea of
+    "Precision Neural Network Quantization via Learnable Adaptive Modules", simplified):
+    unsigned ``bits``, step ``s · β(x)`` with a per-example adapter
+    ``β = 2 sigmoid(w (log mean(x) - μ))`` (``w`` learned, starts at 0 so ``β = 1``; ``μ`` a
+    running mean), round half up straight-through, LSQ's step-gradient scale."""
+
+    def __init__(self, bits: int):
+        super().__init__()
+        self.bits = int(bits)
+        self.qp = 2**self.bits - 1
+        self.log_step = nn.Parameter(torch.tensor(-2.0))
+        self.w = nn.Parameter(torch.tensor(0.0))
+        self.register_buffer("mu", torch.tensor(0.0))
+        self.register_buffer("started", torch.tensor(False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from .quantizers import grad_scale
+
+        m = torch.log(x.detach().mean(dim=tuple(range(1, x.ndim)), keepdim=True) + 1e-8)
+        if self.training:
+            with torch.no_grad():
+                batch = m.mean()
+                self.mu.copy_(torch.where(self.started, 0.9 * self.mu + 0.1 * batch, batch))
+                self.started.fill_(True)
+        beta = 2 * torch.sigmoid(self.w * (m - self.mu))
+        g = 1.0 / (x[0].numel() * self.qp) ** 0.5
+        step = grad_scale(torch.exp(self.log_step), g) * beta
+        return round_ste(torch.clamp(x / step, 0, self.qp)) * step
+
+
+class BitShiftNorm(nn.Module):
+    """Bit-shift normalisation (the 1 Mb mixed-precision encoder paper): a layer-shared
+    power-of-two scale ``2**round(k)`` (``k`` learned, straight-through) and a per-channel bias,
+    in place of BatchNorm — a shift in hardware."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.k = nn.Parameter(torch.tensor(0.0))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h * torch.pow(2.0, round_ste(self.k)) + self.bias[:, None, None]
 
 
 def golden_outputs(design: Design, samples: np.ndarray, kernel: tuple[int, int],

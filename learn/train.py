@@ -131,7 +131,8 @@ def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
         raise ConfigError(f"network.kind: 'cnn' needs images of at least 5x5, got "
                           f"{task.height}x{task.width}")
     model = TaskModel(quant, task.height, task.width, len(task.classes), n["kind"],
-                      n["exponent_bits"], n["conv_channels"], n["hidden_channels"], g)
+                      n["exponent_bits"], n["conv_channels"], n["hidden_channels"], g,
+                      asq_bits=n["asq_bits"], bitshift_norm=n["bitshift_norm"])
     return model.to(task.device)
 
 

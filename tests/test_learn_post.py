@@ -117,3 +117,27 @@ def test_export_never_saturates_and_round_trips():
     again = parse_design(design_to_dict(design))
     assert again.thresholds == design.thresholds
     assert np.array_equal(again.mac.sign, design.mac.sign)
+
+
+def test_asq_outputs_are_multiples_of_the_adapted_step_and_train_the_step():
+    from learn.model import ASQ
+
+    asq = ASQ(3).train()
+    x = torch.rand(4, 2, 5, 5) * 2
+    y = asq(x)
+    step = float(torch.exp(asq.log_step.detach()))  # w = 0: β = 1
+    assert torch.allclose(y / step, torch.round(y / step), atol=1e-5)
+    assert float(y.max()) <= 7 * step + 1e-6 and float(y.min()) >= 0
+    y.sum().backward()
+    assert asq.log_step.grad is not None and float(asq.log_step.grad) != 0
+
+
+def test_bitshift_norm_scales_by_a_power_of_two():
+    from learn.model import BitShiftNorm
+
+    norm = BitShiftNorm(3)
+    with torch.no_grad():
+        norm.k.fill_(-1.7)
+        norm.bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
+    h = torch.ones(1, 3, 2, 2)
+    assert norm(h)[0, :, 0, 0].tolist() == [0.25, 1.25, -0.75]

@@ -143,3 +143,15 @@ def test_cli_train_writes_the_files_and_reports_bad_input(tmp_path, monkeypatch)
         import os
 
         assert not os.path.exists("bad")
+
+
+def test_cnn_tail_options_train_and_keep_the_hardware_layer_exact():
+    cfg = _cfg(network__kind="cnn", network__asq_bits=4, network__bitshift_norm=True,
+               train__epochs=1, train__freeze_epochs=1)
+    cfg["data"]["dataset"] = "scenes"
+    cfg["photons"] = 100.0
+    res = train_model(cfg, None, progress=False, plots=False)
+    x = res.test_dn[:20].cpu().numpy().astype(np.int64)
+    assert np.array_equal(res.model.hard_outputs(res.design, torch.as_tensor(x))["outputs"]
+                          .numpy(), golden_outputs(res.design, x, (3, 3)))
+    assert 0 <= res.metrics["test_accuracy"] <= 1
