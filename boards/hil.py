@@ -147,7 +147,7 @@ class FaultyTransport(Transport):
                 elif f.kind == "reset" and self.on_reset:
                     self.inner.write(bytes(out))
                     out.clear()
-                    time.sleep(0.005)
+                    time.sleep(0.05)  # let the board take the bytes so far: a reset mid-frame
                     self.on_reset()
             if cut:
                 break
@@ -304,13 +304,21 @@ class HilRunner:
         if job.tries > 1:
             self.stats.resends += 1
         queued = sum(len(j.payload) + OVERHEAD_BYTES for j, _ in inflight.values())
-        rate = self.t.byte_rate or 50_000.0
+        rate = self.t.byte_rate or self._measured_rate()
         deadline = (time.monotonic() + self.response_timeout
                     + 3 * (queued + len(frame) + self._response_bytes(job)) / rate)
         inflight[self.seq] = (job, deadline)
         self.t.write(frame)
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(frame)
+
+    def _measured_rate(self) -> float:
+        """Bytes/s the link has carried so far (for a link of unknown speed: the simulated
+        board), at least 2 kB/s; answers are awaited for three times the expected time."""
+        elapsed = time.monotonic() - getattr(self, "_t0", time.monotonic())
+        if elapsed < 0.5 or self.stats.useful_bytes == 0:
+            return 5_000.0
+        return max(2_000.0, self.stats.useful_bytes / elapsed)
 
     def _response_bytes(self, job: Job) -> int:
         if job.expected is None:
