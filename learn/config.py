@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "method": "learned",
         "bits": 2,
         "init": "quantile",
+        "threshold_param": "absolute",
         "decoder": "embedding",
         "channels": 1,
         "decode_width": 8,
@@ -53,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
         "lr_thresholds": 1e-4,
         "lr_network": 1e-3,
         "freeze_epochs": 4,
+        "threshold_warmup_epochs": 0,
         "seed": 0,
         "device": "cpu",
         "threads": 1,
@@ -65,12 +67,13 @@ _TYPES = {
     "data.dataset": str, "data.seed": int,
     "sensor.preset": str, "sensor.seed": int,
     "quantizer.method": str, "quantizer.bits": int, "quantizer.init": str,
+    "quantizer.threshold_param": str,
     "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
     "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
     "network.asq_bits": int, "network.bitshift_norm": bool,
     "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
-    "train.lr_network": float, "train.freeze_epochs": int, "train.seed": int, "train.device": str,
+    "train.lr_network": float, "train.freeze_epochs": int, "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int,
 }
 _RANGES = {
@@ -79,11 +82,13 @@ _RANGES = {
     "network.conv_channels": (1, 64), "network.hidden_channels": (1, 256),
     "network.asq_bits": (0, 8),
     "train.epochs": (1, 100000), "train.batch_size": (1, 65536), "train.freeze_epochs": (0, 100000),
+    "train.threshold_warmup_epochs": (0, 100000),
     "train.threads": (1, 256), "train.eval_every": (1, 100000),
     "train.lr_thresholds": (0.0, 10.0), "train.lr_network": (0.0, 10.0),
 }
 _CHOICES = {
     "quantizer.method": METHODS, "quantizer.init": INITS, "quantizer.decoder": DECODERS,
+    "quantizer.threshold_param": ("absolute", "relative"),
     "network.kind": NETWORKS, "train.device": DEVICES,
 }
 

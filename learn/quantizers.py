@@ -397,20 +397,40 @@ def _quantile_init(stats: SampleStats, levels: int, top: int, init: str) -> np.n
 
 class _LearnedThresholds(Quantizer):
     """Thresholds ``θ = base + cumsum(softplus(gaps))`` in normalised units: strictly increasing
-    by construction. Initialised at integer thresholds ``t - 1/2`` (quantile or uniform)."""
+    by construction. Initialised at integer thresholds ``t - 1/2`` (quantile or uniform).
 
-    def __init__(self, bits, stats, input_bits, width, init):
+    ``param="absolute"``: ``base`` is ``θ_1`` itself, so Adam moves it by about the learning rate
+    (in units of the data range) per step whatever the local spacing. ``param="relative"``:
+    ``θ_1 = softplus(base)`` above the lowest sample, so every parameter moves thresholds
+    relative to their own scale (far more stable when the interesting samples occupy 1 % of the
+    range, as on HDR scenes); the first threshold's straight-through window then also uses its
+    distance to the lowest sample.
+    """
+
+    PARAMS = ("absolute", "relative")
+
+    def __init__(self, bits, stats, input_bits, width, init, param="absolute"):
         super().__init__(bits, stats, input_bits, width)
+        if param not in self.PARAMS:
+            raise ConfigError(f"quantizer.threshold_param: unknown {param!r}; allowed: "
+                              f"{', '.join(self.PARAMS)}")
+        self.param = param
         t0 = _quantile_init(stats, self.levels, self.top, init)
         self.init_int = t0
         theta_u = (t0.astype(np.float64) - 0.5 - self.lo) / self.scale
         gaps = np.diff(theta_u)
         inv_softplus = gaps + np.log(-np.expm1(-gaps))  # softplus^-1, gaps > 0
-        self.base = nn.Parameter(torch.tensor(theta_u[:1], dtype=DTYPE))
+        if param == "relative":
+            first = max(theta_u[0], 0.5 / self.scale)
+            base = first + np.log(-np.expm1(-first))
+        else:
+            base = theta_u[0]
+        self.base = nn.Parameter(torch.tensor([base], dtype=DTYPE))
         self.gaps = nn.Parameter(torch.as_tensor(inv_softplus, dtype=DTYPE))
 
     def thresholds_u(self) -> torch.Tensor:
-        return torch.cat([self.base, self.base + torch.cumsum(F.softplus(self.gaps), 0)])
+        first = F.softplus(self.base) if self.param == "relative" else self.base
+        return torch.cat([first, first + torch.cumsum(F.softplus(self.gaps), 0)])
 
     def float_thresholds(self):
         return self.to_dn(self.thresholds_u())
@@ -420,9 +440,15 @@ class _LearnedThresholds(Quantizer):
 
     def ste_width(self, theta_u: torch.Tensor) -> torch.Tensor:
         """Half-width of the straight-through window per threshold (normalised units): half the
-        mean distance to the neighbouring thresholds, at least one DN."""
+        mean distance to the neighbouring thresholds (``relative``: the lowest sample counts as
+        the first threshold's left neighbour), at least one DN."""
         th = theta_u.detach()
-        if len(th) == 1:
+        if self.param == "relative":
+            d = torch.diff(torch.cat([torch.zeros_like(th[:1]), th]))
+            left = d
+            right = torch.cat([d[1:], d[-1:]])
+            w = (left + right) / 4
+        elif len(th) == 1:
             w = torch.full_like(th, 0.05)
         else:
             d = torch.diff(th)
@@ -443,8 +469,8 @@ class LearnedQuantizer(_LearnedThresholds):
     method = "learned"
 
     def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
-                 init="quantile", generator=None):
-        super().__init__(bits, stats, input_bits, width, init)
+                 init="quantile", generator=None, param="absolute"):
+        super().__init__(bits, stats, input_bits, width, init, param)
         self.decoder = Decoder(decoder, self.levels, channels,
                                _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
                                bin_cdf_mid(stats, self.init_int))
@@ -471,8 +497,8 @@ class GumbelQuantizer(_LearnedThresholds):
     method = "gumbel"
 
     def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
-                 init="quantile", generator=None):
-        super().__init__(bits, stats, input_bits, width, init)
+                 init="quantile", generator=None, param="absolute"):
+        super().__init__(bits, stats, input_bits, width, init, param)
         self.decoder = Decoder(decoder, self.levels, channels,
                                _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
                                bin_cdf_mid(stats, self.init_int))
@@ -514,8 +540,9 @@ class BitwiseQuantizer(_LearnedThresholds):
 
     method = "bitwise"
 
-    def __init__(self, bits, stats, input_bits, width=8, init="quantile", generator=None):
-        super().__init__(bits, stats, input_bits, width, init)
+    def __init__(self, bits, stats, input_bits, width=8, init="quantile", generator=None,
+                 param="absolute"):
+        super().__init__(bits, stats, input_bits, width, init, param)
         self.register_buffer("bits_table", torch.as_tensor(bit_table(self.bits)))
         # sel[i, c] = +-1 where threshold i (0-based) toggles output channel c
         sel = np.zeros((self.levels - 1, self.bits))
@@ -609,14 +636,16 @@ class FullPrecision(Quantizer):
 def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, *,
                    decoder: str = "embedding", channels: int = 1, width: int = 8,
                    init: str = "quantile", features: int = 1,
-                   generator: torch.Generator | None = None) -> Quantizer:
+                   generator: torch.Generator | None = None,
+                   threshold_param: str = "absolute") -> Quantizer:
     """Build the quantizer ``method`` (one of :data:`METHODS`) for ``bits``-bit codes.
 
     ``stats``: histogram of training samples; ``input_bits``: sample word width; ``decoder`` /
     ``channels``: decode table kind and width (threshold methods and ``gumbel``; ``bitwise``
     decodes to its bits, ``lsq``/``lsqplus`` to their dequantized value); ``width``: decode
     fixed-point width; ``init``: ``quantile`` or ``uniform`` (learned methods); ``features``:
-    samples per example (LSQ gradient scale). Raises ConfigError for unknown names or ranges.
+    samples per example (LSQ gradient scale); ``threshold_param``: ``absolute`` or ``relative``
+    (learned-threshold methods, see :class:`_LearnedThresholds`). Raises ConfigError for unknown names or ranges.
     """
     if method not in METHODS:
         raise ConfigError(f"quantizer.method: unknown method {method!r}; allowed: "
@@ -638,11 +667,13 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     if method == "fp":
         return FullPrecision(stats, input_bits)
     if method == "learned":
-        return LearnedQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator)
+        return LearnedQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator,
+                                threshold_param)
     if method == "gumbel":
-        return GumbelQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator)
+        return GumbelQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator,
+                               threshold_param)
     if method == "bitwise":
-        return BitwiseQuantizer(bits, stats, input_bits, width, init, generator)
+        return BitwiseQuantizer(bits, stats, input_bits, width, init, generator, threshold_param)
     if method in ("lsq", "lsqplus"):
         return LSQQuantizer(bits, stats, input_bits, method == "lsqplus", features, width)
     return FixedThresholdQuantizer(method, bits, stats, input_bits, decoder, channels, width,

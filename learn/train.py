@@ -121,7 +121,8 @@ def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
     g = _generator("cpu", cfg["train"]["seed"], "init")
     quant = make_quantizer(q["method"], q["bits"], stats, task.input_bits, decoder=q["decoder"],
                            channels=q["channels"], width=q["decode_width"], init=q["init"],
-                           features=task.height * task.width, generator=g)
+                           features=task.height * task.width, generator=g,
+                           threshold_param=q["threshold_param"])
     ch = quant.channels if quant.method != "fp" else 1
     if n["kind"] == "linear" and task.height * task.width * ch > 4096:
         raise ConfigError(f"network.kind: 'linear' puts all {task.height}x{task.width}x{ch} "
@@ -316,6 +317,9 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
                 quant.freeze()
                 for p in thr_params:
                     p.requires_grad_(False)
+            if thr_params:  # thresholds wait while the network learns to use the codes
+                opt.param_groups[1]["lr"] = (0.0 if epoch < tc["threshold_warmup_epochs"]
+                                             else tc["lr_thresholds"])
             order = torch.randperm(n_train, generator=g_shuffle).to(device)
             total_loss, correct = 0.0, 0
             for i in range(steps_per_epoch):

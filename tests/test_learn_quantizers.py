@@ -243,3 +243,21 @@ def test_decode_fixed_uses_the_largest_fraction_that_fits():
 def test_make_quantizer_rejects_bad_arguments(kw, text):
     with pytest.raises(ConfigError, match=text):
         make_quantizer(kw.pop("method"), kw.pop("bits"), _stats("bright"), INPUT_BITS, **kw)
+
+
+@pytest.mark.parametrize("method", ["learned", "gumbel", "bitwise"])
+@pytest.mark.parametrize("bits", [1, 3])
+def test_relative_threshold_parameterisation_starts_at_the_same_ladder(method, bits):
+    stats = _stats("hdr")
+    a = _quant(method, bits, stats)
+    r = _quant(method, bits, stats, threshold_param="relative")
+    assert r.export()[0] == a.export()[0]
+    assert np.allclose(r.float_thresholds().detach().numpy(),
+                       a.float_thresholds().detach().numpy())
+    assert np.array_equal(r.codes(ALL_X).numpy(), _published_codes(r, ALL_X.numpy()))
+    r.train()
+    r.temperature = 0.5
+    r.train_forward(torch.arange(60.0, 200.0, dtype=torch.float64)).sum().backward()
+    assert r.base.grad is not None and torch.isfinite(r.base.grad).all()
+    with pytest.raises(ConfigError, match="threshold_param"):
+        _quant(method, bits, stats, threshold_param="sideways")
