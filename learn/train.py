@@ -376,6 +376,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     if quant.exportable:
         prov = {"tool": "adcforge learn", "method": qc["method"], "bits": qc["bits"],
                 "photons": cfg["photons"], "dataset": cfg["data"]["dataset"],
+                "data_seed": cfg["data"]["seed"],
                 "sensor": {"preset": cfg["sensor"]["preset"], "seed": cfg["sensor"]["seed"]},
                 "network": nc["kind"], "seed": tc["seed"],
                 "classes": [str(c) for c in task.classes]}
