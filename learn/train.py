@@ -238,10 +238,13 @@ def train_model(config: dict | str | os.PathLike | None = None,
     out = Path(out_dir) if out_dir is not None else None
     created = out is not None and not out.exists()
     ckpt_path = out / CHECKPOINT_DIR / "state.pt" if out is not None else None
+    had_checkpoint = ckpt_path is not None and ckpt_path.exists()
     try:
         return _train(cfg, out, ckpt_path, progress, resume, plots, stop_after)
     except BaseException:
-        if ckpt_path is not None and ckpt_path.parent.exists() and not _interrupted():
+        # keep a checkpoint that was there before, and the one an interrupted run leaves
+        if (ckpt_path is not None and ckpt_path.parent.exists() and not had_checkpoint
+                and not _interrupted()):
             shutil.rmtree(ckpt_path.parent, ignore_errors=True)
         if created and out.exists() and not any(out.iterdir()):
             out.rmdir()

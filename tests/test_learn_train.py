@@ -155,3 +155,13 @@ def test_cnn_tail_options_train_and_keep_the_hardware_layer_exact():
     assert np.array_equal(res.model.hard_outputs(res.design, torch.as_tensor(x))["outputs"]
                           .numpy(), golden_outputs(res.design, x, (3, 3)))
     assert 0 <= res.metrics["test_accuracy"] <= 1
+
+
+def test_resume_with_another_config_is_refused_and_keeps_the_checkpoint(tmp_path):
+    cfg = _cfg(train__epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cfg, tmp_path / "r", progress=False, plots=False, stop_after=1)
+    cfg["quantizer"]["bits"] = 3
+    with pytest.raises(ConfigError, match="different config"):
+        train(cfg, tmp_path / "r", progress=False, plots=False, resume=True)
+    assert (tmp_path / "r" / ".checkpoint" / "state.pt").exists()
