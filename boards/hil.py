@@ -32,6 +32,10 @@ from .protocol import (MAX_SAMPLES, OVERHEAD_BYTES, RESPONSE, STATUS_FIELDS, Com
                        sample_bytes, unpack_words)
 
 
+#: result words the board top buffers (``BoardTop(buffer_depth=...)``)
+RESULT_BUFFER = 2048
+
+
 class HilError(AdcforgeError):
     """The board cannot be used for hardware in the loop (wrong design, no answer, no port)."""
 
@@ -312,6 +316,15 @@ class HilRunner:
         self.stats.frames_sent += 1
         self.stats.bytes_sent += len(frame)
 
+    def _window(self) -> int:
+        """Frames in flight: at most ``window``, and no more results outstanding than three
+        quarters of the board's result buffer (``RESULT_BUFFER`` words), whose answers may
+        drain no faster than requests arrive (8-bit samples: one byte in, one byte out)."""
+        per_frame = self.frame_samples
+        if self.mode == "mac":
+            per_frame = per_frame // self.design.samples_per_inference * self.design.mac.outputs
+        return max(1, min(self.window, (RESULT_BUFFER * 3 // 4) // max(per_frame, 1)))
+
     def _measured_rate(self) -> float:
         """Bytes/s the link has carried so far (for a link of unknown speed: the simulated
         board), at least 2 kB/s; answers are awaited for three times the expected time."""
@@ -422,7 +435,7 @@ class HilRunner:
                         if job.samples is not None:
                             self.stats.failed += len(job.samples)
                 return
-            while pending and len(inflight) < self.window:
+            while pending and len(inflight) < self._window():
                 job = pending.popleft()
                 if not job.done:
                     self._send(job, inflight)

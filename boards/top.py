@@ -87,7 +87,7 @@ class BoardTop(wiring.Component):
     led_error: Out(1)
 
     def __init__(self, design: Design, *, divisor: int, timeout: int = 1 << 16,
-                 buffer_depth: int = 1024, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
+                 buffer_depth: int = 2048, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
                  led_cycles: int = 1 << 21, runtime_thresholds: bool = True):
         if buffer_depth & (buffer_depth - 1) or buffer_depth < 2 * MAX_SAMPLES:
             raise ValueError(f"buffer_depth must be a power of two of at least {2 * MAX_SAMPLES}, "
