@@ -1,4 +1,4 @@
-"""``adcforge compare``: methods × bits × light levels × seeds on the bundled data; tables and plots.
+"""``adcforge compare``: methods × bits × light levels × seeds on the bundled data; tables, plots.
 
 A compare config (YAML, bundled default ``learn/configs/compare.yaml``)::
 
@@ -67,15 +67,18 @@ def load_compare_config(config) -> dict:
         raise ConfigError(f"{source}: a compare config must be a mapping")
     for k in raw:
         if k not in COMPARE_KEYS:
-            raise ConfigError(f"{source}: unknown key '{k}'; allowed: {', '.join(sorted(COMPARE_KEYS))}")
+            raise ConfigError(f"{source}: unknown key '{k}'; allowed: "
+                              f"{', '.join(sorted(COMPARE_KEYS))}")
     cfg = {"name": raw.get("name", "compare"), "base": raw.get("base") or {},
-           "methods": raw.get("methods", list(METHODS)), "bits": raw.get("bits", [1, 2, 3, 4, 6, 8]),
+           "methods": raw.get("methods", list(METHODS)),
+           "bits": raw.get("bits", [1, 2, 3, 4, 6, 8]),
            "seeds": raw.get("seeds", [0, 1, 2]),
            "datasets": raw.get("datasets", {"digits": {"photons": [2, 10, 100, 1000]}}),
            "robustness": raw.get("robustness")}
     for m in cfg["methods"]:
         if m not in METHODS:
-            raise ConfigError(f"{source}: methods: unknown method {m!r}; allowed: {', '.join(METHODS)}")
+            raise ConfigError(f"{source}: methods: unknown method {m!r}; allowed: "
+                              f"{', '.join(METHODS)}")
     for b in cfg["bits"]:
         if not isinstance(b, int) or not 1 <= b <= 8:
             raise ConfigError(f"{source}: bits: got {b!r}; allowed range is 1..8")

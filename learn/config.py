@@ -73,7 +73,8 @@ _TYPES = {
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
     "network.asq_bits": int, "network.bitshift_norm": bool,
     "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
-    "train.lr_network": float, "train.freeze_epochs": int, "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
+    "train.lr_network": float, "train.freeze_epochs": int,
+    "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int,
 }
 _RANGES = {
@@ -138,7 +139,8 @@ def _set(cfg: dict, key: str, value) -> None:
 def validate(cfg: dict, source: str = "<config>") -> dict:
     """Return a validated, complete copy of ``cfg`` (missing keys take their defaults)."""
     if not isinstance(cfg, dict):
-        raise ConfigError(f"{source}: a training config must be a mapping, got {type(cfg).__name__}")
+        raise ConfigError(f"{source}: a training config must be a mapping, got "
+                          f"{type(cfg).__name__}")
     out = _merge(DEFAULTS, cfg, "", source)
     for key, typ in _TYPES.items():
         v = _get(out, key)

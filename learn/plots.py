@@ -33,7 +33,8 @@ def plot_thresholds(stats, initial, final, path: Path, title: str = "") -> Path:
         ax.axvline(t - 0.5, color="tab:blue", ls="--", lw=0.8,
                    label="initial thresholds" if i == 0 else None)
     for i, t in enumerate(final):
-        ax.axvline(t - 0.5, color="tab:red", lw=1.2, label="exported thresholds" if i == 0 else None)
+        ax.axvline(t - 0.5, color="tab:red", lw=1.2,
+                   label="exported thresholds" if i == 0 else None)
     ax.set_xlabel("sample (DN); a line at t - 1/2 means x >= t")
     ax.set_ylabel("count")
     ax.set_title(title)

@@ -217,8 +217,8 @@ class Decoder(nn.Module):
 
     ``embedding``: trainable, channel 0 initialised at the bin's histogram-equalised value (the
     fraction of training samples below the middle of its probability mass, :func:`bin_cdf_mid`;
-    the code's rank when not given), further channels small and random; ``centroid``: fixed normalised centroids (1 channel); ``onehot``:
-    fixed identity (``levels`` channels).
+    the code's rank when not given), further channels small and random; ``centroid``: fixed
+    normalised centroids (1 channel); ``onehot``: fixed identity (``levels`` channels).
     """
 
     def __init__(self, kind: str, levels: int, channels: int, init: np.ndarray,
@@ -645,7 +645,8 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     decodes to its bits, ``lsq``/``lsqplus`` to their dequantized value); ``width``: decode
     fixed-point width; ``init``: ``quantile`` or ``uniform`` (learned methods); ``features``:
     samples per example (LSQ gradient scale); ``threshold_param``: ``absolute`` or ``relative``
-    (learned-threshold methods, see :class:`_LearnedThresholds`). Raises ConfigError for unknown names or ranges.
+    (learned-threshold methods, see :class:`_LearnedThresholds`). Raises ConfigError for
+    unknown names or values out of range.
     """
     if method not in METHODS:
         raise ConfigError(f"quantizer.method: unknown method {method!r}; allowed: "

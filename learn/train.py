@@ -333,7 +333,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
                 loss = F.cross_entropy(logits, task.train_y[idx])
                 if not torch.isfinite(loss):
                     raise TrainingError(
-                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, step {i + 1}: "
+                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, "
+                        f"step {i + 1}: "
                         f"training stopped and nothing was written; lower train.lr_network "
                         f"({tc['lr_network']}) or train.lr_thresholds ({tc['lr_thresholds']})")
                 opt.zero_grad(set_to_none=True)

@@ -1,5 +1,5 @@
 """Training end to end on the simulated sensor: the exported design through the golden model gives
-the reported accuracy, reruns are byte-identical, resume continues exactly, bad input fails clean."""
+the reported accuracy, reruns are byte-identical, resume continues exactly, bad input fails."""
 
 import json
 
