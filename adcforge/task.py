@@ -59,7 +59,11 @@ def task_frames(design: Design, photons: float | None = None,
     sensor_cfg = p["sensor"]
     sensor = load_sensor(sensor_cfg["preset"], seed=sensor_cfg.get("seed", 0), width=w,
                          height=h)
-    photons = float(p.get("photons", 10.0) if photons is None else photons)
+    if photons is None:
+        trained = p.get("photons", 10.0)
+        # A light range trained log-uniformly: score at its geometric centre.
+        photons = float(np.sqrt(trained[0] * trained[1])) if isinstance(trained, list) else trained
+    photons = float(photons)
     frames = np.stack([sensor.capture(img * photons) for img in images]).astype(np.int64)
     shift = sensor.adc_bits - design.input_bits
     frames = frames >> shift if shift >= 0 else frames << -shift
