@@ -155,3 +155,13 @@ def test_runner_gives_up_on_a_silent_board_and_accounts_for_it():
     r = runner.run(x)
     assert r["aborted"].startswith("no answer from the board")
     assert r["checked"] == 2 * MAX_SAMPLES and r["failed"] == 2 * MAX_SAMPLES
+
+
+def test_hil_board_without_its_port_says_so(capsys):
+    from adcforge.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["hil", "--board", "icebreaker", "--port", "/dev/ttyNOPE9", "adc4_in12",
+              "--samples", "10"])
+    assert e.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: no serial port /dev/ttyNOPE9: is the board plugged in?")
