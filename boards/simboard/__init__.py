@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -47,8 +48,12 @@ def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int =
     exe = out / "obj_dir" / "simboard"
     if exe.exists():
         return exe
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "board_top.v").write_text(text)
+    # build in a private directory and rename it into place: concurrent builds (pytest-xdist
+    # workers) never see each other's half-built files
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    (tmp / "board_top.v").write_text(text)
     env = verilator_env()
     if log:
         log(f"building the simulated board for {design.name} with Verilator (once; ~1 min)...")
@@ -59,14 +64,18 @@ def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int =
            # the wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty: the precompiled
            # header then reaches the compiler as a bare file name and the build fails
            "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2 OPT_SLOW=-O1"]
-    proc = subprocess.run(cmd, cwd=out, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.run(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
-    (out / "verilator.log").write_text(proc.stdout)
-    if proc.returncode != 0 or not exe.exists():
+    (tmp / "verilator.log").write_text(proc.stdout)
+    if proc.returncode != 0 or not (tmp / "obj_dir" / "simboard").exists():
         errors = [ln for ln in proc.stdout.splitlines() if "rror" in ln] or \
             proc.stdout.splitlines()[-1:]
         raise ToolchainError(f"Verilator could not build the simulated board: "
-                             f"{errors[0] if errors else 'no output'}; log: {out / 'verilator.log'}")
+                             f"{errors[0] if errors else 'no output'}; log: {tmp / 'verilator.log'}")
+    try:
+        os.replace(tmp, out)
+    except OSError:  # another process finished first: use its build
+        shutil.rmtree(tmp, ignore_errors=True)
     return exe
 
 
