@@ -146,8 +146,11 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
 
         def progress(stats, elapsed, byte_rate):
             rate = stats.checked / elapsed if elapsed > 0 else 0.0
-            util = (f", link {stats.useful_bytes / elapsed / byte_rate:.0%}"
-                    if byte_rate and elapsed > 0 else "")
+            if byte_rate and elapsed > 0:
+                util = f", link {stats.useful_bytes / elapsed / byte_rate:.0%}"
+            else:  # the simulated board has no baud: show the share of useful bytes sent
+                util = (f", useful {stats.useful_bytes / stats.bytes_sent:.0%} of bytes sent"
+                        if stats.bytes_sent else "")
             bar.update(task, completed=stats.checked + stats.failed,
                        info=f"{rate:,.0f} samples/s{util}, mismatches {stats.mismatches}, "
                             f"resent {stats.resends}, failed {stats.failed}")
