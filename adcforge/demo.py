@@ -179,7 +179,8 @@ def run_demo(out: Path, photons: float, epochs: int | None, restart: bool, board
     else:
         hil_args = ["hil", "--sim", str(design)]
     steps.append(Step("hil", "hardware-in-the-loop bench run",
-                      lambda: _adcforge([*hil_args, "--photons", str(photons), "--json",
+                      lambda: _adcforge([*hil_args, "--photons", str(photons), "--samples",
+                                         "100000", "--json",
                                          str(out / "hil.json")], log)))
 
     finished = []

@@ -136,7 +136,16 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         b = get_board(board_name)
         baud = baud or b.baud
     baud = baud or 3_000_000
-    samples, source = render_samples(d, photons, n, sensor=sensor, seed=seed)
+    from adcforge.task import task_frames
+
+    labels = None
+    task = task_frames(d, photons) if (mode or "mac") == "mac" else None
+    if task is not None:  # a classifier design: stream its own test set, score the answers
+        samples, labels = task.samples.ravel()[:n], task.labels[:max(1, n // task.samples.shape[1])]
+        source = (f"the {task.dataset} test set ({len(labels)} images) through the design's "
+                  f"sensor at {task.photons:g} photons/pixel at white")
+    else:
+        samples, source = render_samples(d, photons, n, sensor=sensor, seed=seed)
     console = Console(stderr=True)
     console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
@@ -156,7 +165,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                             f"resent {stats.resends}, failed {stats.failed}")
 
         report = run_hil(d, samples, sim=use_sim, port=port, baud=baud, mode=mode,
-                         progress=progress, log=lambda m: console.print(m))
+                         progress=progress, log=lambda m: console.print(m), labels=labels)
     report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
     util = report.get("link_utilisation")
     click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "

@@ -288,6 +288,7 @@ class HilRunner:
         self.progress = progress
         self.sb = sample_bytes(design)
         self.stats = HilStats()
+        self.results: dict[int, np.ndarray] = {}  # data frame index -> the board's answers
         self.parser = FrameParser()
         self.seq = 0
         self.status_words: dict | None = None
@@ -352,6 +353,7 @@ class HilRunner:
                 spi = self.design.samples_per_inference
                 expected = ref_adc_pipeline(self.design, chunk.reshape(-1, spi))["outputs"].ravel()
             jobs.append(Job(k, cmd, pack_words(chunk, self.sb), chunk, expected))
+        self.expected_by_frame = {job.index: job.expected for job in jobs}
         return jobs
 
     def _load_job(self, thresholds) -> Job:
@@ -526,6 +528,7 @@ class HilRunner:
             self._retry(job, pending)
             return
         job.done = True
+        self.results[job.index] = got
         self.stats.frames_ok += 1
         self.stats.checked += len(job.samples)
         self.stats.useful_bytes += len(job.payload)
@@ -541,23 +544,44 @@ class HilRunner:
 # -- one call for the command line and the tests ---------------------------------------------
 
 
-def accuracy_fields(design: Design) -> dict:
-    """Return ``hw_accuracy``/``sw_accuracy``: null unless the provenance names a task.
+def accuracy_fields(design: Design, runner: "HilRunner | None" = None, labels=None) -> dict:
+    """Return ``hw_accuracy``/``sw_accuracy`` of a classifier design, or nulls with the reason.
 
-    Task accuracy needs the task network of the design's provenance; no evaluator for it is
-    available to the boards stage yet, so both stay null with a note saying why.
+    With ``labels`` (one per inference of the samples streamed, from :mod:`adcforge.task`), the
+    board's MAC outputs are scored by ``argmax`` (ties to the lowest index, as `learn` does),
+    and so are the golden model's for the same samples (``sw_accuracy``). Frames that failed
+    are left out of both.
     """
-    prov = design.provenance or {}
-    task = prov.get("task") or prov.get("dataset")
-    note = ("the design's provenance names no task or dataset" if not task else
-            f"provenance names {task!r}, but no task evaluator is available to the boards stage")
-    return {"hw_accuracy": None, "sw_accuracy": None, "accuracy_note": note}
+    from adcforge.task import why_no_task
+
+    reason = why_no_task(design)
+    if labels is None or runner is None or runner.mode != "mac" or reason is not None:
+        note = reason or "the samples streamed were not a labelled test set"
+        return {"hw_accuracy": None, "sw_accuracy": None, "accuracy_note": note}
+    spi, m = design.samples_per_inference, design.mac.outputs
+    hw, sw, lab = [], [], []
+    per_frame = runner.frame_samples // spi
+    for k, got in sorted(runner.results.items()):
+        if k < 0:
+            continue
+        rows = got.reshape(-1, m)
+        hw.append(np.argmax(rows, axis=1))
+        lab.append(np.asarray(labels)[k * per_frame:k * per_frame + len(rows)])
+        sw.append(np.argmax(runner.expected_by_frame[k].reshape(-1, m), axis=1))
+    if not hw:
+        return {"hw_accuracy": None, "sw_accuracy": None, "accuracy_note": "no frame answered"}
+    hw, sw, lab = np.concatenate(hw), np.concatenate(sw), np.concatenate(lab)
+    return {"hw_accuracy": round(float((hw == lab).mean()), 4),
+            "sw_accuracy": round(float((sw == lab).mean()), 4),
+            "accuracy_inferences": int(len(lab)),
+            "accuracy_note": f"argmax of the POST outputs over {len(lab)} test images"}
 
 
 def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str | None = None,
             baud: int = 3_000_000, mode: str | None = None, faults: list[Fault] | None = None,
-            window: int = 4, max_tries: int = 6, progress=None, log=None) -> dict:
-    """Run the loop against the simulated board (``sim``) or the board at ``port``."""
+            window: int = 4, max_tries: int = 6, progress=None, log=None, labels=None) -> dict:
+    """Run the loop against the simulated board (``sim``) or the board at ``port``; with
+    ``labels`` (one per inference) also score the board's answers as a classifier."""
     if sim:
         from .simboard import SimulatedBoard
         board = SimulatedBoard(design, log=log)
@@ -594,5 +618,5 @@ def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str 
         report["baud"] = baud
     if faults:
         report["faults_injected"] = getattr(transport, "injected", [])
-    report.update(accuracy_fields(design))
+    report.update(accuracy_fields(design, runner, labels))
     return report

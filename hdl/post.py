@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 from .golden import ref_output_stage, ref_post_mac, ref_post_multiplier, sqrt_half_lut
 
-__all__ = ["POSTMultiplier", "POSTMac", "ref_post_multiplier", "ref_post_mac",
+__all__ = ["POSTMultiplier", "POSTMac", "OutputStage", "ref_post_multiplier", "ref_post_mac",
            "ref_output_stage", "post_max_half_shift"]
 
 
@@ -49,18 +49,22 @@ def _odd_lut_memory(width: int, q: int) -> memory.Memory:
     return memory.Memory(shape=signed(width + q), depth=2 * half, init=init)
 
 
-def _post_select(even, odd, weight, k_width):
-    """Return the product expression from aligned ``even = a << q``, ``odd = lut[a]`` and a
-    :class:`WeightLayout` view."""
-    n = weight.exponent
-    mag = Mux(n[0], odd, even)
-    k = n[1:] if len(n) > 1 else Const(0, 1)
-    shifted = mag >> k
-    return Mux(weight.sign == 0, 0, Mux(weight.sign[1], -shifted, shifted))
+def _post_magnitude(even, odd, exponent):
+    """``even = a << q`` or ``odd = lut[a]`` by the exponent's parity, shifted right by ``n // 2``
+    (one LUT level for the parity, a small barrel shifter for ``k``)."""
+    mag = Mux(exponent[0], odd, even)
+    k = exponent[1:] if len(exponent) > 1 else Const(0, 1)
+    return mag >> k
+
+
+def _post_signed(mag, sign):
+    """Apply a weight's sign (-1, 0, +1) to a product magnitude."""
+    return Mux(sign == 0, 0, Mux(sign[1], -mag, mag))
 
 
 class POSTMultiplier(wiring.Component):
-    """Multiply a signed activation by a POST weight; one product per clock, two stages.
+    """Multiply a signed activation by a POST weight; one product per clock, three stages
+    (table read, parity select and shift, sign).
 
     Parameters
     ----------
@@ -82,7 +86,7 @@ class POSTMultiplier(wiring.Component):
         _check_post_args(width, exponent_bits, guard_bits)
         self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
         self.q = post_max_half_shift(exponent_bits) + guard_bits
-        self.latency = 2
+        self.latency = 3
         in_layout = data.StructLayout({"a": signed(width), "sign": signed(2),
                                        "exponent": unsigned(exponent_bits)})
         super().__init__({
@@ -94,19 +98,70 @@ class POSTMultiplier(wiring.Component):
         m = Module()
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        # Stage 1: the odd-exponent table (block RAM) and the even-exponent value.
         m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q)
         rd = lut.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(self.i.payload.a.as_unsigned()), rd.en.eq(en)]
         even = Signal(signed(self.width + self.q))
-        weight = Signal(WeightLayout(self.exponent_bits))
-        valid1 = Signal()
+        weight1 = Signal(WeightLayout(self.exponent_bits))
+        weight2 = Signal(WeightLayout(self.exponent_bits))
+        mag = Signal(signed(self.width + self.q))
+        valid1, valid2 = Signal(), Signal()
         with m.If(en):
             m.d.sync += [
                 even.eq(self.i.payload.a << self.q),
-                weight.sign.eq(self.i.payload.sign),
-                weight.exponent.eq(self.i.payload.exponent),
+                weight1.sign.eq(self.i.payload.sign),
+                weight1.exponent.eq(self.i.payload.exponent),
                 valid1.eq(self.i.valid),
-                self.o.payload.eq(_post_select(even, rd.data, weight, self.exponent_bits)),
+                # Stage 2: parity select and shift.
+                mag.eq(_post_magnitude(even, rd.data, weight1.exponent)),
+                weight2.eq(weight1),
+                valid2.eq(valid1),
+                # Stage 3: sign.
+                self.o.payload.eq(_post_signed(mag, weight2.sign)),
+                self.o.valid.eq(valid2),
+            ]
+        return m
+
+
+class OutputStage(wiring.Component):
+    """Round half up and saturate accumulator values, as :func:`ref_output_stage` says:
+    ``y = saturate_bits((acc + 2**(shift-1)) >> shift)``; two register stages, one value per
+    clock.
+
+    Members
+    -------
+    i : In(stream.Signature(signed(acc_bits)))
+    o : Out(stream.Signature(signed(output_bits)))
+    """
+
+    def __init__(self, acc_bits: int, output_bits: int, output_shift: int):
+        if not isinstance(output_bits, int) or not 2 <= output_bits <= 32:
+            raise ValueError(f"output_bits must be an integer in [2, 32], not {output_bits!r}")
+        if not isinstance(output_shift, int) or not 0 <= output_shift <= 48:
+            raise ValueError(f"output_shift must be an integer in [0, 48], not {output_shift!r}")
+        self.acc_bits, self.output_bits, self.output_shift = acc_bits, output_bits, output_shift
+        super().__init__({
+            "i": In(stream.Signature(signed(acc_bits))),
+            "o": Out(stream.Signature(signed(output_bits))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        acc = self.i.payload
+        if self.output_shift:
+            rounded_expr = (acc + (1 << (self.output_shift - 1))) >> self.output_shift
+        else:
+            rounded_expr = acc
+        rounded = Signal(signed(self.acc_bits + 1))
+        valid1 = Signal()
+        hi, lo = 2 ** (self.output_bits - 1) - 1, -(2 ** (self.output_bits - 1))
+        with m.If(en):
+            m.d.sync += [
+                rounded.eq(rounded_expr), valid1.eq(self.i.valid),
+                self.o.payload.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))),
                 self.o.valid.eq(valid1),
             ]
         return m
@@ -199,17 +254,30 @@ class POSTMac(wiring.Component):
             m.d.sync += [even.eq(self.i.payload << self.q), valid1.eq(beat),
                          last1.eq(waddr == N * G - 1)]
 
-        # Stage 2: one product per lane.
-        prod_shape = signed(self.width + self.q + 1)
-        products = [Signal(prod_shape, name=f"product_{lane}") for lane in range(L)]
+        # Stage 2: the table outputs registered as they are (block RAM outputs are slow).
+        word_shape = data.ArrayLayout(WeightLayout(self.exponent_bits), L)
+        odd2, even2 = Signal(signed(self.width + self.q)), Signal(signed(self.width + self.q))
+        weights2 = Signal(word_shape)
         valid2, last2 = Signal(), Signal()
         with m.If(en):
-            m.d.sync += [valid2.eq(valid1), last2.eq(last1)]
-            for lane in range(L):
-                m.d.sync += products[lane].eq(_post_select(even, lut_rd.data, w_rd.data[lane],
-                                                           self.exponent_bits))
+            m.d.sync += [odd2.eq(lut_rd.data), even2.eq(even), weights2.eq(w_rd.data),
+                         valid2.eq(valid1), last2.eq(last1)]
 
-        # Stage 3: accumulate into a ring of G lane groups; the head group is updated and the
+        # Stage 3: per lane, parity select and shift; stage 4: sign.
+        mags = [Signal(signed(self.width + self.q), name=f"magnitude_{lane}") for lane in range(L)]
+        signs = [Signal(signed(2), name=f"sign_{lane}") for lane in range(L)]
+        prod_shape = signed(self.width + self.q + 1)
+        products = [Signal(prod_shape, name=f"product_{lane}") for lane in range(L)]
+        valid3, last3, valid4, last4 = Signal(), Signal(), Signal(), Signal()
+        with m.If(en):
+            m.d.sync += [valid3.eq(valid2), last3.eq(last2), valid4.eq(valid3), last4.eq(last3)]
+            for lane in range(L):
+                m.d.sync += [mags[lane].eq(_post_magnitude(even2, odd2,
+                                                           weights2[lane].exponent)),
+                             signs[lane].eq(weights2[lane].sign),
+                             products[lane].eq(_post_signed(mags[lane], signs[lane]))]
+
+        # Stage 5: accumulate into a ring of G lane groups; the head group is updated and the
         # ring rotates once per beat, so after an inference (N * G beats) it is aligned again.
         acc_shape = signed(self.acc_bits)
         bias = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
@@ -222,33 +290,27 @@ class POSTMac(wiring.Component):
         out_buf = [Signal(acc_shape, name=f"out_{j}") for j in range(self.outputs)]
         out_busy = Signal()
         out_count = Signal(range(self.outputs))
-        m.d.comb += en.eq(~(valid2 & last2 & out_busy))
-        with m.If(valid2 & en):
-            with m.If(last2):
+        m.d.comb += en.eq(~(valid4 & last4 & out_busy))
+        with m.If(valid4 & en):
+            with m.If(last4):
                 m.d.sync += [ring[g][lane].eq(bias[g * L + lane])
                              for g in range(G) for lane in range(L)]
             with m.Else():
                 m.d.sync += [ring[g][lane].eq(rotated[g][lane])
                              for g in range(G) for lane in range(L)]
 
-        # Output stage: emit out_buf[0], shift the buffer; round half up, saturate.
-        acc0 = out_buf[0]
-        if self.output_shift:
-            rounded = (acc0 + (1 << (self.output_shift - 1))) >> self.output_shift
-        else:
-            rounded = acc0
-        hi, lo = 2 ** (self.output_bits - 1) - 1, -(2 ** (self.output_bits - 1))
-        m.d.comb += [
-            self.o.valid.eq(out_busy),
-            self.o.payload.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))),
-        ]
-        with m.If(self.o.valid & self.o.ready):
+        # Output: out_buf[0] goes to the rounding, saturating output stage; the buffer shifts.
+        m.submodules.output_stage = out_stage = OutputStage(self.acc_bits, self.output_bits,
+                                                            self.output_shift)
+        wiring.connect(m, out_stage.o, wiring.flipped(self.o))
+        m.d.comb += [out_stage.i.valid.eq(out_busy), out_stage.i.payload.eq(out_buf[0])]
+        with m.If(out_stage.i.valid & out_stage.i.ready):
             m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[1:])]
             m.d.sync += out_count.eq(Mux(out_count == self.outputs - 1, 0, out_count + 1))
             with m.If(out_count == self.outputs - 1):
                 m.d.sync += out_busy.eq(0)
         # A finished inference fills the buffer (after the shift above, which it overrides).
-        with m.If(valid2 & en & last2):
+        with m.If(valid4 & en & last4):
             m.d.sync += [out_busy.eq(1), out_count.eq(0)]
             flat = [s for grp in rotated for s in grp][:self.outputs]
             m.d.sync += [b.eq(s) for b, s in zip(out_buf, flat)]
