@@ -8,6 +8,8 @@ stalled pipeline holds every sample in place and one sample per clock flows when
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 
 class Levels:
@@ -74,3 +76,32 @@ class Levels:
             prev = self.at(value, from_level, to_level - 1)
             self._delayed[key] = (self.emit(prev, to_level), value)
         return self._delayed[key][0]
+
+
+class SkidBuffer(wiring.Component):
+    """A stream register slice whose ``i.ready`` is a register: it cuts the combinational
+    back-pressure path between two pipelines (one transfer per clock, two entries).
+
+    Members
+    -------
+    i : In(stream.Signature(shape))
+    o : Out(stream.Signature(shape))
+    """
+
+    def __init__(self, shape):
+        self.shape = shape
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid = Signal.like(self.o.payload, name="skid")
+        skid_valid = Signal()
+        m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(~self.o.valid | self.o.ready):  # the output register can take a value
+            with m.If(skid_valid):
+                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
+        with m.Elif(self.i.valid & self.i.ready):  # the output is stalled: park the input
+            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+        return m

@@ -12,6 +12,7 @@ from adcforge.design import Design
 from .decode import DecodedLayout, DecodeLUT
 from .golden import ref_adc_pipeline
 from .ladder import ComparatorLadder, ThresholdWriteSignature
+from .pipe import SkidBuffer
 from .post import POSTMac
 
 __all__ = ["AdcPipeline", "ChannelSerializer", "ref_adc_pipeline"]
@@ -114,8 +115,12 @@ class AdcPipeline(wiring.Component):
 
         m.submodules.serializer = ser = ChannelSerializer(
             self.design.bits, self.design.decode.width, self.design.channels)
+        # A skid buffer registers the MAC's back-pressure, so that its stall does not run
+        # combinationally through the decoder and the ladder into their clock enables.
+        m.submodules.mac_skid = mac_skid = SkidBuffer(signed(self.design.decode.width))
         m.submodules.mac = mac = self.mac
-        wiring.connect(m, ser.o, mac.i)
+        wiring.connect(m, ser.o, mac_skid.i)
+        wiring.connect(m, mac_skid.o, mac.i)
         wiring.connect(m, mac.o, wiring.flipped(self.outputs))
         # Demultiplex the decoded stream by mode.
         m.d.comb += [

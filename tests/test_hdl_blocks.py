@@ -140,3 +140,13 @@ def test_adc_pipeline_both_modes():
     dut = AdcPipeline(d)
     got = stream_through(dut, dut.i, dut.codes, x.ravel().tolist(), x.size)
     assert [g.code for g in got] == ref["codes"].ravel().tolist()
+
+
+def test_skid_buffer_keeps_order_under_back_pressure():
+    from hdl.pipe import SkidBuffer
+
+    dut = SkidBuffer(12)
+    items = list(range(0, 4000, 7))
+    for ready_p in (0.2, 0.7, 1.0):
+        assert stream_through(dut, dut.i, dut.o, items, len(items), ready_p=ready_p,
+                              valid_p=1.0) == items
