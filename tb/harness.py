@@ -28,7 +28,7 @@ class HarnessSpec:
     in_width: int
     out_ports: list[tuple[str, int]]  # one or two (name, width); ``out_sel`` picks with two
     statics: dict[str, int] = field(default_factory=dict)  # input port name -> width
-    lanes: int = 4
+    lanes: int = 2
     depth: int = 0  # stimulus and result memory depth per lane; 0: 2**17 // lanes
 
     def __post_init__(self):
