@@ -16,6 +16,19 @@ import numpy as np
 from .design import Design
 
 
+def sensor_to_samples(dn: np.ndarray, adc_bits: int, input_bits: int) -> np.ndarray:
+    """Map the sensor's ``adc_bits`` DN to the ADC's ``input_bits`` sample word.
+
+    The sample keeps the DN's most significant bits: ``dn >> (adc_bits - input_bits)`` when the
+    sensor has more bits, ``dn << (input_bits - adc_bits)`` when it has fewer; then clipped to
+    ``[0, 2**input_bits - 1]``.
+    """
+    dn = np.asarray(dn, dtype=np.int64)
+    shift = adc_bits - input_bits
+    x = dn >> shift if shift >= 0 else dn << -shift
+    return np.clip(x, 0, 2**input_bits - 1)
+
+
 @dataclass
 class TaskFrames:
     samples: np.ndarray  # [N, samples_per_inference] integer samples
@@ -64,10 +77,9 @@ def task_frames(design: Design, photons: float | None = None,
         # A light range trained log-uniformly: score at its geometric centre.
         photons = float(np.sqrt(trained[0] * trained[1])) if isinstance(trained, list) else trained
     photons = float(photons)
-    frames = np.stack([sensor.capture(img * photons) for img in images]).astype(np.int64)
-    shift = sensor.adc_bits - design.input_bits
-    frames = frames >> shift if shift >= 0 else frames << -shift
-    samples = np.clip(frames, 0, 2**design.input_bits - 1).reshape(len(images), h * w)
+    frames = np.stack([sensor.capture(img * photons) for img in images])
+    samples = sensor_to_samples(frames, sensor.adc_bits, design.input_bits).reshape(len(images),
+                                                                                    h * w)
     return TaskFrames(samples=samples, labels=np.asarray(labels), dataset=p["dataset"],
                       photons=photons)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from adcforge.design import Design
 from adcforge.errors import AdcforgeError
+from adcforge.task import sensor_to_samples  # noqa: F401  (part of this module's API)
 
 from .protocol import (MAX_SAMPLES, OVERHEAD_BYTES, RESPONSE, STATUS_FIELDS, Command,
                        FrameParser, Status, design_id, output_bytes, pack_frame, pack_words,
@@ -182,19 +183,6 @@ class FaultyTransport(Transport):
 
 
 # -- sensor samples --------------------------------------------------------------------------
-
-
-def sensor_to_samples(dn: np.ndarray, adc_bits: int, input_bits: int) -> np.ndarray:
-    """Map the sensor's ``adc_bits`` DN to the ADC's ``input_bits`` sample word.
-
-    The sample keeps the DN's most significant bits: ``dn >> (adc_bits - input_bits)`` when the
-    sensor has more bits, ``dn << (input_bits - adc_bits)`` when it has fewer; then clipped to
-    ``[0, 2**input_bits - 1]``.
-    """
-    dn = np.asarray(dn, dtype=np.int64)
-    shift = adc_bits - input_bits
-    x = dn >> shift if shift >= 0 else dn << -shift
-    return np.clip(x, 0, 2**input_bits - 1)
 
 
 def render_samples(design: Design, photons: float, n: int, *, sensor: str = "phone",

@@ -28,7 +28,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .golden import ref_comparator_ladder, ref_comparator_ladder_unsorted
-from .pipe import Levels
+from .pipe import Levels, is_registered
 
 __all__ = ["ComparatorLadder", "ThresholdWriteSignature", "ref_comparator_ladder",
            "ref_comparator_ladder_unsorted", "check_ladder_args"]
@@ -148,8 +148,7 @@ class ComparatorLadder(wiring.Component):
 
     def _count_stages(self) -> int:
         final = self._compare_levels() + self._encoder_levels()
-        return sum(1 for lv in range(1, final + 1)
-                   if lv % self.levels_per_stage == 0 or lv == final)
+        return sum(is_registered(lv, final, self.levels_per_stage) for lv in range(1, final + 1))
 
     # -- elaboration ----------------------------------------------------------------------------
 

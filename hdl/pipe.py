@@ -12,6 +12,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 
+def is_registered(level: int, final_level: int | None, levels_per_stage: int) -> bool:
+    """Return whether the output of logic ``level`` is a register: every ``levels_per_stage``-th
+    level, and always the last one."""
+    return level % levels_per_stage == 0 or level == final_level
+
+
 class Levels:
     """Place registers in a levelised pipeline.
 
@@ -33,11 +39,7 @@ class Levels:
 
     def registered(self, level: int) -> bool:
         """Return whether the output of ``level`` is a register."""
-        return level % self.levels_per_stage == 0 or level == self.final_level
-
-    def stages(self, level: int) -> int:
-        """Return the number of registers between the input and the output of ``level``."""
-        return sum(self.registered(lv) for lv in range(1, level + 1))
+        return is_registered(level, self.final_level, self.levels_per_stage)
 
     def emit(self, expr, level: int, name: str | None = None) -> Signal:
         """Return a signal holding ``expr`` as the output of logic level ``level``."""

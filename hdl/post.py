@@ -8,7 +8,7 @@ Golden models: :func:`ref_post_multiplier`, :func:`ref_post_mac`, :func:`ref_out
 """
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -273,3 +273,28 @@ def describe_keys() -> str:
         rows.append(f"| `{k.name}` | {k.unit} | {allowed} | {'yes' if k.required else 'no'} | "
                     f"{k.doc} |")
     return "\n".join(rows)
+
+
+class ConfigGeometry:
+    """Frame size and ADC word of an object that holds a ``config`` (a :class:`SensorConfig`):
+    shared by the numpy sensor and its torch backend."""
+
+    @property
+    def width(self) -> int:
+        """Active columns."""
+        return self.config.width
+
+    @property
+    def height(self) -> int:
+        """Active rows."""
+        return self.config.height
+
+    @property
+    def adc_bits(self) -> int:
+        """Fine ADC resolution in bits."""
+        return self.config.adc_bits
+
+    @property
+    def max_dn(self) -> int:
+        """Largest fine-ADC code, ``2**adc_bits - 1``."""
+        return self.config.max_dn

@@ -18,7 +18,7 @@ import numpy as np
 from adcforge.errors import ConfigError
 
 from . import stages
-from .config import CHANNELS, SensorConfig, load_yaml, temperature_factor, validate
+from .config import CHANNELS, ConfigGeometry, SensorConfig, load_yaml, temperature_factor, validate
 from .poisson import poisson
 
 # Child seeds of one sensor seed, one per fixed pattern, so that switching on one pattern never
@@ -77,7 +77,7 @@ def load_sensor(name_or_path: str | os.PathLike, seed: int = 0, **overrides: Any
     return Sensor(load_config(name_or_path, **overrides), seed=seed)
 
 
-class Sensor:
+class Sensor(ConfigGeometry):
     """One simulated sensor: configuration, fixed patterns, and a temporal-noise generator.
 
     ``capture`` returns frames in DN (uint16, ``height × width``). Two instances with the same
@@ -144,26 +144,6 @@ class Sensor:
             self._threshold_table = stages.ThresholdTable(self.thresholds)
 
     # -- properties ---------------------------------------------------------------------------
-    @property
-    def width(self) -> int:
-        """Active columns."""
-        return self.config.width
-
-    @property
-    def height(self) -> int:
-        """Active rows."""
-        return self.config.height
-
-    @property
-    def adc_bits(self) -> int:
-        """Fine ADC resolution in bits."""
-        return self.config.adc_bits
-
-    @property
-    def max_dn(self) -> int:
-        """Largest fine-ADC code, ``2**adc_bits - 1``."""
-        return self.config.max_dn
-
     @property
     def exposure_s(self) -> float:
         """Default exposure time in seconds."""

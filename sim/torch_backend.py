@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from .config import ConfigGeometry
 from .poisson_torch import poisson_torch
 
 
-class TorchSensor:
+class TorchSensor(ConfigGeometry):
     """Torch view of a :class:`~sim.Sensor`: same configuration, same fixed patterns.
 
     ``capture(photons, generator=None)`` takes mean photons per pixel ``[..., height, width]``
@@ -38,26 +39,6 @@ class TorchSensor:
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(sensor.seed + 0x5EED)
         self._uniform_dark = bool(torch.all(self.dark_map == self.dark_map.flatten()[0]))
-
-    @property
-    def width(self) -> int:
-        """Active columns."""
-        return self.config.width
-
-    @property
-    def height(self) -> int:
-        """Active rows."""
-        return self.config.height
-
-    @property
-    def adc_bits(self) -> int:
-        """Fine ADC resolution in bits."""
-        return self.config.adc_bits
-
-    @property
-    def max_dn(self) -> int:
-        """Largest fine-ADC code."""
-        return self.config.max_dn
 
     def mean_electrons(self, photons: torch.Tensor, exposure_s: float | None = None):
         """Return mean electrons per pixel (photo-electrons with PRNU, plus dark), float32."""

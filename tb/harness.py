@@ -40,7 +40,6 @@ def _lane(spec: HarnessSpec, k: int) -> str:
     iw = spec.in_width
     ow = max(w for _, w in spec.out_ports)
     aw = (spec.depth - 1).bit_length()
-    manual = "manual && " if k == 0 else ""
     man_valid = f"(manual ? m_in_valid : b{k}_in_valid)" if k == 0 else f"(!manual && b{k}_in_valid)"
     man_payload = f"(manual ? m_in_payload : stim{k}[in{k}[{aw - 1}:0]])" if k == 0 else \
         f"stim{k}[in{k}[{aw - 1}:0]]"
@@ -60,7 +59,6 @@ def _lane(spec: HarnessSpec, k: int) -> str:
         mux = (f"    wire l{k}_out_valid = out_sel ? l{k}_o1_valid : l{k}_o0_valid;\n"
                f"    wire [{ow - 1}:0] l{k}_out_payload = out_sel ? l{k}_o1_payload : "
                f"l{k}_o0_payload;\n")
-    del manual
     return f"""
     // ---- lane {k}
     reg [{iw - 1}:0] stim{k} [0:{spec.depth - 1}];

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from adcforge.task import sensor_to_samples
+
 from .targets import PipelineTarget, PostMultiplierTarget
 
 
@@ -27,10 +29,8 @@ def sensor_samples(design, n: int, seed: int) -> np.ndarray:
     frames, total = [], 0
     while total < n:
         photons = float(rng.choice([2.0, 20.0, 200.0, 2000.0]))
-        frame = sensor.capture(np.full((64, 64), photons)).astype(np.int64).ravel()
-        shift = sensor.adc_bits - design.input_bits
-        frame = frame >> shift if shift >= 0 else frame << -shift
-        frames.append(np.clip(frame, 0, 2**design.input_bits - 1))
+        frame = sensor.capture(np.full((64, 64), photons)).ravel()
+        frames.append(sensor_to_samples(frame, sensor.adc_bits, design.input_bits))
         total += frame.size
     return np.concatenate(frames)[:n]
 

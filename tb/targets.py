@@ -96,6 +96,15 @@ class PipelineTarget:
                            .astype(np.int64) for c in range(d.channels)], axis=-1)
         return codes, to_signed(values, w)
 
+    def reference(self, samples):
+        """Golden codes, values and (samples shaped per inference) MAC outputs."""
+        return ref_adc_pipeline(self.design, samples)
+
+    def reference_codes(self, samples):
+        """Golden codes and decoded values of samples of any shape (no MAC)."""
+        codes = ref_comparator_ladder(samples, self.design.thresholds)
+        return {"codes": codes, "values": ref_decode_lut(codes, self.design.decode.table)}
+
     def unpack_outputs(self, raw: np.ndarray) -> np.ndarray:
         return to_signed(np.asarray(raw, dtype=np.int64), self.design.mac.output_bits)
 
@@ -132,22 +141,3 @@ class PostMultiplierTarget:
 
     def unpack(self, raw) -> np.ndarray:
         return to_signed(np.asarray(raw, dtype=np.int64), self.out_width)
-
-
-def pipeline_expected(design: Design, samples: np.ndarray):
-    """Golden codes/values, and MAC outputs when the samples fill whole inferences."""
-    return ref_adc_pipeline(design, samples)
-
-
-def _reference(self, samples):
-    return ref_adc_pipeline(self.design, samples)
-
-
-def _reference_codes(self, samples):
-    """Golden codes and decoded values of samples of any shape (no MAC)."""
-    codes = ref_comparator_ladder(samples, self.design.thresholds)
-    return {"codes": codes, "values": ref_decode_lut(codes, self.design.decode.table)}
-
-
-PipelineTarget.reference = _reference
-PipelineTarget.reference_codes = _reference_codes

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from amaranth.back import verilog
