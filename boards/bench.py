@@ -1,6 +1,6 @@
 """``adcforge bench hw``: synthesise, place and route the ADC core alone and report it.
 
-The core is the design's pipeline (:func:`boards.cores.adc_core`) between one rank of input
+The core is the design's pipeline (:class:`hdl.pipeline.AdcPipeline`) between one rank of input
 registers and one rank of output registers (in the fabric, so they are counted), clocked from a
 pin at the device's target frequency; no UART, no protocol, no PLL. Yosys (``synth_ice40`` /
 ``synth_ecp5``) and nextpnr run directly on Amaranth's RTLIL; unconstrained I/O is placed by
@@ -20,9 +20,9 @@ from amaranth.back import rtlil
 from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Mux, Shape, Signal
 
 from adcforge.design import Design
+from hdl.pipeline import AdcPipeline
 from adcforge.errors import ToolchainError
 
-from .cores import adc_core, code_of
 from .report import load_nextpnr_report, write_report
 from .toolchain import require_tool, run_tool
 
@@ -64,11 +64,11 @@ class RegisteredCore(Elaboratable):
 
     def __init__(self, design: Design, *, runtime_thresholds: bool = False):
         self.design = design
-        self.core = adc_core(design, runtime_thresholds=runtime_thresholds)
+        self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds)
         self.has_mac = hasattr(self.core, "outputs")
         self.has_thr = hasattr(self.core, "thr")
         codes_layout = self.core.codes.payload.shape()
-        self.has_values = hasattr(self.core.codes.payload, "values") and not self.has_mac
+        self.has_values = not self.has_mac
         # without a MAC layer the decoded values leave the core too (else synthesis prunes the
         # decode table); with one, codes and MAC outputs share the pins
         out_bits = Shape.cast(codes_layout).width if self.has_values else design.bits
@@ -119,11 +119,10 @@ class RegisteredCore(Elaboratable):
             sync += core.mode.eq(self.mode)
             m.d.comb += core.outputs.ready.eq(ready)
             sync += [self.out_payload.eq(Mux(core.mode, core.outputs.payload,
-                                             code_of(core.codes.payload))),
+                                             core.codes.payload.code)),
                      self.out_valid.eq(core.codes.valid | core.outputs.valid)]
         else:
-            payload = core.codes.payload if self.has_values else code_of(core.codes.payload)
-            sync += [self.out_payload.eq(payload), self.out_valid.eq(core.codes.valid)]
+            sync += [self.out_payload.eq(core.codes.payload), self.out_valid.eq(core.codes.valid)]
         return m
 
 

@@ -21,8 +21,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from adcforge.design import Design
+from hdl.pipeline import AdcPipeline
 
-from .cores import adc_core, code_of
 from .protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command, Status,
                        design_id, output_bytes, sample_bytes)
 from .uart import UARTRx, UARTTx
@@ -103,7 +103,7 @@ class BoardTop(wiring.Component):
         self.resp_fifo_depth = resp_fifo_depth
         self.led_cycles = led_cycles
         self.runtime_thresholds = runtime_thresholds
-        self.core = adc_core(design, runtime_thresholds=runtime_thresholds)
+        self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds)
         self.has_mac = hasattr(self.core, "outputs")
         super().__init__()
 
@@ -161,10 +161,10 @@ class BoardTop(wiring.Component):
         if self.has_mac:
             m.d.comb += core.mode.eq(mode)
             m.d.comb += [res_valid.eq(Mux(mode, core.outputs.valid, core.codes.valid)),
-                         res_data.eq(Mux(mode, core.outputs.payload, code_of(core.codes.payload))),
+                         res_data.eq(Mux(mode, core.outputs.payload, core.codes.payload.code)),
                          core.outputs.ready.eq(~full), core.codes.ready.eq(~full)]
         else:
-            m.d.comb += [res_valid.eq(core.codes.valid), res_data.eq(code_of(core.codes.payload)),
+            m.d.comb += [res_valid.eq(core.codes.valid), res_data.eq(core.codes.payload.code),
                          core.codes.ready.eq(~full)]
         m.d.comb += [wp.addr.eq(wptr[:ptr_bits - 1]), wp.data.eq(res_data),
                      wp.en.eq(res_valid & ~full)]
