@@ -9,6 +9,7 @@ A compare config (YAML, bundled default ``learn/configs/compare.yaml``)::
     datasets:                              # per dataset: light levels and config overrides
       digits: {photons: [2, 10, 100, 1000], config: {network: {kind: linear}}}
       hdr: {photons: [300, 1000, 3000], config: {network: {kind: cnn}}}
+    paired: {reference: hist}              # per-seed differences to a reference method
     robustness:                            # train at one light, test at others / other noise
       dataset: digits
       methods: [learned, hist, uniform]
@@ -17,8 +18,10 @@ A compare config (YAML, bundled default ``learn/configs/compare.yaml``)::
       test_photons: [2, 10, 100, 1000]
       read_noise_e: [0.5, 1.8, 5, 10]
 
-Writes ``results.md`` (mean ± std tables), ``results.csv`` (every run), one
-``accuracy_vs_bits_<dataset>_<photons>.png`` per light level and ``robustness.md``. Each finished
+Writes ``results.md`` (mean ± std tables; with ``paired``, also every method's per-seed difference
+to the reference method, which shares the seed's test frames and network initialisation),
+``results.csv`` (every run), one ``accuracy_vs_bits_<dataset>_<photons>.png`` per light level and
+``robustness.md``. Each finished
 run is cached in ``OUT/.cache`` so that an interrupted compare continues where it stopped.
 """
 
@@ -42,7 +45,7 @@ from adcforge.errors import ConfigError
 from .config import config_path, validate
 from .quantizers import METHODS
 
-COMPARE_KEYS = {"name", "base", "methods", "bits", "seeds", "datasets", "robustness"}
+COMPARE_KEYS = {"name", "base", "methods", "bits", "seeds", "datasets", "paired", "robustness"}
 ROBUST_KEYS = {"dataset", "methods", "bits", "photons", "test_photons", "read_noise_e", "seeds"}
 
 
@@ -74,7 +77,7 @@ def load_compare_config(config) -> dict:
            "bits": raw.get("bits", [1, 2, 3, 4, 6, 8]),
            "seeds": raw.get("seeds", [0, 1, 2]),
            "datasets": raw.get("datasets", {"digits": {"photons": [2, 10, 100, 1000]}}),
-           "robustness": raw.get("robustness")}
+           "paired": raw.get("paired"), "robustness": raw.get("robustness")}
     for m in cfg["methods"]:
         if m not in METHODS:
             raise ConfigError(f"{source}: methods: unknown method {m!r}; allowed: "
@@ -85,6 +88,11 @@ def load_compare_config(config) -> dict:
     if not cfg["seeds"]:
         raise ConfigError(f"{source}: seeds: need at least one seed")
     validate(cfg["base"], f"{source}: base")
+    p = cfg["paired"]
+    if p is not None and (not isinstance(p, dict) or set(p) != {"reference"}
+                          or p["reference"] not in cfg["methods"]):
+        raise ConfigError(f"{source}: paired: expected {{reference: METHOD}} with METHOD one of "
+                          f"the compared methods ({', '.join(cfg['methods'])}), got {p!r}")
     for name, d in cfg["datasets"].items():
         if not isinstance(d, dict) or "photons" not in d:
             raise ConfigError(f"{source}: datasets.{name}: expected a mapping with 'photons'")
@@ -282,6 +290,48 @@ def markdown_tables(summary: list[dict], methods: list[str], bits: list[int]) ->
     return "\n".join(lines) + "\n"
 
 
+def paired_differences(rows: list[dict], reference: str) -> list[dict]:
+    """Per dataset, photons, method and bits: the differences ``method - reference`` of the runs
+    that share a seed; their mean, sample std, count and how many are above zero."""
+    ref = {(r["dataset"], r["photons"], r["bits"], r["seed"]): r["test_accuracy"]
+           for r in rows if r["method"] == reference}
+    groups: dict = {}
+    for r in rows:
+        k = (r["dataset"], r["photons"], r["bits"], r["seed"])
+        if r["method"] != reference and k in ref:
+            groups.setdefault((r["dataset"], r["photons"], r["method"], r["bits"]), []).append(
+                r["test_accuracy"] - ref[k])
+    out = []
+    for (d, p, m, b), diffs in groups.items():
+        a = np.array(diffs)
+        out.append({"dataset": d, "photons": p, "method": m, "bits": b, "mean": float(a.mean()),
+                    "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a),
+                    "wins": int((a > 0).sum())})
+    return out
+
+
+def paired_tables(paired: list[dict], reference: str, methods: list[str], bits: list[int]) -> str:
+    """One table per dataset and light level: ``mean ± std`` of the paired differences in
+    points (hundredths of accuracy) and ``wins/n``."""
+    lines = []
+    for d in dict.fromkeys(s["dataset"] for s in paired):
+        for p in dict.fromkeys(s["photons"] for s in paired if s["dataset"] == d):
+            sub = {(s["method"], s["bits"]): s for s in paired
+                   if s["dataset"] == d and s["photons"] == p}
+            lines.append(f"\n**{d}, {p:g} photons: method − {reference}, paired by seed** "
+                         f"(points of test accuracy, mean ± std; seeds above {reference})\n")
+            lines.append("| method | " + " | ".join(f"{b} bit" for b in bits) + " |")
+            lines.append("|---|" + "---|" * len(bits))
+            for m in methods:
+                if not any((m, b) in sub for b in bits):
+                    continue
+                cells = [f"{100 * sub[(m, b)]['mean']:+.1f} ± {100 * sub[(m, b)]['std']:.1f} "
+                         f"({sub[(m, b)]['wins']}/{sub[(m, b)]['n']})" if (m, b) in sub else ""
+                         for b in bits]
+                lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def robustness_tables(robust_rows: list[dict]) -> str:
     if not robust_rows:
         return ""
@@ -313,6 +363,11 @@ def _write(out: Path, cfg, rows, robust_rows, elapsed) -> None:
         text = (f"# {cfg['name']}\n\nSeeds: {cfg['seeds']}; base config: "
                 f"`{json.dumps(cfg['base'])}`; {len(rows)} runs in {elapsed:.0f} s.\n"
                 + markdown_tables(summary, cfg["methods"], cfg["bits"]))
+        if cfg["paired"]:
+            ref = cfg["paired"]["reference"]
+            paired = paired_differences(rows, ref)
+            text += paired_tables(paired, ref, cfg["methods"], cfg["bits"])
+            (stage / "paired.json").write_text(json.dumps(paired, indent=1) + "\n")
         (stage / "results.md").write_text(text)
         buf = io.StringIO()
         fields = ["dataset", "photons", "method", "bits", "seed", "test_accuracy",

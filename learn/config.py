@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "bits": 2,
         "init": "quantile",
         "threshold_param": "absolute",
+        "ste_window": "auto",
         "decoder": "embedding",
         "channels": 1,
         "decode_width": 8,
@@ -67,7 +68,7 @@ _TYPES = {
     "data.dataset": str, "data.seed": int,
     "sensor.preset": str, "sensor.seed": int,
     "quantizer.method": str, "quantizer.bits": int, "quantizer.init": str,
-    "quantizer.threshold_param": str,
+    "quantizer.threshold_param": str, "quantizer.ste_window": str,
     "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
     "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
@@ -89,7 +90,8 @@ _RANGES = {
 }
 _CHOICES = {
     "quantizer.method": METHODS, "quantizer.init": INITS, "quantizer.decoder": DECODERS,
-    "quantizer.threshold_param": ("absolute", "relative"),
+    "quantizer.threshold_param": ("absolute", "relative", "quantile"),
+    "quantizer.ste_window": ("auto", "gap", "noise"),
     "network.kind": NETWORKS, "train.device": DEVICES,
 }
 

@@ -40,7 +40,7 @@ class TaskModel(nn.Module):
         self.quantizer = quantizer
         self.kind = kind
         self.height, self.width, self.classes = height, width, classes
-        ch = 1 if quantizer.method == "fp" else quantizer.channels
+        ch = quantizer.channels
         if kind == "linear":
             self.post = PostConv(ch, classes, (height, width), exponent_bits, generator)
             self.tail = nn.Flatten(1)

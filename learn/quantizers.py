@@ -54,16 +54,28 @@ class SampleStats:
     counts: np.ndarray
     max_dn: int
     black: float = 0.0
+    gain_dn_per_e: float = 0.0
+    read_noise_dn: float = 0.0
 
     @classmethod
-    def from_samples(cls, samples, max_dn: int, black: float = 0.0) -> "SampleStats":
-        """Build the histogram of integer samples in ``0..max_dn``."""
+    def from_samples(cls, samples, max_dn: int, black: float = 0.0, gain_dn_per_e: float = 0.0,
+                     read_noise_dn: float = 0.0) -> "SampleStats":
+        """Build the histogram of integer samples in ``0..max_dn``; ``gain_dn_per_e`` (K) and
+        ``read_noise_dn`` describe the sensor's temporal noise (:meth:`noise_dn`)."""
         s = np.asarray(samples).astype(np.int64).ravel()
         if s.size == 0:
             raise ConfigError("no sensor samples to calibrate the quantizer on (empty dataset)")
         s = np.clip(s, 0, max_dn)
         return cls(np.bincount(s, minlength=max_dn + 1).astype(np.int64), int(max_dn),
-                   float(black))
+                   float(black), float(gain_dn_per_e), float(read_noise_dn))
+
+    def noise_dn(self, mean_dn):
+        """Temporal noise (DN rms) of a sample whose mean is ``mean_dn``, by the EMVA 1288
+        linear model ``σ_y² = σ_read² + σ_q² + K (μ_y - black)`` (dark shot noise and the dark
+        offset cancel); ``σ_q² = 1/12``. Works on numbers, numpy arrays and torch tensors."""
+        signal = (mean_dn - self.black) * self.gain_dn_per_e
+        signal = signal.clamp(min=0) if isinstance(signal, torch.Tensor) else np.maximum(signal, 0)
+        return (self.read_noise_dn**2 + 1 / 12 + signal) ** 0.5
 
     @property
     def total(self) -> int:
@@ -387,6 +399,25 @@ class FixedThresholdQuantizer(Quantizer):
         return self.decoder()
 
 
+def _inverse_cdf_knots(stats: SampleStats, lo: float, scale: float):
+    """Knots ``(p, u)`` of the training samples' inverse CDF: a threshold at ``u`` (normalised
+    units) has the fraction ``p`` of samples below it; ``p`` strictly increasing (a run of equal
+    ``p`` over empty sample values becomes one knot in its middle)."""
+    below = np.concatenate([[0.0], stats.cdf])  # below[v] = P(x < v) = P(x <= v - 1/2)
+    u = (np.arange(stats.max_dn + 2) - 0.5 - lo) / scale
+    p, start = np.unique(below, return_index=True)
+    stop = np.concatenate([start[1:], [len(below)]]) - 1
+    return p, (u[start] + u[stop]) / 2
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear ``fp(x)`` through the knots ``(xp, fp)`` (``xp`` increasing), with the
+    gradient of the segment."""
+    i = torch.searchsorted(xp, x.detach()).clamp(1, len(xp) - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    return f0 + (x - x0) * (f1 - f0) / (x1 - x0)
+
+
 def _quantile_init(stats: SampleStats, levels: int, top: int, init: str) -> np.ndarray:
     if init == "quantile":
         return hist_int_thresholds(stats, levels, top)
@@ -396,28 +427,61 @@ def _quantile_init(stats: SampleStats, levels: int, top: int, init: str) -> np.n
 
 
 class _LearnedThresholds(Quantizer):
-    """Thresholds ``θ = base + cumsum(softplus(gaps))`` in normalised units: strictly increasing
-    by construction. Initialised at integer thresholds ``t - 1/2`` (quantile or uniform).
+    """Learned thresholds, strictly increasing by construction, initialised at integer
+    thresholds ``t - 1/2`` (quantile or uniform start).
 
-    ``param="absolute"``: ``base`` is ``θ_1`` itself, so Adam moves it by about the learning rate
-    (in units of the data range) per step whatever the local spacing. ``param="relative"``:
-    ``θ_1 = softplus(base)`` above the lowest sample, so every parameter moves thresholds
-    relative to their own scale (far more stable when the interesting samples occupy 1 % of the
-    range, as on HDR scenes); the first threshold's straight-through window then also uses its
-    distance to the lowest sample.
+    Parameterisation (``param``):
+
+    - ``absolute``: ``θ = base + cumsum(softplus(gaps))`` in normalised units; ``base`` is ``θ_1``
+      itself, so Adam moves it by about the learning rate (in units of the data range) per step.
+    - ``relative``: ``θ_1 = softplus(base)`` above the lowest sample, so steps are relative to the
+      threshold's own scale (thresholds barely leave their start).
+    - ``quantile``: the thresholds are the training samples' inverse CDF at
+      ``p_k = cumsum(softmax(z))_k``; ``z`` (the log bin masses) starts at the initial ladder's
+      bin masses. Invariant to gain, black level and light: a step changes the fraction of
+      samples in a bin by a relative amount.
+
+    Straight-through window (``window``), the half-width ``w`` of the box gradient per
+    threshold (gumbel and bitwise: the scale of the relaxation):
+
+    - ``gap``: half the mean distance to the neighbouring thresholds (one threshold: 5 % of the
+      data range; ``relative``: the lowest sample is the first threshold's left neighbour).
+    - ``noise``: the sensor's temporal noise at the threshold (:meth:`SampleStats.noise_dn`): the
+      box then averages over the samples whose code the noise flips, the gradient of the
+      expected code under the sensor's own noise.
+
+    Both are at least one DN.
     """
 
-    PARAMS = ("absolute", "relative")
+    PARAMS = ("absolute", "relative", "quantile")
+    WINDOWS = ("gap", "noise")  # "auto" is resolved by make_quantizer
 
-    def __init__(self, bits, stats, input_bits, width, init, param="absolute"):
+    def __init__(self, bits, stats, input_bits, width, init, param="absolute", window="gap"):
         super().__init__(bits, stats, input_bits, width)
         if param not in self.PARAMS:
             raise ConfigError(f"quantizer.threshold_param: unknown {param!r}; allowed: "
                               f"{', '.join(self.PARAMS)}")
+        if window not in self.WINDOWS:
+            raise ConfigError(f"quantizer.ste_window: unknown {window!r}; allowed: "
+                              f"{', '.join(self.WINDOWS)}")
+        if window == "noise" and stats.gain_dn_per_e <= 0:
+            raise ConfigError("quantizer.ste_window: 'noise' needs the sensor's conversion gain "
+                              "in the sample statistics")
         self.param = param
+        self.window = window
+        self.stats = stats
         t0 = _quantile_init(stats, self.levels, self.top, init)
         self.init_int = t0
         theta_u = (t0.astype(np.float64) - 0.5 - self.lo) / self.scale
+        if param == "quantile":
+            knot_p, knot_u = _inverse_cdf_knots(stats, self.lo, self.scale)
+            self.register_buffer("knot_p", torch.as_tensor(knot_p))
+            self.register_buffer("knot_u", torch.as_tensor(knot_u))
+            below = np.concatenate([[0.0], stats.cdf])[np.clip(t0, 0, stats.max_dn + 1)]
+            mass = np.maximum(np.diff(np.concatenate([[0.0], below, [1.0]])), 1e-6)
+            self.base = nn.Parameter(torch.zeros(1, dtype=DTYPE))  # unused; keeps the API
+            self.gaps = nn.Parameter(torch.as_tensor(np.log(mass), dtype=DTYPE))
+            return
         gaps = np.diff(theta_u)
         inv_softplus = gaps + np.log(-np.expm1(-gaps))  # softplus^-1, gaps > 0
         if param == "relative":
@@ -429,6 +493,9 @@ class _LearnedThresholds(Quantizer):
         self.gaps = nn.Parameter(torch.as_tensor(inv_softplus, dtype=DTYPE))
 
     def thresholds_u(self) -> torch.Tensor:
+        if self.param == "quantile":
+            p = torch.cumsum(torch.softmax(self.gaps, 0), 0)[:-1]
+            return _interp(p, self.knot_p, self.knot_u)
         first = F.softplus(self.base) if self.param == "relative" else self.base
         return torch.cat([first, first + torch.cumsum(F.softplus(self.gaps), 0)])
 
@@ -436,14 +503,15 @@ class _LearnedThresholds(Quantizer):
         return self.to_dn(self.thresholds_u())
 
     def threshold_parameters(self):
-        return [self.base, self.gaps]
+        return [self.gaps] if self.param == "quantile" else [self.base, self.gaps]
 
     def ste_width(self, theta_u: torch.Tensor) -> torch.Tensor:
-        """Half-width of the straight-through window per threshold (normalised units): half the
-        mean distance to the neighbouring thresholds (``relative``: the lowest sample counts as
-        the first threshold's left neighbour), at least one DN."""
+        """Half-width of the straight-through window per threshold (normalised units), see the
+        class docstring."""
         th = theta_u.detach()
-        if self.param == "relative":
+        if self.window == "noise":
+            w = self.stats.noise_dn(self.to_dn(th)) / self.scale
+        elif self.param == "relative":
             d = torch.diff(torch.cat([torch.zeros_like(th[:1]), th]))
             left = d
             right = torch.cat([d[1:], d[-1:]])
@@ -469,8 +537,8 @@ class LearnedQuantizer(_LearnedThresholds):
     method = "learned"
 
     def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
-                 init="quantile", generator=None, param="absolute"):
-        super().__init__(bits, stats, input_bits, width, init, param)
+                 init="quantile", generator=None, param="absolute", window="gap"):
+        super().__init__(bits, stats, input_bits, width, init, param, window)
         self.decoder = Decoder(decoder, self.levels, channels,
                                _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
                                bin_cdf_mid(stats, self.init_int))
@@ -497,8 +565,8 @@ class GumbelQuantizer(_LearnedThresholds):
     method = "gumbel"
 
     def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
-                 init="quantile", generator=None, param="absolute"):
-        super().__init__(bits, stats, input_bits, width, init, param)
+                 init="quantile", generator=None, param="absolute", window="gap"):
+        super().__init__(bits, stats, input_bits, width, init, param, window)
         self.decoder = Decoder(decoder, self.levels, channels,
                                _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
                                bin_cdf_mid(stats, self.init_int))
@@ -541,8 +609,8 @@ class BitwiseQuantizer(_LearnedThresholds):
     method = "bitwise"
 
     def __init__(self, bits, stats, input_bits, width=8, init="quantile", generator=None,
-                 param="absolute"):
-        super().__init__(bits, stats, input_bits, width, init, param)
+                 param="absolute", window="gap"):
+        super().__init__(bits, stats, input_bits, width, init, param, window)
         self.register_buffer("bits_table", torch.as_tensor(bit_table(self.bits)))
         # sel[i, c] = +-1 where threshold i (0-based) toggles output channel c
         sel = np.zeros((self.levels - 1, self.bits))
@@ -615,29 +683,45 @@ class LSQQuantizer(Quantizer):
 
 
 class FullPrecision(Quantizer):
-    """``fp``: no quantizer; the normalised sample ``u`` itself (1 channel). Not exportable."""
+    """``fp``: no quantizer. Every value of the sample word is its own code, decoded by a table
+    ``[2**input_bits, channels]`` in float (no fixed point): ``decoder="embedding"`` (default)
+    trainable, channel 0 initialised at the value's histogram-equalised rank (``hist`` with a
+    trainable embedding at the sensor's full resolution: any quantizer with any decode table is a
+    special case of it); ``decoder="centroid"``: the fixed normalised sample ``u`` (the linear
+    input). Not exportable."""
 
     method = "fp"
     exportable = False
 
-    def __init__(self, stats, input_bits):
+    def __init__(self, stats: SampleStats, input_bits: int, decoder: str = "embedding",
+                 channels: int = 1, generator: torch.Generator | None = None):
         super().__init__(1, stats, input_bits)
+        if decoder == "onehot":
+            raise ConfigError(f"quantizer.decoder: 'onehot' would need {self.top + 1} channels "
+                              f"for method 'fp'; allowed: embedding, centroid")
+        v = np.arange(self.top + 1)
+        below = np.concatenate([[0.0], stats.cdf])
+        rank = (below[np.clip(v, 0, stats.max_dn + 1)] + below[np.clip(v + 1, 0,
+                                                                        stats.max_dn + 1)]) / 2
+        self.decoder = Decoder(decoder, self.top + 1, channels, (v - self.lo) / self.scale,
+                               generator, rank)
 
     def float_thresholds(self):
         raise ConfigError("method 'fp' has no thresholds: it is the full-precision reference")
 
     def table(self):
-        return torch.zeros(1, 1, dtype=DTYPE)
+        return self.decoder()
 
     def forward(self, x):
-        return self.to_u(x)[..., None].to(torch.float32)
+        idx = x.to(torch.int64).clamp(0, self.top)
+        return self.table()[idx].to(torch.float32)
 
 
 def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, *,
                    decoder: str = "embedding", channels: int = 1, width: int = 8,
                    init: str = "quantile", features: int = 1,
                    generator: torch.Generator | None = None,
-                   threshold_param: str = "absolute") -> Quantizer:
+                   threshold_param: str = "absolute", ste_window: str = "auto") -> Quantizer:
     """Build the quantizer ``method`` (one of :data:`METHODS`) for ``bits``-bit codes.
 
     ``stats``: histogram of training samples; ``input_bits``: sample word width; ``decoder`` /
@@ -645,8 +729,10 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     decodes to its bits, ``lsq``/``lsqplus`` to their dequantized value); ``width``: decode
     fixed-point width; ``init``: ``quantile`` or ``uniform`` (learned methods); ``features``:
     samples per example (LSQ gradient scale); ``threshold_param``: ``absolute`` or ``relative``
-    (learned-threshold methods, see :class:`_LearnedThresholds`). Raises ConfigError for
-    unknown names or values out of range.
+    (learned-threshold methods, see :class:`_LearnedThresholds`); ``ste_window``: ``gap``,
+    ``noise`` or ``auto`` (``noise`` for ``learned`` when ``stats`` knows the sensor's gain,
+    ``gap`` for the soft relaxations, whose scale it is). Raises ConfigError for unknown names or
+    values out of range.
     """
     if method not in METHODS:
         raise ConfigError(f"quantizer.method: unknown method {method!r}; allowed: "
@@ -666,15 +752,18 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     if not 1 <= channels <= 16:
         raise ConfigError(f"quantizer.channels: got {channels}; allowed range is 1..16")
     if method == "fp":
-        return FullPrecision(stats, input_bits)
+        return FullPrecision(stats, input_bits, decoder, channels, generator)
+    if ste_window == "auto":
+        ste_window = "noise" if method == "learned" and stats.gain_dn_per_e > 0 else "gap"
     if method == "learned":
         return LearnedQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator,
-                                threshold_param)
+                                threshold_param, ste_window)
     if method == "gumbel":
         return GumbelQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator,
-                               threshold_param)
+                               threshold_param, ste_window)
     if method == "bitwise":
-        return BitwiseQuantizer(bits, stats, input_bits, width, init, generator, threshold_param)
+        return BitwiseQuantizer(bits, stats, input_bits, width, init, generator, threshold_param,
+                                ste_window)
     if method in ("lsq", "lsqplus"):
         return LSQQuantizer(bits, stats, input_bits, method == "lsqplus", features, width)
     return FixedThresholdQuantizer(method, bits, stats, input_bits, decoder, channels, width,

@@ -122,8 +122,8 @@ def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
     quant = make_quantizer(q["method"], q["bits"], stats, task.input_bits, decoder=q["decoder"],
                            channels=q["channels"], width=q["decode_width"], init=q["init"],
                            features=task.height * task.width, generator=g,
-                           threshold_param=q["threshold_param"])
-    ch = quant.channels if quant.method != "fp" else 1
+                           threshold_param=q["threshold_param"], ste_window=q["ste_window"])
+    ch = quant.channels
     if n["kind"] == "linear" and task.height * task.width * ch > 4096:
         raise ConfigError(f"network.kind: 'linear' puts all {task.height}x{task.width}x{ch} "
                           f"decoded values into one POST layer; the design file allows 4096 "
@@ -141,7 +141,10 @@ def sample_stats(task: Task, cfg: dict) -> SampleStats:
     """Histogram of one noisy capture of the training set at the training light."""
     g = _generator(task.device, cfg["train"]["seed"], "stats")
     dn = task.capture_all(task.train_x, g)
-    return SampleStats.from_samples(dn.cpu().numpy(), task.max_dn, task.black)
+    c = task.sensor.config
+    return SampleStats.from_samples(dn.cpu().numpy(), task.max_dn, task.black,
+                                    c.conversion_gain_dn_per_e,
+                                    c.read_noise_e * c.conversion_gain_dn_per_e)
 
 
 def _safe_name(text: str) -> str:
