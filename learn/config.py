@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
         "hidden_channels": 16,
         "asq_bits": 0,
         "bitshift_norm": False,
+        "post_bitshift_norm": False,
     },
     "train": {
         "epochs": 40,
@@ -72,7 +73,7 @@ _TYPES = {
     "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
     "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
-    "network.asq_bits": int, "network.bitshift_norm": bool,
+    "network.asq_bits": int, "network.bitshift_norm": bool, "network.post_bitshift_norm": bool,
     "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
     "train.lr_network": float, "train.freeze_epochs": int,
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,

@@ -35,17 +35,20 @@ class TaskModel(nn.Module):
     def __init__(self, quantizer: Quantizer, height: int, width: int, classes: int,
                  kind: str = "linear", exponent_bits: int = 3, conv_channels: int = 8,
                  hidden_channels: int = 16, generator: torch.Generator | None = None,
-                 asq_bits: int = 0, bitshift_norm: bool = False):
+                 asq_bits: int = 0, bitshift_norm: bool = False,
+                 post_bitshift_norm: bool = False, output_bits: int = 24):
         super().__init__()
         self.quantizer = quantizer
         self.kind = kind
         self.height, self.width, self.classes = height, width, classes
         ch = quantizer.channels
         if kind == "linear":
-            self.post = PostConv(ch, classes, (height, width), exponent_bits, generator)
+            self.post = PostConv(ch, classes, (height, width), exponent_bits, generator,
+                                 post_bitshift_norm, output_bits)
             self.tail = nn.Flatten(1)
         else:
-            self.post = PostConv(ch, conv_channels, (3, 3), exponent_bits, generator)
+            self.post = PostConv(ch, conv_channels, (3, 3), exponent_bits, generator,
+                                 post_bitshift_norm, output_bits)
             conv = nn.Conv2d(conv_channels, hidden_channels, 3)
             lin = nn.Linear(2 * hidden_channels, classes)
             with torch.no_grad():

@@ -84,10 +84,19 @@ class PostConv(nn.Module):
 
     Weights ``2**round(k) · post_round(w / 2**round(k))``; bias in float. ``exponent_bits`` sets
     the exponent range ``0..2**exponent_bits - 1`` (``1 .. √2^-(2**e - 1)``).
+
+    ``bitshift_norm``: bit-shift normalisation of the outputs (the 1 Mb mixed-precision encoder
+    paper's power-of-two scale in place of BatchNorm, here in the layer the hardware runs): the
+    output is ``clamp(round(z / 2**m), -2**(B-1), 2**(B-1) - 1) · 2**m`` with ``B =
+    output_bits`` and ``m`` a learned, straight-through rounded log2 step (LSQ's gradient in the
+    log domain; initialised on the first batch so that ±3 σ of the outputs fill the range). It
+    exports exactly as the design file's ``output_shift`` (the MAC's shift with round half up and
+    saturation) and the bias; without it the export shift makes saturation impossible.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int],
-                 exponent_bits: int = 3, generator: torch.Generator | None = None):
+                 exponent_bits: int = 3, generator: torch.Generator | None = None,
+                 bitshift_norm: bool = False, output_bits: int = 24):
         super().__init__()
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
@@ -101,6 +110,11 @@ class PostConv(nn.Module):
         self.weight = nn.Parameter(w)
         self.bias = nn.Parameter(torch.zeros(self.out_channels))
         self.log2_scale = nn.Parameter(torch.tensor(float(math.log2(bound))))
+        self.bitshift_norm = bool(bitshift_norm)
+        self.output_bits = int(output_bits)
+        if self.bitshift_norm:
+            self.log2_step = nn.Parameter(torch.tensor(0.0))
+            self.register_buffer("step_ready", torch.tensor(False))
 
     @property
     def inputs(self) -> int:
@@ -116,7 +130,26 @@ class PostConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [N, C, H, W]`` float → ``[N, out, H - kh + 1, W - kw + 1]``."""
-        return F.conv2d(x, self.quantized_weight(), self.bias)
+        z = F.conv2d(x, self.quantized_weight(), self.bias)
+        return self.normalise(z) if self.bitshift_norm else z
+
+    def output_step_exp(self) -> int:
+        """``round(m)``: one output LSB is ``2**round(m)`` (bit-shift normalisation)."""
+        return int(math.floor(float(self.log2_step.detach()) + 0.5))
+
+    def normalise(self, z: torch.Tensor) -> torch.Tensor:
+        """Bit-shift normalisation: round to the learned power-of-two step, saturate."""
+        from .quantizers import grad_scale
+
+        half = 2 ** (self.output_bits - 1)
+        if not bool(self.step_ready):
+            with torch.no_grad():
+                spread = 3 * float(z.detach().std()) + 1e-12
+                self.log2_step.fill_(math.ceil(math.log2(spread / half)))
+                self.step_ready.fill_(True)
+        g = 1.0 / math.sqrt(z[0].numel() * (half - 1))
+        step = torch.pow(2.0, round_ste(grad_scale(self.log2_step, g)))
+        return torch.clamp(round_ste(z / step), -half, half - 1) * step
 
     def codes(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(sign, exponent)`` int64 ``[outputs, inputs]``, inputs ordered as the design file
@@ -131,7 +164,8 @@ class PostConv(nn.Module):
     def export(self, frac_bits: int, decode_width: int, guard_bits: int, output_bits: int) -> Mac:
         """Return the design file's :class:`~adcforge.design.Mac` for activations with
         ``frac_bits`` fraction bits. The output is ``acc >> output_shift`` with the shift that
-        makes saturation impossible (``acc_bits - output_bits``, at least 0)."""
+        makes saturation impossible (``acc_bits - output_bits``, at least 0), or with bit-shift
+        normalisation the learned step ``2**round(m)`` in accumulator units (at least 0)."""
         sign, n = self.codes()
         q = self.max_n // 2 + guard_bits
         k = self.scale_exp()
@@ -140,7 +174,10 @@ class PostConv(nn.Module):
         bias = bias.clamp(-(2**31), 2**31 - 1).to(torch.int64)
         bound = self.inputs * 2 ** (decode_width - 1 + q) + int(bias.abs().max())
         acc_bits = bound.bit_length() + 1
-        shift = max(0, acc_bits - output_bits)
+        if self.bitshift_norm:  # the accumulator's LSB is 2**(k - frac_bits - q)
+            shift = max(0, self.output_step_exp() - (k - frac_bits - q))
+        else:
+            shift = max(0, acc_bits - output_bits)
         return Mac(inputs=self.inputs, outputs=self.out_channels,
                    exponent_bits=self.exponent_bits, guard_bits=guard_bits, scale_exp=k,
                    sign=sign.numpy(), exponent=n.numpy(), bias=bias.numpy(),

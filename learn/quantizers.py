@@ -401,8 +401,9 @@ class FixedThresholdQuantizer(Quantizer):
 
 def _inverse_cdf_knots(stats: SampleStats, lo: float, scale: float):
     """Knots ``(p, u)`` of the training samples' inverse CDF: a threshold at ``u`` (normalised
-    units) has the fraction ``p`` of samples below it; ``p`` strictly increasing (a run of equal
-    ``p`` over empty sample values becomes one knot in its middle)."""
+    units) has the fraction ``p`` of samples below it, ``p`` strictly increasing (a run of equal
+    ``p`` over empty sample values becomes one knot in its middle). A threshold at ``p`` splits
+    the training samples at ``p`` up to the one sample value that straddles ``p``."""
     below = np.concatenate([[0.0], stats.cdf])  # below[v] = P(x < v) = P(x <= v - 1/2)
     u = (np.arange(stats.max_dn + 2) - 0.5 - lo) / scale
     p, start = np.unique(below, return_index=True)

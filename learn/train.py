@@ -133,7 +133,8 @@ def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
                           f"{task.height}x{task.width}")
     model = TaskModel(quant, task.height, task.width, len(task.classes), n["kind"],
                       n["exponent_bits"], n["conv_channels"], n["hidden_channels"], g,
-                      asq_bits=n["asq_bits"], bitshift_norm=n["bitshift_norm"])
+                      asq_bits=n["asq_bits"], bitshift_norm=n["bitshift_norm"],
+                      post_bitshift_norm=n["post_bitshift_norm"], output_bits=n["output_bits"])
     return model.to(task.device)
 
 

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from adcforge.errors import ConfigError
@@ -53,3 +55,25 @@ def test_summary_is_mean_and_sample_std():
 def test_bad_compare_configs_are_config_errors(bad, text):
     with pytest.raises(ConfigError, match=text):
         load_compare_config({**TINY, **bad})
+
+
+def test_paired_differences_pair_runs_by_seed():
+    from learn.compare import paired_differences, paired_tables
+
+    rows = [{"dataset": "d", "photons": 5, "method": m, "bits": 1, "seed": s, "test_accuracy": a}
+            for m, s, a in [("hist", 0, 0.70), ("hist", 1, 0.80), ("hist", 2, 0.60),
+                            ("learned", 0, 0.75), ("learned", 1, 0.81), ("learned", 2, 0.59),
+                            ("learned", 9, 0.99)]]  # seed 9 has no reference: not paired
+    (p,) = paired_differences(rows, "hist")
+    diffs = np.array([0.05, 0.01, -0.01])
+    assert p["n"] == 3 and p["wins"] == 2
+    assert p["mean"] == pytest.approx(diffs.mean()) and p["std"] == pytest.approx(diffs.std(ddof=1))
+    assert "+1.7 ± 3.1 (2/3)" in paired_tables([p], "hist", ["learned"], [1])
+
+
+def test_bundled_compare_configs_load():
+    for name in ("compare", "hdr_target"):
+        cfg = load_compare_config(name)
+        assert cfg["paired"] == {"reference": "hist"}
+    with pytest.raises(ConfigError, match="paired"):
+        load_compare_config({**TINY, "paired": {"reference": "lloyd"}})

@@ -141,3 +141,45 @@ def test_bitshift_norm_scales_by_a_power_of_two():
         norm.bias.copy_(torch.tensor([0.0, 1.0, -1.0]))
     h = torch.ones(1, 3, 2, 2)
     assert norm(h)[0, :, 0, 0].tolist() == [0.25, 1.25, -0.75]
+
+
+def test_post_bitshift_norm_rounds_to_a_power_of_two_step_saturates_and_learns_the_step():
+    layer = PostConv(1, 4, (3, 3), generator=torch.Generator().manual_seed(0), bitshift_norm=True,
+                     output_bits=4)
+    x = torch.randn(8, 1, 6, 6, generator=torch.Generator().manual_seed(1))
+    z = torch.nn.functional.conv2d(x, layer.quantized_weight(), layer.bias).detach()
+    y = layer(x)
+    m = layer.output_step_exp()  # first batch: ±3 σ of the outputs fill the 4-bit range
+    assert 2.0**m >= 3 * float(z.std()) / 8 > 2.0 ** (m - 1)
+    step = 2.0**m
+    expect = torch.clamp(torch.floor(z / step + 0.5), -8, 7) * step
+    assert torch.equal(y.detach(), expect)
+    y.sum().backward()
+    assert float(layer.log2_step.grad) != 0
+
+
+def test_post_bitshift_norm_exports_as_the_mac_shift_and_saturation():
+    model = _toy_model("cnn")
+    with torch.no_grad():
+        post = PostConv(model.post.in_channels, model.post.out_channels, (3, 3),
+                        generator=torch.Generator().manual_seed(4), bitshift_norm=True,
+                        output_bits=6)
+        post.weight.copy_(model.post.weight)
+        post.bias.copy_(model.post.bias)
+        post.log2_scale.copy_(model.post.log2_scale)
+    model.post = post
+    x = torch.as_tensor(100 + np.random.default_rng(2).poisson(30, (64, 8, 8)))
+    with torch.no_grad():
+        post(model.features(x.double()))  # initialises the step, then a finer one saturates
+        post.log2_step.sub_(2)
+        float_out = post(model.features(x.double()))
+    design = model.export("toy", guard_bits=2, output_bits=6)
+    lsb = mac_output_scale(design.mac, design.decode.frac_bits)
+    assert lsb == 2.0 ** post.output_step_exp() and design.mac.output_shift > 0
+    hard = model.hard_outputs(design, x)["outputs"]
+    assert np.array_equal(hard.numpy(), golden_outputs(design, x.numpy(), (3, 3)))
+    assert int(hard.max()) == 31 and int(hard.min()) == -32  # it does saturate
+    float_int = (float_out / lsb).round().permute(0, 2, 3, 1).reshape(hard.shape)
+    # the float model is the integer one up to the products' rounding: at most one LSB apart
+    diff = (float_int - hard.double()).abs()
+    assert float(diff.max()) <= 1 and float((diff > 0).double().mean()) < 0.02

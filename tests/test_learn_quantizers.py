@@ -261,3 +261,109 @@ def test_relative_threshold_parameterisation_starts_at_the_same_ladder(method, b
     assert r.base.grad is not None and torch.isfinite(r.base.grad).all()
     with pytest.raises(ConfigError, match="threshold_param"):
         _quant(method, bits, stats, threshold_param="sideways")
+
+
+# -- the sensor-noise straight-through window ------------------------------------------------
+def _sensor_stats(x, black=64.0, gain=0.6, read_noise_dn=1.08) -> SampleStats:
+    return SampleStats.from_samples(np.clip(x, 0, TOP), TOP, black, gain, read_noise_dn)
+
+
+@pytest.mark.parametrize("photons", [0.0, 20.0, 200.0, 2000.0])
+def test_noise_dn_is_the_temporal_noise_of_the_simulated_sensor(photons):
+    # independent reference: the EMVA 1288 photon-transfer measurement on the simulated sensor
+    # (two flat fields, temporal variance = var(difference) / 2, which removes the fixed patterns)
+    from sim import load_sensor
+
+    sensor = load_sensor("phone", seed=3, width=256, height=256, cfa=None,
+                         quantum_efficiency=0.6)
+    c = sensor.config
+    a = sensor.capture(photons).astype(np.float64)
+    b = sensor.capture(photons).astype(np.float64)
+    mean, var = (a.mean() + b.mean()) / 2, np.var(a - b) / 2
+    stats = SampleStats.from_samples(a, sensor.max_dn, c.black_level_dn,
+                                     c.conversion_gain_dn_per_e,
+                                     c.read_noise_e * c.conversion_gain_dn_per_e)
+    assert stats.noise_dn(mean) ** 2 == pytest.approx(var, rel=0.03)
+
+
+def test_auto_window_is_the_sensor_noise_for_learned_and_the_gap_for_soft_methods():
+    rng = np.random.default_rng(0)
+    stats = _sensor_stats(64 + rng.poisson(rng.uniform(0, 300, 40000)))
+    assert _quant("learned", 2, stats).window == "noise"
+    assert _quant("gumbel", 2, stats).window == "gap"
+    assert _quant("bitwise", 2, stats).window == "gap"
+    assert _quant("learned", 2, _stats("bright")).window == "gap"  # no gain known
+    with pytest.raises(ConfigError, match="conversion gain"):
+        _quant("learned", 2, _stats("bright"), ste_window="noise")
+    with pytest.raises(ConfigError, match="ste_window"):
+        _quant("learned", 2, stats, ste_window="wide")
+
+
+@pytest.mark.parametrize("param", ["absolute", "quantile"])
+def test_noise_window_gradient_is_the_box_of_the_sensor_noise_at_each_threshold(param):
+    rng = np.random.default_rng(0)
+    stats = _sensor_stats(64 + rng.poisson(rng.uniform(0, 300, 40000)))
+    q = _quant("learned", 3, stats, threshold_param=param)
+    q.train()
+    x = torch.arange(60.0, 400.0, 1.0, dtype=torch.float64)
+    w_out = torch.randn(len(x), 1, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    (q.train_forward(x) * w_out).sum().backward()
+    theta = q.float_thresholds()
+    # analytic, in DN: dL/dθ_i = -sum_x w(x) (E[i+1] - E[i]) 1[|x - θ_i| < s_i] / (2 s_i) with
+    # s_i = sqrt(read² + 1/12 + K (θ_i - black)) DN, at least 1 DN
+    th = theta.detach().numpy()
+    s = np.maximum(np.sqrt(1.08**2 + 1 / 12 + 0.6 * np.maximum(th - 64.0, 0)), 1.0)
+    from learn.quantizers import fake_quant_table
+    e = fake_quant_table(q.table().detach(), q.width)[:, 0].numpy()
+    box = (np.abs(x.numpy()[:, None] - th) < s) / (2 * s)
+    d_theta = torch.as_tensor(-(w_out.numpy() * box * (e[1:] - e[:-1])).sum(0))
+    params = q.threshold_parameters()
+    for p in params:  # chain rule through the parameterisation: grad = (dθ/dp)ᵀ dL/dθ
+        (expect,) = torch.autograd.grad(q.float_thresholds(), p, d_theta)
+        assert torch.allclose(p.grad, expect, rtol=1e-9, atol=1e-12)
+    assert d_theta.abs().sum() > 0
+
+
+# -- the quantile parameterisation -------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["bright", "hdr", "dim"])
+@pytest.mark.parametrize("bits", [1, 3])
+def test_quantile_parameterisation_starts_at_the_same_ladder_and_follows_the_cdf(kind, bits):
+    stats = _stats(kind)
+    a = _quant("learned", bits, stats)
+    q = _quant("learned", bits, stats, threshold_param="quantile")
+    seen = ALL_X[torch.as_tensor(stats.counts[:TOP + 1] > 0)]  # same codes on every sample seen
+    assert torch.equal(q.codes(seen), a.codes(seen))
+    below = np.concatenate([[0.0], stats.cdf])  # below[v] = P(x < v)
+    rng = np.random.default_rng(bits)
+    for _ in range(20):  # any logits: a strictly increasing ladder that splits the samples at p
+        with torch.no_grad():
+            q.gaps.copy_(torch.as_tensor(rng.normal(0, 2, q.levels)))
+        p = np.cumsum(torch.softmax(q.gaps.detach(), 0).numpy())[:-1]
+        t = np.array(q.export()[0])
+        assert np.all(np.diff(t) > 0)
+        inside = t == np.floor(q.float_thresholds().detach().numpy()) + 1  # not moved apart
+        assert inside.any()
+        v = np.searchsorted(below, p, side="right") - 1  # the sample value that straddles p
+        split = below[t]  # the fraction of samples below the exported threshold
+        assert np.all(((split == below[v]) | (split == below[v + 1]))[inside])
+    q.train()
+    q.train_forward(torch.arange(60.0, 200.0, dtype=torch.float64)).sum().backward()
+    assert q.threshold_parameters() == [q.gaps] and torch.isfinite(q.gaps.grad).all()
+
+
+# -- the full-precision reference --------------------------------------------------------------
+def test_fp_decodes_every_sample_value_through_its_own_table_entry():
+    stats = _stats("hdr")
+    fp = _quant("fp", 2, stats, channels=3)
+    table = fp.table().detach()
+    assert table.shape == (TOP + 1, 3) and not fp.exportable
+    assert torch.equal(fp(ALL_X).double(), table[ALL_X.long()].float().double())
+    below = np.concatenate([[0.0], stats.cdf])
+    rank = (below[:-1] + below[1:]) / 2  # the histogram-equalised value of each sample value
+    assert np.allclose(table[:, 0].numpy(), rank[:TOP + 1])
+    fp(ALL_X).sum().backward()
+    assert fp.decoder.weight.grad is not None  # trainable
+    linear = _quant("fp", 2, stats, decoder="centroid")
+    assert torch.allclose(linear(ALL_X)[:, 0].double(), linear.to_u(ALL_X), atol=1e-6)
+    with pytest.raises(ConfigError, match="onehot"):
+        _quant("fp", 2, stats, decoder="onehot")

@@ -165,3 +165,20 @@ def test_resume_with_another_config_is_refused_and_keeps_the_checkpoint(tmp_path
     with pytest.raises(ConfigError, match="different config"):
         train(cfg, tmp_path / "r", progress=False, plots=False, resume=True)
     assert (tmp_path / "r" / ".checkpoint" / "state.pt").exists()
+
+
+def test_hardware_bitshift_norm_trains_an_8_bit_output_layer_that_golden_reproduces():
+    cfg = _cfg(network__kind="cnn", network__post_bitshift_norm=True, network__output_bits=8,
+               train__epochs=1, train__freeze_epochs=1)
+    cfg["data"]["dataset"] = "hdr"
+    cfg["photons"] = 5000.0
+    res = train_model(cfg, None, progress=False, plots=False)
+    design = res.design
+    assert design.mac.output_bits == 8 and design.mac.output_shift > 0
+    full = golden_outputs(design, res.test_dn.cpu().numpy().astype(np.int64), (3, 3))
+    assert np.array_equal(res.model.hard_outputs(design, res.test_dn.cpu())["outputs"].numpy(),
+                          full)
+    assert full.max() <= 127 and full.min() >= -128
+    acc = float((predict(res.model.logits_from_outputs(design, full)) == res.task.test_labels)
+                .mean())
+    assert res.metrics["test_accuracy"] == acc > 0.3  # above chance (0.25) after one epoch
