@@ -51,8 +51,9 @@ def test_post_multiplier_every_exponent_and_activation():
     assert report["batches"][0]["checked"] == 256 * (2 * 8 + 1)
 
 
-def _worst_case_design(path, pattern):
-    """A 4-bit ladder feeding a 32->3 POST layer whose weights make the accumulator extreme."""
+def _worst_case_design(path, pattern, output_bits=16, output_shift=0):
+    """A 4-bit ladder feeding a 32->3 POST layer whose weights make the accumulator extreme;
+    ``output_bits``/``output_shift`` as a bit-shift normalised layer exports them."""
     table = np.array([[-128]] + [[127]] * 14 + [[-128]])
     n_in = 32
     if pattern == "all max":
@@ -63,16 +64,22 @@ def _worst_case_design(path, pattern):
     exponent = np.zeros((3, n_in), dtype=int)
     exponent[2] = 7  # the smallest weight, odd exponent
     mac = Mac(inputs=n_in, outputs=3, exponent_bits=3, guard_bits=2, scale_exp=0, sign=sign,
-              exponent=exponent, bias=np.array([2**31 - 1, -(2**31), 0]), output_bits=16,
-              output_shift=0)
-    d = Design(name=f"worst_{pattern.replace(' ', '_')}", input_bits=8,
+              exponent=exponent, bias=np.array([2**31 - 1, -(2**31), 0]),
+              output_bits=output_bits, output_shift=output_shift)
+    name = f"worst_{pattern.replace(' ', '_')}_{output_bits}_{output_shift}"
+    d = Design(name=name, input_bits=8,
                thresholds=tuple(range(16, 256, 16)),
                decode=Decode(width=8, frac_bits=0, table=table), mac=mac)
     return load_design(save_design(d, path))
 
 
-@pytest.mark.parametrize("pattern", ["all max", "alternating signs"])
-def test_mac_worst_case(pattern, tmp_path):
-    d = _worst_case_design(tmp_path / "worst.yaml", pattern)
+@pytest.mark.parametrize("pattern, output_bits, output_shift", [
+    pytest.param("all max", 16, 0, id="all max"),
+    pytest.param("alternating signs", 16, 0, id="alternating signs"),
+    # bit-shift normalisation: a shift that rounds (half up) and an 8-bit output that saturates
+    pytest.param("alternating signs", 8, 7, id="alternating signs, shift 7, 8-bit output"),
+])
+def test_mac_worst_case(pattern, output_bits, output_shift, tmp_path):
+    d = _worst_case_design(tmp_path / "worst.yaml", pattern, output_bits, output_shift)
     report = cosim(d, samples=2000, extra_tests=False)
     _check(report)
