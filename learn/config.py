@@ -3,7 +3,9 @@
 A configuration is a nested mapping (YAML). Every key is listed in :data:`DEFAULTS`; an unknown
 key, a wrong type or a value out of range raises :class:`~adcforge.errors.ConfigError` naming the
 file, the key, the value and what is allowed. ``photons`` is the mean photon count per pixel at
-white: a number, or ``[lo, hi]`` to draw it log-uniformly per batch.
+white: a number, or ``[lo, hi]`` to draw it log-uniformly per training batch
+(``train.photons_per: batch``, as in Algorithm 1 of the task-guided paper) or per image
+(``image``); the calibration capture and the test set draw it per image.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
         "device": "cpu",
         "threads": 1,
         "eval_every": 1,
+        "photons_per": "batch",
     },
 }
 
@@ -77,7 +80,7 @@ _TYPES = {
     "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
     "train.lr_network": float, "train.freeze_epochs": int,
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
-    "train.threads": int, "train.eval_every": int,
+    "train.threads": int, "train.eval_every": int, "train.photons_per": str,
 }
 _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
@@ -93,7 +96,7 @@ _CHOICES = {
     "quantizer.method": METHODS, "quantizer.init": INITS, "quantizer.decoder": DECODERS,
     "quantizer.threshold_param": ("absolute", "relative", "quantile"),
     "quantizer.ste_window": ("auto", "gap", "noise"),
-    "network.kind": NETWORKS, "train.device": DEVICES,
+    "network.kind": NETWORKS, "train.device": DEVICES, "train.photons_per": ("batch", "image"),
 }
 
 

@@ -98,17 +98,21 @@ class Task:
         self.train_x = torch.as_tensor(self.train_images, device=device)
         self.train_y = torch.as_tensor(self.train_labels, device=device)
 
-    def white(self, n: int, g: torch.Generator, photons=None) -> torch.Tensor:
-        """Photons at white per image ``[n, 1, 1]``: fixed, or log-uniform in ``[lo, hi]``."""
+    def white(self, n: int, g: torch.Generator, photons=None, per_batch=False) -> torch.Tensor:
+        """Photons at white per image ``[n, 1, 1]``: fixed, or log-uniform in ``[lo, hi]``
+        (one draw for all ``n`` images when ``per_batch``)."""
         p = self.photons if photons is None else photons
         if isinstance(p, (list, tuple)):
-            u = torch.rand((n, 1, 1), generator=g, device=self.device)
-            return torch.exp(math.log(p[0]) + u * (math.log(p[1]) - math.log(p[0])))
+            u = torch.rand((1 if per_batch else n, 1, 1), generator=g, device=self.device)
+            w = torch.exp(math.log(p[0]) + u * (math.log(p[1]) - math.log(p[0])))
+            return w.expand(n, 1, 1)
         return torch.full((n, 1, 1), float(p), device=self.device)
 
-    def capture(self, images: torch.Tensor, g: torch.Generator, photons=None) -> torch.Tensor:
+    def capture(self, images: torch.Tensor, g: torch.Generator, photons=None,
+                per_batch=False) -> torch.Tensor:
         images = torch.as_tensor(images, device=self.device)
-        return self.ts.capture(images * self.white(len(images), g, photons), generator=g)
+        return self.ts.capture(images * self.white(len(images), g, photons, per_batch),
+                               generator=g)
 
     def capture_all(self, images, g, photons=None, chunk=4096) -> torch.Tensor:
         return torch.cat([self.capture(images[i:i + chunk], g, photons)
@@ -332,7 +336,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
             for i in range(steps_per_epoch):
                 idx = order[i * bs:(i + 1) * bs]
                 quant.temperature = _temperature(cfg, epoch * steps_per_epoch + i, soft_steps)
-                dn = task.capture(task.train_x[idx], g_noise)
+                dn = task.capture(task.train_x[idx], g_noise,
+                                  per_batch=tc["photons_per"] == "batch")
                 logits = model(dn)
                 loss = F.cross_entropy(logits, task.train_y[idx])
                 if not torch.isfinite(loss):

@@ -182,3 +182,20 @@ def test_hardware_bitshift_norm_trains_an_8_bit_output_layer_that_golden_reprodu
     acc = float((predict(res.model.logits_from_outputs(design, full)) == res.task.test_labels)
                 .mean())
     assert res.metrics["test_accuracy"] == acc > 0.3  # above chance (0.25) after one epoch
+
+
+def test_a_light_range_is_drawn_per_batch_or_per_image():
+    from learn.train import Task
+
+    cfg = load_config(None)
+    cfg["photons"] = [2.0, 200.0]
+    task = Task(cfg, torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    batch = task.white(256, g, per_batch=True).flatten()
+    assert torch.all(batch == batch[0]) and 2.0 <= float(batch[0]) <= 200.0
+    image = task.white(4096, g).flatten()
+    assert 2.0 <= float(image.min()) and float(image.max()) <= 200.0
+    # log-uniform: the log of the draws is uniform on [log 2, log 200]; median at 20 photons
+    assert float(image.log().median().exp()) == pytest.approx(20.0, rel=0.1)
+    with pytest.raises(ConfigError, match="photons_per"):
+        load_config({"train": {"photons_per": "pixel"}})
