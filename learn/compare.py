@@ -73,15 +73,16 @@ def load_compare_config(config) -> dict:
             raise ConfigError(f"{source}: unknown key '{k}'; allowed: "
                               f"{', '.join(sorted(COMPARE_KEYS))}")
     cfg = {"name": raw.get("name", "compare"), "base": raw.get("base") or {},
-           "methods": raw.get("methods", list(METHODS)),
+           "methods": raw.get("methods", [m for m in METHODS if m != "fixed"]),
            "bits": raw.get("bits", [1, 2, 3, 4, 6, 8]),
            "seeds": raw.get("seeds", [0, 1, 2]),
            "datasets": raw.get("datasets", {"digits": {"photons": [2, 10, 100, 1000]}}),
            "paired": raw.get("paired"), "robustness": raw.get("robustness")}
     for m in cfg["methods"]:
-        if m not in METHODS:
+        if m not in METHODS or m == "fixed":
             raise ConfigError(f"{source}: methods: unknown method {m!r}; allowed: "
-                              f"{', '.join(METHODS)}")
+                              f"{', '.join(x for x in METHODS if x != 'fixed')} ('fixed' "
+                              f"needs its own thresholds: use train)")
     for b in cfg["bits"]:
         if not isinstance(b, int) or not 1 <= b <= 8:
             raise ConfigError(f"{source}: bits: got {b!r}; allowed range is 1..8")

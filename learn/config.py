@@ -20,7 +20,7 @@ import yaml
 
 from adcforge.errors import ConfigError
 
-from .quantizers import DECODERS, INITS, METHODS
+from .quantizers import DECODERS, INITS, METHODS, check_thresholds
 
 NETWORKS = ("linear", "cnn")
 DEVICES = ("cpu", "cuda", "auto")
@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "channels": 1,
         "decode_width": 8,
         "temperature": [1.0, 0.05],
+        "thresholds": None,
     },
     "network": {
         "kind": "linear",
@@ -185,6 +186,14 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
                           f"[start, end], both > 0 (annealed geometrically)")
     out["quantizer"]["temperature"] = [float(t[0]), float(t[1])]
     q = out["quantizer"]
+    if q["method"] == "fixed":
+        if q["thresholds"] is None:
+            raise ConfigError(f"{source}: method 'fixed' needs key 'quantizer.thresholds': a list "
+                              f"of {2 ** q['bits'] - 1} increasing integers (the ladder)")
+        check_thresholds(q["thresholds"], 2 ** q["bits"], 2**32)
+    elif q["thresholds"] is not None:
+        raise ConfigError(f"{source}: key 'quantizer.thresholds' goes with method 'fixed' only "
+                          f"(method is {q['method']!r})")
     if q["decoder"] == "onehot" and q["bits"] > 4:
         raise ConfigError(f"{source}: key 'quantizer.decoder': 'onehot' needs 2**bits channels "
                           f"and the design file allows 16 (bits <= 4); got bits={q['bits']}")

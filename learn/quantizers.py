@@ -11,7 +11,8 @@ Every quantizer is an ``nn.Module`` with
   increasing) and the decode table in signed fixed point (:func:`decode_fixed`).
 
 Names (``METHODS``): ``learned``, ``bitwise``, ``gumbel``, ``hist``, ``uniform``,
-``uniform-full``, ``sqrt``, ``lloyd``, ``lsq``, ``lsqplus``, ``fp``. Quantizer arithmetic runs in
+``uniform-full``, ``sqrt``, ``lloyd``, ``lsq``, ``lsqplus``, ``fp``, and ``fixed`` (a ladder
+given by hand: a camera's own, or one point of a sweep). Quantizer arithmetic runs in
 float64 so that float thresholds and their integer export agree on every integer sample.
 
 Threshold convention: a float threshold ``θ`` of an exclusive quantizer (``code = #(x > θ)``)
@@ -34,8 +35,8 @@ from adcforge.errors import ConfigError
 from .ste import heaviside_ste, round_ste
 
 METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "sqrt", "lloyd",
-           "lsq", "lsqplus", "fp")
-FIXED_METHODS = ("hist", "uniform", "uniform-full", "sqrt", "lloyd")
+           "lsq", "lsqplus", "fp", "fixed")
+FIXED_METHODS = ("hist", "uniform", "uniform-full", "sqrt", "lloyd", "fixed")
 DECODERS = ("embedding", "onehot", "centroid")
 INITS = ("quantile", "uniform")
 DTYPE = torch.float64
@@ -364,18 +365,21 @@ def bin_cdf_mid(stats: SampleStats, thresholds_int) -> np.ndarray:
 
 class FixedThresholdQuantizer(Quantizer):
     """``hist``, ``uniform``, ``uniform-full``, ``sqrt``, ``lloyd``: integer thresholds fixed from
-    the training samples; the decode table is trainable (embedding) or fixed."""
+    the training samples; ``fixed``: the integer ``thresholds`` given. The decode table is
+    trainable (embedding) or fixed."""
 
     inclusive = True
 
     def __init__(self, method: str, bits: int, stats: SampleStats, input_bits: int,
                  decoder: str = "embedding", channels: int = 1, width: int = 8,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, thresholds=None):
         super().__init__(bits, stats, input_bits, width)
         self.method = method
         L, top = self.levels, self.top
         lo, hi = stats.lo, stats.hi
-        if method == "uniform":
+        if method == "fixed":
+            t = check_thresholds(thresholds, L, top)
+        elif method == "uniform":
             t = uniform_int_thresholds(lo, hi, L, top)
         elif method == "uniform-full":
             t = uniform_int_thresholds(0, stats.max_dn, L, top)
@@ -417,6 +421,27 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
     i = torch.searchsorted(xp, x.detach()).clamp(1, len(xp) - 1)
     x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
     return f0 + (x - x0) * (f1 - f0) / (x1 - x0)
+
+
+def check_thresholds(thresholds, levels: int, top: int) -> np.ndarray:
+    """Return a hand-given ladder as int64 after checking it: ``levels - 1`` integers, strictly
+    increasing, in ``1..top``; a ConfigError names the first offending entry."""
+    key = "quantizer.thresholds"
+    if not isinstance(thresholds, (list, tuple)):
+        raise ConfigError(f"{key}: method 'fixed' needs a list of {levels - 1} integer "
+                          f"thresholds, got {thresholds!r}")
+    if len(thresholds) != levels - 1:
+        raise ConfigError(f"{key}: {levels - 1} thresholds are needed for "
+                          f"{levels.bit_length() - 1} bits, got {len(thresholds)}")
+    for i, t in enumerate(thresholds):
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+            raise ConfigError(f"{key}[{i}]: got {t!r}; expected an integer")
+        if not 1 <= t <= top:
+            raise ConfigError(f"{key}[{i}]: got {t}; allowed range is 1..{top} (the sample word)")
+        if i and t <= thresholds[i - 1]:
+            raise ConfigError(f"{key}[{i}]: got {t}; thresholds must be strictly increasing: "
+                              f"previous is {thresholds[i - 1]}")
+    return np.asarray(thresholds, dtype=np.int64)
 
 
 def _quantile_init(stats: SampleStats, levels: int, top: int, init: str) -> np.ndarray:
@@ -722,7 +747,8 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
                    decoder: str = "embedding", channels: int = 1, width: int = 8,
                    init: str = "quantile", features: int = 1,
                    generator: torch.Generator | None = None,
-                   threshold_param: str = "absolute", ste_window: str = "auto") -> Quantizer:
+                   threshold_param: str = "absolute", ste_window: str = "auto",
+                   thresholds=None) -> Quantizer:
     """Build the quantizer ``method`` (one of :data:`METHODS`) for ``bits``-bit codes.
 
     ``stats``: histogram of training samples; ``input_bits``: sample word width; ``decoder`` /
@@ -732,8 +758,8 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     samples per example (LSQ gradient scale); ``threshold_param``: ``absolute`` or ``relative``
     (learned-threshold methods, see :class:`_LearnedThresholds`); ``ste_window``: ``gap``,
     ``noise`` or ``auto`` (``noise`` for ``learned`` when ``stats`` knows the sensor's gain,
-    ``gap`` for the soft relaxations, whose scale it is). Raises ConfigError for unknown names or
-    values out of range.
+    ``gap`` for the soft relaxations, whose scale it is); ``thresholds``: the ladder of ``fixed``.
+    Raises ConfigError for unknown names or values out of range.
     """
     if method not in METHODS:
         raise ConfigError(f"quantizer.method: unknown method {method!r}; allowed: "
@@ -768,4 +794,4 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     if method in ("lsq", "lsqplus"):
         return LSQQuantizer(bits, stats, input_bits, method == "lsqplus", features, width)
     return FixedThresholdQuantizer(method, bits, stats, input_bits, decoder, channels, width,
-                                   generator)
+                                   generator, thresholds)

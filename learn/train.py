@@ -126,7 +126,8 @@ def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
     quant = make_quantizer(q["method"], q["bits"], stats, task.input_bits, decoder=q["decoder"],
                            channels=q["channels"], width=q["decode_width"], init=q["init"],
                            features=task.height * task.width, generator=g,
-                           threshold_param=q["threshold_param"], ste_window=q["ste_window"])
+                           threshold_param=q["threshold_param"], ste_window=q["ste_window"],
+                           thresholds=q["thresholds"])
     ch = quant.channels
     if n["kind"] == "linear" and task.height * task.width * ch > 4096:
         raise ConfigError(f"network.kind: 'linear' puts all {task.height}x{task.width}x{ch} "

@@ -34,8 +34,16 @@ CASES = [pytest.param(m, b, k, id=f"{m}, {b} bit, {k} samples")
          for m in METHODS if m != "fp" for b in (1, 2, 3, 4, 8) for k in ("bright", "hdr", "dim")]
 
 
+def _ladder(bits):
+    """The hand-given ladder of method ``fixed`` in the tests: uneven steps over the word."""
+    k = np.arange(1, 2**bits)
+    return [int(t) for t in (k * TOP) // 2**bits + k % 3]
+
+
 def _quant(method, bits, stats, **kw):
     g = torch.Generator().manual_seed(0)
+    if method == "fixed":
+        kw.setdefault("thresholds", _ladder(bits))
     return make_quantizer(method, bits, stats, INPUT_BITS, features=64, generator=g, **kw)
 
 
@@ -72,11 +80,13 @@ def _published_codes(q, x: np.ndarray) -> np.ndarray:
         beta = float(q.beta.detach())
         v = (x - q.black) / q.scale
         return np.clip(np.floor((v - beta) / s + 0.5), 0, L - 1)
+    if q.method == "fixed":  # the given integer ladder: number of thresholds at or below x
+        return (x[:, None] >= np.array(_ladder(q.bits))[None]).sum(1)
     raise AssertionError(q.method)
 
 
 @pytest.mark.parametrize("method", ["learned", "gumbel", "bitwise", "uniform", "uniform-full",
-                                    "sqrt", "lsq", "lsqplus"])
+                                    "sqrt", "lsq", "lsqplus", "fixed"])
 @pytest.mark.parametrize("bits", [1, 2, 3, 4])
 def test_codes_equal_the_published_formula_on_every_integer(method, bits):
     q = _quant(method, bits, _stats("bright"))  # bright: no threshold collisions at <= 4 bits
@@ -367,3 +377,31 @@ def test_fp_decodes_every_sample_value_through_its_own_table_entry():
     assert torch.allclose(linear(ALL_X)[:, 0].double(), linear.to_u(ALL_X), atol=1e-6)
     with pytest.raises(ConfigError, match="onehot"):
         _quant("fp", 2, stats, decoder="onehot")
+
+
+@pytest.mark.parametrize("thresholds, text", [
+    pytest.param([10, 20], "3 thresholds are needed for 2 bits, got 2", id="too few"),
+    pytest.param([10, 20, 20], r"thresholds\[2\]: got 20; thresholds must be strictly increasing",
+                 id="not increasing"),
+    pytest.param([0, 20, 30], r"thresholds\[0\]: got 0; allowed range is 1..1023", id="zero"),
+    pytest.param([10, 20, 1024], r"thresholds\[2\]: got 1024; allowed range is 1..1023",
+                 id="above the word"),
+    pytest.param([10, 2.5, 30], r"thresholds\[1\]: got 2.5; expected an integer", id="float"),
+    pytest.param(None, "needs a list of 3 integer thresholds", id="missing"),
+])
+def test_fixed_ladder_errors_name_the_entry(thresholds, text):
+    with pytest.raises(ConfigError, match=text):
+        _quant("fixed", 2, _stats("bright"), thresholds=thresholds)
+
+
+def test_thresholds_key_goes_with_method_fixed_only():
+    from learn.config import load_config
+
+    cfg = load_config({"quantizer": {"method": "fixed", "bits": 1, "thresholds": [300]}})
+    assert cfg["quantizer"]["thresholds"] == [300]
+    with pytest.raises(ConfigError, match="goes with method 'fixed' only"):
+        load_config({"quantizer": {"method": "hist", "thresholds": [300, 301, 302]}})
+    with pytest.raises(ConfigError, match="needs key 'quantizer.thresholds': a list of 1 incr"):
+        load_config({"quantizer": {"method": "fixed", "bits": 1}})
+    with pytest.raises(ConfigError, match="strictly increasing"):
+        load_config({"quantizer": {"method": "fixed", "bits": 2, "thresholds": [5, 4, 6]}})
