@@ -244,51 +244,65 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
     return {"rows": rows, "robustness": robust_rows, "seconds": elapsed}
 
 
+def _spread(values) -> dict:
+    a = np.array(values)
+    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+            "n": len(a)}
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """Mean and standard deviation (ddof 1 when ≥ 2 seeds) per dataset, photons, method, bits."""
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["photons"], r["method"], r["bits"]), []).append(
             r["test_accuracy"])
-    out = []
-    for (d, p, m, b), accs in groups.items():
-        a = np.array(accs)
-        out.append({"dataset": d, "photons": p, "method": m, "bits": b, "mean": float(a.mean()),
-                    "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)})
-    return out
+    return [{"dataset": d, "photons": p, "method": m, "bits": b, **_spread(accs)}
+            for (d, p, m, b), accs in groups.items()]
+
+
+def _tables(entries: list[dict], bits: list[int], title, rows) -> str:
+    """One markdown table (methods × bits) per dataset and light level of ``entries``:
+    ``title(dataset, photons)`` above it, ``rows(cells)`` its lines, where ``cells`` maps
+    ``(method, bits)`` to the entry."""
+    lines = []
+    for d in dict.fromkeys(s["dataset"] for s in entries):
+        for p in dict.fromkeys(s["photons"] for s in entries if s["dataset"] == d):
+            cells = {(s["method"], s["bits"]): s for s in entries
+                     if s["dataset"] == d and s["photons"] == p}
+            lines.append(title(d, p))
+            lines.append("| method | " + " | ".join(f"{b} bit" for b in bits) + " |")
+            lines.append("|---|" + "---|" * len(bits))
+            lines += rows(cells)
+    return "\n".join(lines) + "\n"
 
 
 def markdown_tables(summary: list[dict], methods: list[str], bits: list[int]) -> str:
     """One table per dataset and light level: methods × bits, ``mean ± std`` (best in bold)."""
-    lines = []
-    for d in dict.fromkeys(s["dataset"] for s in summary):
-        for p in dict.fromkeys(s["photons"] for s in summary if s["dataset"] == d):
-            sub = {(s["method"], s["bits"]): s for s in summary
-                   if s["dataset"] == d and s["photons"] == p}
-            lines.append(f"\n**{d}, {p:g} photons at white** (test accuracy through the golden "
-                         f"model, mean ± std over seeds)\n")
-            lines.append("| method | " + " | ".join(f"{b} bit" for b in bits) + " |")
-            lines.append("|---|" + "---|" * len(bits))
-            best = {b: max((sub[(m, b)]["mean"] for m in methods if (m, b) in sub
-                            and m != "fp"), default=None) for b in bits}
-            for m in methods:
-                if m == "fp":
-                    s = sub.get(("fp", 8))
-                    if s:
-                        lines.append(f"| fp (no ADC) | {s['mean']:.3f} ± {s['std']:.3f} |"
-                                     + " |" * (len(bits) - 1))
+    def rows(sub):
+        out = []
+        best = {b: max((sub[(m, b)]["mean"] for m in methods if (m, b) in sub
+                        and m != "fp"), default=None) for b in bits}
+        for m in methods:
+            if m == "fp":
+                s = sub.get(("fp", 8))
+                if s:
+                    out.append(f"| fp (no ADC) | {s['mean']:.3f} ± {s['std']:.3f} |"
+                               + " |" * (len(bits) - 1))
+                continue
+            cells = []
+            for b in bits:
+                s = sub.get((m, b))
+                if s is None:
+                    cells.append("")
                     continue
-                cells = []
-                for b in bits:
-                    s = sub.get((m, b))
-                    if s is None:
-                        cells.append("")
-                        continue
-                    txt = f"{s['mean']:.3f} ± {s['std']:.3f}"
-                    cells.append(f"**{txt}**" if best[b] is not None
-                                 and s["mean"] >= best[b] - 1e-12 else txt)
-                lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+                txt = f"{s['mean']:.3f} ± {s['std']:.3f}"
+                cells.append(f"**{txt}**" if best[b] is not None
+                             and s["mean"] >= best[b] - 1e-12 else txt)
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
+        return out
+
+    return _tables(summary, bits, lambda d, p: f"\n**{d}, {p:g} photons at white** (test "
+                   f"accuracy through the golden model, mean ± std over seeds)\n", rows)
 
 
 def paired_differences(rows: list[dict], reference: str) -> list[dict]:
@@ -302,35 +316,24 @@ def paired_differences(rows: list[dict], reference: str) -> list[dict]:
         if r["method"] != reference and k in ref:
             groups.setdefault((r["dataset"], r["photons"], r["method"], r["bits"]), []).append(
                 r["test_accuracy"] - ref[k])
-    out = []
-    for (d, p, m, b), diffs in groups.items():
-        a = np.array(diffs)
-        out.append({"dataset": d, "photons": p, "method": m, "bits": b, "mean": float(a.mean()),
-                    "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a),
-                    "wins": int((a > 0).sum())})
-    return out
+    return [{"dataset": d, "photons": p, "method": m, "bits": b, **_spread(diffs),
+             "wins": int((np.array(diffs) > 0).sum())}
+            for (d, p, m, b), diffs in groups.items()]
 
 
 def paired_tables(paired: list[dict], reference: str, methods: list[str], bits: list[int]) -> str:
     """One table per dataset and light level: ``mean ± std`` of the paired differences in
     points (hundredths of accuracy) and ``wins/n``."""
-    lines = []
-    for d in dict.fromkeys(s["dataset"] for s in paired):
-        for p in dict.fromkeys(s["photons"] for s in paired if s["dataset"] == d):
-            sub = {(s["method"], s["bits"]): s for s in paired
-                   if s["dataset"] == d and s["photons"] == p}
-            lines.append(f"\n**{d}, {p:g} photons: method − {reference}, paired by seed** "
-                         f"(points of test accuracy, mean ± std; seeds above {reference})\n")
-            lines.append("| method | " + " | ".join(f"{b} bit" for b in bits) + " |")
-            lines.append("|---|" + "---|" * len(bits))
-            for m in methods:
-                if not any((m, b) in sub for b in bits):
-                    continue
-                cells = [f"{100 * sub[(m, b)]['mean']:+.1f} ± {100 * sub[(m, b)]['std']:.1f} "
-                         f"({sub[(m, b)]['wins']}/{sub[(m, b)]['n']})" if (m, b) in sub else ""
-                         for b in bits]
-                lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    def rows(sub):
+        return [f"| {m} | " + " | ".join(
+                    f"{100 * sub[(m, b)]['mean']:+.1f} ± {100 * sub[(m, b)]['std']:.1f} "
+                    f"({sub[(m, b)]['wins']}/{sub[(m, b)]['n']})" if (m, b) in sub else ""
+                    for b in bits) + " |"
+                for m in methods if any((m, b) in sub for b in bits)]
+
+    return _tables(paired, bits, lambda d, p: f"\n**{d}, {p:g} photons: method − {reference}, "
+                   f"paired by seed** (points of test accuracy, mean ± std; seeds above "
+                   f"{reference})\n", rows)
 
 
 def robustness_tables(robust_rows: list[dict]) -> str:
