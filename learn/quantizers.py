@@ -505,8 +505,7 @@ class _LearnedThresholds(Quantizer):
             self.register_buffer("knot_u", torch.as_tensor(knot_u))
             below = np.concatenate([[0.0], stats.cdf])[np.clip(t0, 0, stats.max_dn + 1)]
             mass = np.maximum(np.diff(np.concatenate([[0.0], below, [1.0]])), 1e-6)
-            self.base = nn.Parameter(torch.zeros(1, dtype=DTYPE))  # unused; keeps the API
-            self.gaps = nn.Parameter(torch.as_tensor(np.log(mass), dtype=DTYPE))
+            self.log_mass = nn.Parameter(torch.as_tensor(np.log(mass), dtype=DTYPE))
             return
         gaps = np.diff(theta_u)
         inv_softplus = gaps + np.log(-np.expm1(-gaps))  # softplus^-1, gaps > 0
@@ -520,7 +519,7 @@ class _LearnedThresholds(Quantizer):
 
     def thresholds_u(self) -> torch.Tensor:
         if self.param == "quantile":
-            p = torch.cumsum(torch.softmax(self.gaps, 0), 0)[:-1]
+            p = torch.cumsum(torch.softmax(self.log_mass, 0), 0)[:-1]
             return _interp(p, self.knot_p, self.knot_u)
         first = F.softplus(self.base) if self.param == "relative" else self.base
         return torch.cat([first, first + torch.cumsum(F.softplus(self.gaps), 0)])
@@ -529,7 +528,7 @@ class _LearnedThresholds(Quantizer):
         return self.to_dn(self.thresholds_u())
 
     def threshold_parameters(self):
-        return [self.gaps] if self.param == "quantile" else [self.base, self.gaps]
+        return [self.log_mass] if self.param == "quantile" else [self.base, self.gaps]
 
     def ste_width(self, theta_u: torch.Tensor) -> torch.Tensor:
         """Half-width of the straight-through window per threshold (normalised units), see the
@@ -725,12 +724,9 @@ class FullPrecision(Quantizer):
         if decoder == "onehot":
             raise ConfigError(f"quantizer.decoder: 'onehot' would need {self.top + 1} channels "
                               f"for method 'fp'; allowed: embedding, centroid")
-        v = np.arange(self.top + 1)
-        below = np.concatenate([[0.0], stats.cdf])
-        rank = (below[np.clip(v, 0, stats.max_dn + 1)] + below[np.clip(v + 1, 0,
-                                                                        stats.max_dn + 1)]) / 2
+        v = np.arange(self.top + 1)  # every value its own bin: thresholds 1..top
         self.decoder = Decoder(decoder, self.top + 1, channels, (v - self.lo) / self.scale,
-                               generator, rank)
+                               generator, bin_cdf_mid(stats, v[1:]))
 
     def float_thresholds(self):
         raise ConfigError("method 'fp' has no thresholds: it is the full-precision reference")

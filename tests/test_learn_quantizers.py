@@ -347,8 +347,8 @@ def test_quantile_parameterisation_starts_at_the_same_ladder_and_follows_the_cdf
     rng = np.random.default_rng(bits)
     for _ in range(20):  # any logits: a strictly increasing ladder that splits the samples at p
         with torch.no_grad():
-            q.gaps.copy_(torch.as_tensor(rng.normal(0, 2, q.levels)))
-        p = np.cumsum(torch.softmax(q.gaps.detach(), 0).numpy())[:-1]
+            q.log_mass.copy_(torch.as_tensor(rng.normal(0, 2, q.levels)))
+        p = np.cumsum(torch.softmax(q.log_mass.detach(), 0).numpy())[:-1]
         t = np.array(q.export()[0])
         assert np.all(np.diff(t) > 0)
         inside = t == np.floor(q.float_thresholds().detach().numpy()) + 1  # not moved apart
@@ -358,7 +358,7 @@ def test_quantile_parameterisation_starts_at_the_same_ladder_and_follows_the_cdf
         assert np.all(((split == below[v]) | (split == below[v + 1]))[inside])
     q.train()
     q.train_forward(torch.arange(60.0, 200.0, dtype=torch.float64)).sum().backward()
-    assert q.threshold_parameters() == [q.gaps] and torch.isfinite(q.gaps.grad).all()
+    assert q.threshold_parameters() == [q.log_mass] and torch.isfinite(q.log_mass.grad).all()
 
 
 # -- the full-precision reference --------------------------------------------------------------
