@@ -15,7 +15,7 @@ from adcforge.design import Decode, Design
 
 from .post import PostConv, int_post_mac, mac_output_scale, patches
 from .quantizers import Quantizer, ladder
-from .ste import round_ste
+from .ste import grad_scale, round_ste
 
 
 def predict(logits) -> np.ndarray:
@@ -152,8 +152,6 @@ class ASQ(nn.Module):
         self.register_buffer("started", torch.tensor(False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from .quantizers import grad_scale
-
         m = torch.log(x.detach().mean(dim=tuple(range(1, x.ndim)), keepdim=True) + 1e-8)
         if self.training:
             with torch.no_grad():

@@ -22,7 +22,7 @@ from torch import nn
 
 from adcforge.design import Mac
 
-from .ste import post_codes, post_round_ste, round_ste
+from .ste import grad_scale, post_codes, post_round_ste, round_ste
 
 SQRT2 = math.sqrt(2.0)
 
@@ -139,8 +139,6 @@ class PostConv(nn.Module):
 
     def normalise(self, z: torch.Tensor) -> torch.Tensor:
         """Bit-shift normalisation: round to the learned power-of-two step, saturate."""
-        from .quantizers import grad_scale
-
         half = 2 ** (self.output_bits - 1)
         if not bool(self.step_ready):
             with torch.no_grad():
@@ -166,6 +164,9 @@ class PostConv(nn.Module):
         ``frac_bits`` fraction bits. The output is ``acc >> output_shift`` with the shift that
         makes saturation impossible (``acc_bits - output_bits``, at least 0), or with bit-shift
         normalisation the learned step ``2**round(m)`` in accumulator units (at least 0)."""
+        if self.bitshift_norm and output_bits != self.output_bits:
+            raise ValueError(f"the layer was trained to saturate at {self.output_bits} bits, "
+                             f"not {output_bits}")
         sign, n = self.codes()
         q = self.max_n // 2 + guard_bits
         k = self.scale_exp()

@@ -32,7 +32,7 @@ from torch import nn
 
 from adcforge.errors import ConfigError
 
-from .ste import heaviside_ste, round_ste
+from .ste import grad_scale, heaviside_ste, round_ste
 
 METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "sqrt", "lloyd",
            "lsq", "lsqplus", "fp", "fixed")
@@ -653,11 +653,6 @@ class BitwiseQuantizer(_LearnedThresholds):
         th = self.thresholds_u()
         z = (u[..., None] - th) / (self.ste_width(th) * max(self.temperature, 1e-6))
         return torch.sigmoid(z) @ self.sel
-
-
-def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
-    """Forward ``x``, backward ``g * grad`` (LSQ's step-size gradient scale)."""
-    return (x - x * g).detach() + x * g
 
 
 class LSQQuantizer(Quantizer):

@@ -4,6 +4,7 @@
   and height ``1 / (2 w)`` (the derivative of a linear ramp of width ``2 w``): only samples within
   ``w`` of the threshold carry a gradient.
 - :func:`round_ste` — forward ``floor(x + 1/2)`` (round half up), backward identity.
+- :func:`grad_scale` — forward ``x``, backward ``g * grad`` (LSQ's step-size gradient scale).
 - :func:`post_round_ste` — forward the nearest power of √2 (sign · √2^-n, ``n`` in
   ``0..max_n``, zero below the smallest level), backward identity inside the representable range
   and zero where the magnitude is clipped at the top.
@@ -73,6 +74,11 @@ class RoundSTEModule(nn.Module):
 
     def forward(self, x):
         return round_ste(x)
+
+
+def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
+    """Forward ``x``, backward ``g * grad`` (LSQ's step-size gradient scale)."""
+    return (x - x * g).detach() + x * g
 
 
 def post_codes(u: torch.Tensor, max_n: int) -> tuple[torch.Tensor, torch.Tensor]:
