@@ -43,7 +43,7 @@ import yaml
 from adcforge.errors import ConfigError
 
 from .config import config_path, validate
-from .quantizers import METHODS
+from .quantizers import COMPARED_METHODS
 
 COMPARE_KEYS = {"name", "base", "methods", "bits", "seeds", "datasets", "paired", "robustness"}
 ROBUST_KEYS = {"dataset", "methods", "bits", "photons", "test_photons", "read_noise_e", "seeds"}
@@ -73,15 +73,15 @@ def load_compare_config(config) -> dict:
             raise ConfigError(f"{source}: unknown key '{k}'; allowed: "
                               f"{', '.join(sorted(COMPARE_KEYS))}")
     cfg = {"name": raw.get("name", "compare"), "base": raw.get("base") or {},
-           "methods": raw.get("methods", [m for m in METHODS if m != "fixed"]),
+           "methods": raw.get("methods", list(COMPARED_METHODS)),
            "bits": raw.get("bits", [1, 2, 3, 4, 6, 8]),
            "seeds": raw.get("seeds", [0, 1, 2]),
            "datasets": raw.get("datasets", {"digits": {"photons": [2, 10, 100, 1000]}}),
            "paired": raw.get("paired"), "robustness": raw.get("robustness")}
     for m in cfg["methods"]:
-        if m not in METHODS or m == "fixed":
+        if m not in COMPARED_METHODS:
             raise ConfigError(f"{source}: methods: unknown method {m!r}; allowed: "
-                              f"{', '.join(x for x in METHODS if x != 'fixed')} ('fixed' "
+                              f"{', '.join(COMPARED_METHODS)} ('fixed' "
                               f"needs its own thresholds: use train)")
     for b in cfg["bits"]:
         if not isinstance(b, int) or not 1 <= b <= 8:

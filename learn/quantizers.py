@@ -37,6 +37,7 @@ from .ste import grad_scale, heaviside_ste, round_ste
 METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "sqrt", "lloyd",
            "lsq", "lsqplus", "fp", "fixed")
 FIXED_METHODS = ("hist", "uniform", "uniform-full", "sqrt", "lloyd", "fixed")
+COMPARED_METHODS = tuple(m for m in METHODS if m != "fixed")  # 'fixed' needs its own ladder
 DECODERS = ("embedding", "onehot", "centroid")
 INITS = ("quantile", "uniform")
 DTYPE = torch.float64
@@ -498,7 +499,6 @@ class _LearnedThresholds(Quantizer):
         self.stats = stats
         t0 = _quantile_init(stats, self.levels, self.top, init)
         self.init_int = t0
-        theta_u = (t0.astype(np.float64) - 0.5 - self.lo) / self.scale
         if param == "quantile":
             knot_p, knot_u = _inverse_cdf_knots(stats, self.lo, self.scale)
             self.register_buffer("knot_p", torch.as_tensor(knot_p))
@@ -507,6 +507,7 @@ class _LearnedThresholds(Quantizer):
             mass = np.maximum(np.diff(np.concatenate([[0.0], below, [1.0]])), 1e-6)
             self.log_mass = nn.Parameter(torch.as_tensor(np.log(mass), dtype=DTYPE))
             return
+        theta_u = (t0.astype(np.float64) - 0.5 - self.lo) / self.scale
         gaps = np.diff(theta_u)
         inv_softplus = gaps + np.log(-np.expm1(-gaps))  # softplus^-1, gaps > 0
         if param == "relative":
