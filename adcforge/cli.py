@@ -1,9 +1,10 @@
 """The `adcforge` command line.
 
 Each stage registers its own commands from `<package>/cli.py` through a `register(main, bench)`
-function, so that the stages stay independent: `hdl` (verilog, cosim, bench golden), `sim` (sim,
-ptc, bench sim), `learn` (train, compare, bench train), `boards` (board, hil, bench hw) and
-`adcforge.demo` (demo).
+function, so that the stages stay independent: `hdl` (verilog, designs, bench golden), `tb`
+(cosim), `sim` (sim, ptc, bench sim), `learn` (train, compare, bench train), `boards` (board,
+hil, bench hw) and `adcforge.demo` (demo). This module and :mod:`adcforge.demo` are the top
+floor: the only modules of the ``adcforge`` package that import the stages.
 """
 
 import importlib
@@ -38,13 +39,7 @@ def bench_group():
 
 _STAGES = ("hdl.cli", "tb.cli", "sim.cli", "learn.cli", "boards.cli", "adcforge.demo")
 for _name in _STAGES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a stage not written yet
-        if exc.name != _name:
-            raise
-        continue
-    _module.register(main_group, bench_group)
+    importlib.import_module(_name).register(main_group, bench_group)
 
 
 def main(argv=None):

@@ -7,7 +7,7 @@ value and the allowed range. :func:`save_design` writes a design back, byte for 
 reproducibly.
 
 Derived widths (product and accumulator formats of the POST layer) are computed here, once, so
-that the golden model (``hdl.*.ref_*``) and the gateware (``hdl.*``) agree by construction.
+that the golden model (:mod:`adcforge.golden`) and the gateware (``hdl.*``) agree by construction.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from .errors import DesignError
+from .yamlfile import load_yaml
 
 FORMAT = "adcforge-design/1"
 FORMATS = (FORMAT,)
@@ -145,6 +146,19 @@ class Design:
         bound = self.mac.inputs * 2 ** (self.decode.width - 1 + self.mac.product_frac_bits)
         bound += int(np.max(np.abs(self.mac.bias))) if self.mac.bias.size else 0
         return bound.bit_length() + 1
+
+
+def sensor_to_samples(dn, adc_bits: int, input_bits: int) -> np.ndarray:
+    """Map a sensor's ``adc_bits`` DN to a design's ``input_bits`` sample word.
+
+    The sample keeps the DN's most significant bits: ``dn >> (adc_bits - input_bits)`` when the
+    sensor has more bits, ``dn << (input_bits - adc_bits)`` when it has fewer; then clipped to
+    ``[0, 2**input_bits - 1]``. Every path from the sensor to a design's input uses this rule.
+    """
+    dn = np.asarray(dn, dtype=np.int64)
+    shift = adc_bits - input_bits
+    x = dn >> shift if shift >= 0 else dn << -shift
+    return np.clip(x, 0, 2**input_bits - 1)
 
 
 # -- loading and validation ------------------------------------------------------------------
@@ -292,23 +306,11 @@ def _parse_mac(c: _Checker, raw: Any, channels: int) -> Mac:
                output_bits=out_bits, output_shift=out_shift)
 
 
-def load_design(path: str | Path) -> Design:
-    """Read and validate a design file; raise :class:`DesignError` on any problem."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DesignError(f"{path}: no such design file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DesignError(f"{path}: cannot read design file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise DesignError(f"{path}: not valid YAML{where}: {problem}") from None
-    return parse_design(data, source=str(path))
+def load_design(path: str | Path, bundled: dict[str, Path] | None = None) -> Design:
+    """Read and validate a design file (or a ``bundled`` one by name); raise
+    :class:`DesignError` on any problem."""
+    data, source = load_yaml(path, "design file", bundled=bundled, error=DesignError)
+    return parse_design(data, source=source)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -398,7 +400,4 @@ def example_designs() -> dict[str, Path]:
 
 def resolve_design(name_or_path: str | Path) -> Design:
     """Load a design from a path, or from a bundled example's name (e.g. ``adc4_in12``)."""
-    path = Path(name_or_path)
-    if not path.exists() and str(name_or_path) in example_designs():
-        path = example_designs()[str(name_or_path)]
-    return load_design(path)
+    return load_design(name_or_path, bundled=example_designs())

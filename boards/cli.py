@@ -126,7 +126,9 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from .hil import HilError, render_samples, run_hil
+    from sim.samples import sensor_samples, task_frames
+
+    from .hil import HilError, run_hil
     from .platforms import get_board
 
     if use_sim == bool(board_name):
@@ -136,8 +138,6 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         b = get_board(board_name)
         baud = baud or b.baud
     baud = baud or 3_000_000
-    from adcforge.task import task_frames
-
     labels = None
     task = task_frames(d, photons) if (mode or "mac") == "mac" else None
     if task is not None:  # a classifier design: stream its own test set, score the answers
@@ -145,7 +145,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         source = (f"the {task.dataset} test set ({len(labels)} images) through the design's "
                   f"sensor at {task.photons:g} photons/pixel at white")
     else:
-        samples, source = render_samples(d, photons, n, sensor=sensor, seed=seed)
+        samples, source = sensor_samples(d, n, photons=photons, sensor=sensor, seed=seed)
     console = Console(stderr=True)
     console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
     with Progress(TextColumn("{task.description}"), BarColumn(),

@@ -16,7 +16,6 @@ once. A frame is also resent when its answer is an error or does not come in tim
 from __future__ import annotations
 
 import collections
-import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ import numpy as np
 
 from adcforge.design import Design
 from adcforge.errors import AdcforgeError
-from adcforge.task import sensor_to_samples  # noqa: F401  (part of this module's API)
 
 from .protocol import (MAX_SAMPLES, OVERHEAD_BYTES, RESPONSE, STATUS_FIELDS, Command,
                        FrameParser, Status, design_id, output_bytes, pack_frame, pack_words,
@@ -182,37 +180,6 @@ class FaultyTransport(Transport):
         self.inner.close()
 
 
-# -- sensor samples --------------------------------------------------------------------------
-
-
-def render_samples(design: Design, photons: float, n: int, *, sensor: str = "phone",
-                   seed: int = 0, frame: int = 64) -> tuple[np.ndarray, str]:
-    """Return ``n`` samples from simulated sensor frames and a line saying where they came from.
-
-    Frames (``frame`` × ``frame`` pixels) show a scene of mean ``photons`` per pixel: a
-    horizontal ramp from 0 to 2 × ``photons`` times a vertical ramp from 0.5 to 1.5, so that a
-    run covers dark and bright samples. Without ``sim`` (not installed), seeded uniform random
-    samples are used instead.
-    """
-    try:
-        from sim import load_sensor
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        return (rng.integers(0, 2**design.input_bits, n),
-                f"uniform random samples (seed {seed}; sim/ is not available)")
-    s = load_sensor(sensor, seed=seed, width=frame, height=frame)
-    yy, xx = np.mgrid[0:frame, 0:frame] / max(frame - 1, 1)
-    scene = photons * (2.0 * xx) * (0.5 + yy)
-    frames = []
-    for _ in range(math.ceil(n / (frame * frame))):
-        frames.append(s.capture(scene).ravel())
-    dn = np.concatenate(frames)[:n] if frames else np.zeros(0, dtype=np.int64)
-    return (sensor_to_samples(dn, s.adc_bits, design.input_bits),
-            f"sensor '{sensor}' ({s.adc_bits}-bit DN, {frame}x{frame} frames, seed {seed}), "
-            f"{photons:g} photons/pixel mean; sample = DN {'>>' if s.adc_bits >= design.input_bits else '<<'} "
-            f"{abs(s.adc_bits - design.input_bits)}")
-
-
 # -- the runner ------------------------------------------------------------------------------
 
 
@@ -329,7 +296,7 @@ class HilRunner:
                                                          if self.mode == "mac" else 1)
 
     def _data_jobs(self, samples: np.ndarray) -> list[Job]:
-        from hdl.golden import ref_adc_pipeline, ref_comparator_ladder
+        from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder
         jobs = []
         n = self.frame_samples
         cmd = Command.MAC.value if self.mode == "mac" else Command.CODES.value
@@ -535,12 +502,12 @@ class HilRunner:
 def accuracy_fields(design: Design, runner: "HilRunner | None" = None, labels=None) -> dict:
     """Return ``hw_accuracy``/``sw_accuracy`` of a classifier design, or nulls with the reason.
 
-    With ``labels`` (one per inference of the samples streamed, from :mod:`adcforge.task`), the
+    With ``labels`` (one per inference of the samples streamed, from :func:`sim.samples.task_frames`), the
     board's MAC outputs are scored by ``argmax`` (ties to the lowest index, as `learn` does),
     and so are the golden model's for the same samples (``sw_accuracy``). Frames that failed
     are left out of both.
     """
-    from adcforge.task import why_no_task
+    from sim.samples import why_no_task
 
     reason = why_no_task(design)
     if labels is None or runner is None or runner.mode != "mac" or reason is not None:

@@ -22,7 +22,7 @@ class PyBoardTransport(Transport):
     """Answer frames written to it as the board top would (see module docstring)."""
 
     def __init__(self, design: Design, byte_rate: float | None = None):
-        from hdl.golden import ref_adc_pipeline, ref_comparator_ladder
+        from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder
         self._ref = ref_adc_pipeline
         self._ladder = ref_comparator_ladder
         self.design = design

@@ -1,6 +1,5 @@
-"""Commands of the hardware spine: `adcforge verilog`, `adcforge cosim`, `adcforge bench golden`."""
+"""Commands of the gateware generators: `adcforge verilog`, `adcforge designs`, `adcforge bench golden`."""
 
-import json
 import time
 from pathlib import Path
 
@@ -11,7 +10,8 @@ from adcforge.design import example_designs, resolve_design
 from adcforge.errors import AdcforgeError
 
 
-def _design_arg(f):
+def design_arg(f):
+    """The DESIGN argument: a design file or the name of a bundled example."""
     return click.argument("design", metavar="DESIGN")(f)
 
 
@@ -47,7 +47,7 @@ def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, lanes=None
 
 def register(main, bench):
     @main.command("verilog")
-    @_design_arg
+    @design_arg
     @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                   default=Path("build"), show_default=True, help="Output directory.")
     @click.option("--runtime-thresholds", is_flag=True,
@@ -58,7 +58,7 @@ def register(main, bench):
         """Write the Verilog of DESIGN's whole ADC pipeline, and a port summary.
 
         DESIGN is a design file or the name of a bundled example
-        (adcforge verilog --list shows them)."""
+        (`adcforge designs` lists them)."""
         d = resolve_design(design)
         try:
             path = write_verilog(d, out_dir, runtime_thresholds=runtime_thresholds, lanes=lanes)
@@ -66,48 +66,6 @@ def register(main, bench):
             raise AdcforgeError(str(exc)) from None
         click.echo(path.with_suffix(".ports.txt").read_text(), nl=False)
         click.echo(f"wrote {path}")
-
-    @main.command("cosim")
-    @_design_arg
-    @click.option("--samples", type=click.IntRange(1, 131072), default=100000, show_default=True,
-                  help="Random samples streamed at full rate (besides the exhaustive sweep).")
-    @click.option("--seed", type=int, default=1, show_default=True)
-    @click.option("--runtime-thresholds", is_flag=True, help="Check the runtime-threshold build "
-                  "(adds a threshold reload in the middle of a stream).")
-    @click.option("--sensor", is_flag=True, help="Also stream simulated sensor frames.")
-    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Write the report as JSON.")
-    def cosim_cmd(design, samples, seed, runtime_thresholds, sensor, json_path):
-        """Co-simulate DESIGN on Verilator (cocotb) against the golden model, bit for bit.
-
-        Streams every input value (with random idle cycles and back-pressure), a random
-        stream, and for a MAC layer random and worst-case inferences; also resets the pipeline
-        in the middle of a stream. Exits non-zero on any mismatch."""
-        from tb.cosim import cosim
-
-        d = resolve_design(design)
-        report = cosim(d, samples=samples, seed=seed, runtime=runtime_thresholds, sensor=sensor,
-                       log=lambda s: click.echo(s, err=True))
-        for b in report.get("batches", []):
-            click.echo(f"  {b['name']:<14} {b['checked']:>8} checked  {b['mismatches']:>4} "
-                       f"mismatches  {b['cycles']:>8} cycles  {b['seconds']:.2f} s")
-        for e in report.get("first_mismatches", []):
-            click.echo(f"  MISMATCH {e['batch']} sample {e['index']}: input {e['input']} "
-                       f"expected {e['expected']} got {e['got']}")
-        build = f"build {report['build_s']:.1f} s" if report["build_s"] else "build cached"
-        click.echo(f"{d.name}: {report.get('checked', 0)} checked, "
-                   f"{report.get('mismatches', 'n/a')} mismatches, "
-                   f"{report.get('samples_per_s', 0):,.0f} samples/s ({build})")
-        if json_path:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(report, indent=1))
-        ok = (report.get("mismatches", 1) == 0 and report.get("cocotb_failed", 1) == 0
-              and "error" not in report)
-        if not ok:
-            raise AdcforgeError(f"co-simulation of {d.name} failed: "
-                                f"{report.get('mismatches', '?')} mismatches, "
-                                f"{report.get('cocotb_failed', '?')} failed cocotb tests; "
-                                f"log in {report['build_dir']}")
 
     @main.command("designs")
     def designs_cmd():
@@ -123,7 +81,7 @@ def register(main, bench):
         """Golden-model throughput: ladder samples/s (12-bit input, 4-bit code) on one core."""
         import os
 
-        from hdl.golden import ref_adc_pipeline, ref_comparator_ladder
+        from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder
 
         d = resolve_design("adc4_in12")
         rng = np.random.default_rng(0)

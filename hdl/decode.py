@@ -8,7 +8,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .golden import ref_decode_lut
+from adcforge.golden import ref_decode_lut
 
 __all__ = ["DecodeLUT", "DecodedLayout", "ref_decode_lut"]
 

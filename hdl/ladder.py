@@ -27,7 +27,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .golden import ref_comparator_ladder, ref_comparator_ladder_unsorted
+from adcforge.golden import ref_comparator_ladder, ref_comparator_ladder_unsorted
 from .pipe import Levels, is_registered
 
 __all__ = ["ComparatorLadder", "ThresholdWriteSignature", "ref_comparator_ladder",

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from adcforge.design import Design
 
 from .decode import DecodedLayout, DecodeLUT
-from .golden import ref_adc_pipeline
+from adcforge.golden import ref_adc_pipeline
 from .ladder import ComparatorLadder, ThresholdWriteSignature
 from .pipe import SkidBuffer
 from .post import POSTMac

@@ -12,7 +12,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .golden import ref_output_stage, ref_post_mac, ref_post_multiplier, sqrt_half_lut
+from adcforge.golden import ref_output_stage, ref_post_mac, ref_post_multiplier, sqrt_half_lut
 
 __all__ = ["POSTMultiplier", "POSTMac", "OutputStage", "ref_post_multiplier", "ref_post_mac",
            "ref_output_stage", "post_max_half_shift"]

@@ -38,11 +38,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from adcforge.errors import ConfigError
+from adcforge.yamlfile import load_yaml
 
-from .config import config_path, validate
+from .config import bundled_configs, config_path, validate
 from .quantizers import COMPARED_METHODS
 
 COMPARE_KEYS = {"name", "base", "methods", "bits", "seeds", "datasets", "paired", "robustness"}
@@ -56,16 +56,8 @@ def load_compare_config(config) -> dict:
     if isinstance(config, dict):
         raw, source = copy.deepcopy(config), "<compare config>"
     else:
-        path = Path(config)
-        if not path.exists() and config_path(str(config)).exists():
-            path = config_path(str(config))
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such compare config") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        source = str(path)
+        raw, source = load_yaml(config, "compare config", bundled=bundled_configs())
+        raw = raw or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a compare config must be a mapping")
     for k in raw:

@@ -16,9 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from adcforge.errors import ConfigError
+from adcforge.yamlfile import load_yaml
 
 from .quantizers import DECODERS, INITS, METHODS, check_thresholds
 
@@ -109,6 +108,11 @@ def default_config() -> dict:
 def config_path(name: str) -> Path:
     """Return the path of a bundled config (``learn/configs/<name>.yaml``)."""
     return Path(str(resources.files("learn") / "configs" / f"{name}.yaml"))
+
+
+def bundled_configs() -> dict[str, Path]:
+    """Return the bundled configs (``learn/configs/*.yaml``) by name."""
+    return {p.stem: p for p in sorted(config_path("default").parent.glob("*.yaml"))}
 
 
 def _merge(base: dict, over: dict, where: str, source: str) -> dict:
@@ -208,18 +212,8 @@ def load_config(config: dict | str | os.PathLike | None) -> dict:
         return validate({}, "<default config>")
     if isinstance(config, dict):
         return validate(config, "<config>")
-    path = Path(config)
-    if not path.exists() and config_path(str(config)).exists():
-        path = config_path(str(config))
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return validate(raw or {}, str(path))
+    raw, source = load_yaml(config, "training config", bundled=bundled_configs())
+    return validate(raw or {}, source)
 
 
 def apply_overrides(cfg: dict, data=None, method=None, bits=None, photons=None, epochs=None,

@@ -83,7 +83,7 @@ class TaskModel(nn.Module):
 
     def hard_outputs(self, design: Design, samples: torch.Tensor) -> dict[str, torch.Tensor]:
         """Integer pipeline on integer samples ``[N, H, W]``: ``codes``, ``outputs`` (the MAC
-        outputs ``[N, positions, mac.outputs]``, int64) — independent of ``hdl.golden``."""
+        outputs ``[N, positions, mac.outputs]``, int64) — independent of ``adcforge.golden``."""
         samples = torch.as_tensor(samples).to(torch.int64)
         thr = torch.as_tensor(design.thresholds, dtype=torch.int64)
         codes = ladder(samples, thr)
@@ -181,7 +181,7 @@ class BitShiftNorm(nn.Module):
 def golden_outputs(design: Design, samples: np.ndarray, kernel: tuple[int, int],
                    chunk: int = 256) -> np.ndarray:
     """MAC outputs of the golden model for images ``[N, H, W]``: ``[N, positions, outputs]``."""
-    from hdl.golden import ref_adc_pipeline
+    from adcforge.golden import ref_adc_pipeline
 
     samples = np.asarray(samples, dtype=np.int64)
     outs = []

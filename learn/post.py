@@ -7,7 +7,7 @@ Adaptive Modules" with base √2 (its public code uses base 2). A kernel as larg
 fully connected layer (the digits classifier that the board runs alone).
 
 :func:`int_post_mac` is the integer arithmetic of the design file's ``mac`` block (see
-``adcforge.design.Mac``), written independently of ``hdl.golden`` in torch int64; it is what the
+``adcforge.design.Mac``), written independently of ``adcforge.golden`` in torch int64; it is what the
 hard-eval model runs, and the tests check it against the golden model bit for bit.
 """
 

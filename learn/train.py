@@ -12,7 +12,7 @@ task network → cross-entropy; Adam with one learning rate for the thresholds a
 The last ``freeze_epochs`` epochs run with the thresholds snapped to their integer export, so the
 network finishes training on exactly the codes the hardware produces. Test frames are captured
 once, with a fixed seed; the reported ``test_accuracy`` is the accuracy of the golden model
-(``hdl.golden``) run on the exported design file.
+(``adcforge.golden``) run on the exported design file.
 """
 
 from __future__ import annotations
@@ -402,7 +402,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
                                 "disagree on the exported design")
         pred = predict(model.logits_from_outputs(design, gold))
         metrics["test_accuracy"] = float((pred == task.test_labels).mean())
-        metrics["measured_through"] = "golden model (hdl.golden.ref_adc_pipeline)"
+        metrics["measured_through"] = "golden model (adcforge.golden.ref_adc_pipeline)"
         metrics["thresholds"] = [int(t) for t in design.thresholds]
         metrics["initial_thresholds"] = init_thresholds
         metrics["decode_frac_bits"] = design.decode.frac_bits

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from adcforge.errors import ConfigError
+from adcforge.yamlfile import load_yaml
 
 CFA_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 CHANNELS = ("r", "g", "b")
@@ -247,19 +245,11 @@ def validate(raw: Any, origin: str = "<dict>") -> SensorConfig:
     return cfg
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``; errors name the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read sensor file ({exc.strerror or exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+def load_sensor_yaml(path) -> dict[str, Any]:
+    """Read a sensor description (a YAML mapping) from ``path``; errors name the file."""
+    raw, source = load_yaml(path, "sensor file")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a sensor description must be a YAML mapping of keys to values")
+        raise ConfigError(f"{source}: a sensor description must be a YAML mapping of keys to values")
     return raw
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from adcforge.errors import ConfigError
 
 from . import stages
-from .config import CHANNELS, ConfigGeometry, SensorConfig, load_yaml, temperature_factor, validate
+from .config import (CHANNELS, ConfigGeometry, SensorConfig, load_sensor_yaml, temperature_factor,
+                     validate)
 from .poisson import poisson
 
 # Child seeds of one sensor seed, one per fixed pattern, so that switching on one pattern never
@@ -53,10 +54,10 @@ def load_config(name_or_path: str | os.PathLike, **overrides: Any) -> SensorConf
     if text in list_presets():
         path = preset_path(text)
         origin = f"preset '{text}' ({path})"
-        raw = load_yaml(path)
+        raw = load_sensor_yaml(path)
     elif Path(text).suffix.lower() in (".yaml", ".yml") or Path(text).exists() or os.sep in text:
         origin = text
-        raw = load_yaml(text)
+        raw = load_sensor_yaml(text)
     else:
         preset_path(text)  # raises the "unknown preset" error
         raise AssertionError
@@ -99,7 +100,7 @@ class Sensor(ConfigGeometry):
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, seed: int = 0) -> "Sensor":
         """Load and validate a sensor YAML file."""
-        return cls(validate(load_yaml(path), os.fspath(path)), seed=seed)
+        return cls(validate(load_sensor_yaml(path), os.fspath(path)), seed=seed)
 
     def with_config(self, seed: int | None = None, **overrides: Any) -> "Sensor":
         """Return a new sensor with some keys replaced (validated) and the same or a new seed."""

@@ -1,6 +1,6 @@
 """cocotb tests for the stream harness (`tb/harness.py`), configured by ``ADCFORGE_TB_CONFIG``.
 
-Every result is compared with the golden model (``hdl.golden``) bit for bit; a mismatch is
+Every result is compared with the golden model (``adcforge.golden``) bit for bit; a mismatch is
 reported with its sample index, input, expected and got values.
 
 Tests:
@@ -22,7 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from adcforge.design import load_design
-from hdl.golden import ref_comparator_ladder_unsorted
+from adcforge.golden import ref_comparator_ladder_unsorted
 
 from .stimulus import make_batch
 from .targets import PipelineTarget, PostMultiplierTarget

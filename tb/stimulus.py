@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adcforge.task import sensor_to_samples
+from sim.samples import sensor_samples
 
 from .targets import PipelineTarget, PostMultiplierTarget
 
@@ -18,21 +18,6 @@ from .targets import PipelineTarget, PostMultiplierTarget
 def sample_for_code(design, code: int) -> int:
     """Return the smallest sample that the ladder maps to ``code``."""
     return 0 if code == 0 else design.thresholds[code - 1]
-
-
-def sensor_samples(design, n: int, seed: int) -> np.ndarray:
-    """Samples from simulated sensor frames at a few light levels, scaled to the input word."""
-    from sim import load_sensor
-
-    rng = np.random.default_rng(seed)
-    sensor = load_sensor("phone", seed=seed, width=64, height=64)
-    frames, total = [], 0
-    while total < n:
-        photons = float(rng.choice([2.0, 20.0, 200.0, 2000.0]))
-        frame = sensor.capture(np.full((64, 64), photons)).ravel()
-        frames.append(sensor_to_samples(frame, sensor.adc_bits, design.input_bits))
-        total += frame.size
-    return np.concatenate(frames)[:n]
 
 
 def make_batch(target, cfg: dict) -> dict:
@@ -80,7 +65,7 @@ def make_batch(target, cfg: dict) -> dict:
     elif kind == "random":
         samples = rng.integers(0, top, size=cfg["n"])
     elif kind == "sensor":
-        samples = sensor_samples(d, cfg["n"], cfg.get("seed", 1))
+        samples, _ = sensor_samples(d, cfg["n"], seed=cfg.get("seed", 1), scene="levels")
     else:
         raise ValueError(f"unknown stimulus {kind!r}")
     ref = target.reference_codes(samples)

@@ -14,7 +14,7 @@ import numpy as np
 from amaranth.back import verilog
 
 from adcforge.design import Design
-from hdl.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_decode_lut,
+from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_decode_lut,
                         ref_post_multiplier)
 
 from .harness import HarnessSpec, harness_verilog

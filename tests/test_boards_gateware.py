@@ -12,7 +12,7 @@ from boards.protocol import (STATUS_FIELDS, Command, FrameParser, Status, crc16,
                              pack_frame, pack_words, unpack_words)
 from boards.top import BoardTop, crc16_step
 from boards.uart import UARTRx, UARTTx
-from hdl.golden import ref_adc_pipeline, ref_comparator_ladder
+from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder
 
 DIV = 4  # clock cycles per bit: the fastest the UART allows, to keep simulations short
 

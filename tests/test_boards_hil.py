@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from adcforge.design import resolve_design
-from boards.hil import (Fault, FaultyTransport, HilRunner, SerialTransport, render_samples,
-                        run_hil, sensor_to_samples)
+from boards.hil import Fault, HilRunner, run_hil
 from boards.protocol import MAX_SAMPLES, OVERHEAD_BYTES
 
 pytestmark = pytest.mark.xdist_group("simboard")
@@ -84,19 +83,6 @@ def test_hil_bounded_retries_account_for_every_sample(samples):
     r = run_hil(DESIGN, samples, faults=faults, max_tries=3)
     assert_accounted(r, len(samples))
     assert r["failed"] >= MAX_SAMPLES and r["mismatches"] == 0
-
-
-def test_sensor_mapping():
-    dn = np.array([0, 1, 4095, 65535])
-    assert list(sensor_to_samples(dn, 12, 12)) == [0, 1, 4095, 4095]
-    assert list(sensor_to_samples(dn, 16, 12)) == [0, 0, 255, 4095]
-    assert list(sensor_to_samples(dn, 10, 12)) == [0, 4, 4095, 4095]
-
-
-def test_render_samples_in_range():
-    s, source = render_samples(DESIGN, 20.0, 1000)
-    assert len(s) == 1000 and s.min() >= 0 and s.max() < 2**12
-    assert "sample = DN" in source or "random" in source
 
 
 def test_hil_cli_writes_report(tmp_path, capsys):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from adcforge.design import example_designs, load_design
-from hdl.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_comparator_ladder_unsorted,
+from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_comparator_ladder_unsorted,
                         ref_decode_lut, ref_output_stage, ref_post_mac, ref_post_multiplier,
                         round_div_sqrt2, sqrt_half_lut)
 

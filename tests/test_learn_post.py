@@ -1,4 +1,4 @@
-"""POST layer: the integer twin against hdl.golden, bit for bit, at the extremes and at random;
+"""POST layer: the integer twin against adcforge.golden, bit for bit, at the extremes and at random;
 the export of a float layer into a design that the golden model runs exactly as the model does."""
 
 import math
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from adcforge.design import load_design, parse_design, design_to_dict, save_design
-from hdl.golden import ref_adc_pipeline, ref_comparator_ladder, ref_post_mac, sqrt_half_lut
+from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder, ref_post_mac, sqrt_half_lut
 from learn.model import TaskModel, golden_outputs
 from learn.post import PostConv, int_post_mac, mac_output_scale, sqrt_half_table
 from learn.quantizers import SampleStats, make_quantizer

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from adcforge.design import load_design
 from adcforge.errors import AdcforgeError, ConfigError
-from hdl.golden import ref_adc_pipeline
+from adcforge.golden import ref_adc_pipeline
 from learn.config import apply_overrides, load_config
 from learn.model import golden_outputs, predict
 from learn.train import TrainingError, train, train_model

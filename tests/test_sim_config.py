@@ -98,7 +98,7 @@ def test_overrides_are_validated_like_the_file():
 def test_unknown_preset_and_unreadable_file(tmp_path):
     with pytest.raises(ConfigError, match="unknown sensor preset 'toaster'.*phone"):
         load_sensor("toaster")
-    with pytest.raises(ConfigError, match="missing.yaml: cannot read"):
+    with pytest.raises(ConfigError, match="missing.yaml: no such sensor file"):
         load_sensor(str(tmp_path / "missing.yaml"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("width: [1, 2\n")

@@ -1,8 +1,10 @@
 """The golden model: plain integer numpy functions, the one source of truth for every number.
 
-Each function is named after the hardware block it describes (``ref_comparator_ladder`` for
-:class:`hdl.ladder.ComparatorLadder`, ...), and each block's module re-exports its function so that
-the two sit side by side. Rounding and width rules are those of ``docs/design-format.md``.
+It lives on the ground floor with the design format: it imports nothing but numpy and
+:mod:`adcforge.design`, so that ``learn`` scores itself and ``tb``/``boards`` check hardware
+without importing each other. Each function is named after the hardware block it describes
+(``ref_comparator_ladder`` for :class:`hdl.ladder.ComparatorLadder`, ...), and each block's module
+re-exports its function so that the two sit side by side. Rounding and width rules are those of ``docs/design-format.md``.
 All functions are vectorised over leading axes and return ``int64`` arrays.
 """
 
@@ -13,7 +15,7 @@ from math import isqrt
 
 import numpy as np
 
-from adcforge.design import Design
+from .design import Design
 
 
 def ref_comparator_ladder(x, thresholds) -> np.ndarray:
