@@ -42,6 +42,60 @@ MAC_OUTPUT_SHIFT = (0, 48)
 ACC_BITS_MAX = 64
 MAC_DECODE_WIDTH_MAX = 12
 
+# -- the rules every stage applies (written once) -----------------------------------------
+
+
+def max_half_shift(exponent_bits: int) -> int:
+    """Return ``K``, the largest ``k = n // 2`` over the exponents ``n < 2**exponent_bits``."""
+    return (2**exponent_bits - 1) // 2
+
+
+def product_frac_bits(exponent_bits: int, guard_bits: int) -> int:
+    """Return ``Q = K + guard_bits``: the fractional bits a POST product has over its activation."""
+    return max_half_shift(exponent_bits) + guard_bits
+
+
+def accumulator_bits(inputs: int, decode_width: int, q: int, max_abs_bias: int) -> int:
+    """Return the signed accumulator width that no input can overflow.
+
+    Worst case: every input is the most negative decoded value ``-2**(W-1)``, every weight is
+    ``±1`` (``n = 0``), every product has the same sign, and the bias adds its largest magnitude:
+    ``|acc| <= inputs * 2**(W - 1 + Q) + max|bias|``.
+    """
+    bound = inputs * 2 ** (decode_width - 1 + q) + int(max_abs_bias)
+    return bound.bit_length() + 1
+
+
+def ladder_size_problem(count: int, input_bits: int) -> str | None:
+    """Return why ``count`` thresholds cannot form a ladder on an ``input_bits`` sample, or None.
+
+    A b-bit ladder has ``2**b - 1`` thresholds, ``b`` in ``CODE_BITS``, and they must fit in
+    ``1..2**input_bits - 1``.
+    """
+    counts = [2**b - 1 for b in range(CODE_BITS[0], CODE_BITS[1] + 1)]
+    if count not in counts:
+        return (f"expected 2**b - 1 entries for b in {CODE_BITS[0]}..{CODE_BITS[1]}: one of "
+                f"{counts}")
+    if 2**input_bits - 1 < count:
+        return f"a {input_bits}-bit input holds at most {2**input_bits - 1} distinct thresholds"
+    return None
+
+
+def threshold_problem(thresholds, top: int, *, sorted_required: bool = True):
+    """Return ``(index, value, reason)`` for the first threshold that breaks the ladder rule, or
+    None. The rule: integers in ``[1, top]``, strictly increasing (unless ``sorted_required`` is
+    false: runtime thresholds may come in any order)."""
+    thresholds = list(thresholds)
+    for i, t in enumerate(thresholds):
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
+            return i, t, f"expected an integer in [1, {top}]"
+        if not 1 <= t <= top:
+            return i, t, f"allowed range is [1, {top}]"
+        if sorted_required and i and t <= thresholds[i - 1]:
+            return i, t, f"thresholds must be strictly increasing: previous is {thresholds[i - 1]}"
+    return None
+
+
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -90,12 +144,12 @@ class Mac:
     @property
     def max_half_shift(self) -> int:
         """The largest ``k = n // 2`` over all allowed exponents ``n``."""
-        return self.max_exponent // 2
+        return max_half_shift(self.exponent_bits)
 
     @property
     def product_frac_bits(self) -> int:
         """Extra fractional bits Q of a product over its activation: ``max_half_shift + guard``."""
-        return self.max_half_shift + self.guard_bits
+        return product_frac_bits(self.exponent_bits, self.guard_bits)
 
 
 @dataclass(frozen=True)
@@ -136,16 +190,11 @@ class Design:
 
     @property
     def acc_bits(self) -> int:
-        """Signed accumulator width that no input can overflow.
-
-        Worst case: every input is the most negative decoded value ``-2**(W-1)``, every weight
-        is ``±1`` (``n = 0``), every product has the same sign, and the bias adds its largest
-        magnitude: ``|acc| <= inputs * 2**(W - 1 + Q) + max|bias|``.
-        """
+        """Signed accumulator width that no input can overflow (:func:`accumulator_bits`)."""
         assert self.mac is not None
-        bound = self.mac.inputs * 2 ** (self.decode.width - 1 + self.mac.product_frac_bits)
-        bound += int(np.max(np.abs(self.mac.bias))) if self.mac.bias.size else 0
-        return bound.bit_length() + 1
+        bias = int(np.max(np.abs(self.mac.bias))) if self.mac.bias.size else 0
+        return accumulator_bits(self.mac.inputs, self.decode.width, self.mac.product_frac_bits,
+                                bias)
 
 
 def sensor_to_samples(dn, adc_bits: int, input_bits: int) -> np.ndarray:
@@ -228,21 +277,12 @@ def parse_design(data: Any, source: str = "<memory>") -> Design:
     thresholds = adc["thresholds"]
     if not isinstance(thresholds, list):
         raise c.fail("adc.thresholds", thresholds, "expected a list of integers")
-    counts = [2**b - 1 for b in range(CODE_BITS[0], CODE_BITS[1] + 1)]
-    if len(thresholds) not in counts:
-        raise c.fail("adc.thresholds", f"{len(thresholds)} entries",
-                     f"expected 2**b - 1 entries for b in 1..8: one of {counts}")
-    top_code = 2**input_bits - 1
-    if top_code < len(thresholds):
-        raise c.fail("adc.thresholds", f"{len(thresholds)} entries",
-                     f"a {input_bits}-bit input holds at most {top_code} distinct thresholds")
-    previous = 0
-    for i, t in enumerate(thresholds):
-        c.integer(t, f"adc.thresholds[{i}]", 1, top_code)
-        if t <= previous:
-            raise c.fail(f"adc.thresholds[{i}]", t,
-                         f"thresholds must be strictly increasing: previous is {previous}")
-        previous = t
+    problem = ladder_size_problem(len(thresholds), input_bits)
+    if problem:
+        raise c.fail("adc.thresholds", f"{len(thresholds)} entries", problem)
+    bad = threshold_problem(thresholds, 2**input_bits - 1)
+    if bad:
+        raise c.fail(f"adc.thresholds[{bad[0]}]", bad[1], bad[2])
     bits = (len(thresholds) + 1).bit_length() - 1
 
     dec = c.mapping(top["decode"], "decode", {"width", "frac_bits", "table"})

@@ -27,6 +27,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from adcforge.design import ladder_size_problem, threshold_problem
 from adcforge.golden import ref_comparator_ladder, ref_comparator_ladder_unsorted
 from .pipe import Levels, is_registered
 
@@ -53,18 +54,13 @@ def check_ladder_args(input_bits, thresholds, *, sorted_required=True) -> int:
     if not isinstance(input_bits, int) or isinstance(input_bits, bool) or not 1 <= input_bits <= 16:
         raise ValueError(f"input_bits must be an integer in [1, 16], not {input_bits!r}")
     thresholds = list(thresholds)
-    n = len(thresholds)
-    bits = (n + 1).bit_length() - 1
-    if n + 1 != 2**bits or not 1 <= bits <= 8:
-        raise ValueError(f"a ladder needs 2**b - 1 thresholds for b in [1, 8], not {n}")
-    top = 2**input_bits - 1
-    for k, t in enumerate(thresholds):
-        if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= top:
-            raise ValueError(f"threshold {k} must be an integer in [1, {top}], not {t!r}")
-        if sorted_required and k and t <= thresholds[k - 1]:
-            raise ValueError(f"thresholds must be strictly increasing: threshold {k} is {t}, "
-                             f"not above {thresholds[k - 1]}")
-    return bits
+    problem = ladder_size_problem(len(thresholds), input_bits)
+    if problem:
+        raise ValueError(f"thresholds: got {len(thresholds)}; {problem}")
+    bad = threshold_problem(thresholds, 2**input_bits - 1, sorted_required=sorted_required)
+    if bad:
+        raise ValueError(f"threshold {bad[0]}: got {bad[1]!r}; {bad[2]}")
+    return (len(thresholds) + 1).bit_length() - 1
 
 
 class ComparatorLadder(wiring.Component):

@@ -12,15 +12,11 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from adcforge.design import product_frac_bits
 from adcforge.golden import ref_output_stage, ref_post_mac, ref_post_multiplier, sqrt_half_lut
 
 __all__ = ["POSTMultiplier", "POSTMac", "OutputStage", "ref_post_multiplier", "ref_post_mac",
-           "ref_output_stage", "post_max_half_shift"]
-
-
-def post_max_half_shift(exponent_bits: int) -> int:
-    """Return ``K``, the largest ``n // 2`` for ``n < 2**exponent_bits``."""
-    return (2**exponent_bits - 1) // 2
+           "ref_output_stage"]
 
 
 def _check_post_args(width, exponent_bits, guard_bits):
@@ -85,7 +81,7 @@ class POSTMultiplier(wiring.Component):
     def __init__(self, width: int, exponent_bits: int, guard_bits: int):
         _check_post_args(width, exponent_bits, guard_bits)
         self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
-        self.q = post_max_half_shift(exponent_bits) + guard_bits
+        self.q = product_frac_bits(exponent_bits, guard_bits)
         self.latency = 3
         in_layout = data.StructLayout({"a": signed(width), "sign": signed(2),
                                        "exponent": unsigned(exponent_bits)})
@@ -200,7 +196,7 @@ class POSTMac(wiring.Component):
             raise ValueError(f"lanes must be an integer in [1, {self.outputs}], not {lanes!r}")
         self.sign, self.exponent, self.bias = sign, exponent, bias
         self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
-        self.q = post_max_half_shift(exponent_bits) + guard_bits
+        self.q = product_frac_bits(exponent_bits, guard_bits)
         self.acc_bits, self.output_bits, self.output_shift = acc_bits, output_bits, output_shift
         self.lanes = lanes
         self.groups = -(-self.outputs // lanes)

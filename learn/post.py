@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adcforge.design import Mac
+from adcforge.design import Mac, accumulator_bits, product_frac_bits
 
 from .ste import grad_scale, post_codes, post_round_ste, round_ste
 
@@ -168,13 +168,12 @@ class PostConv(nn.Module):
             raise ValueError(f"the layer was trained to saturate at {self.output_bits} bits, "
                              f"not {output_bits}")
         sign, n = self.codes()
-        q = self.max_n // 2 + guard_bits
+        q = product_frac_bits(self.exponent_bits, guard_bits)
         k = self.scale_exp()
         bias = torch.floor(self.bias.detach().cpu().to(torch.float64) * 2.0 ** (frac_bits + q - k)
                            + 0.5)
         bias = bias.clamp(-(2**31), 2**31 - 1).to(torch.int64)
-        bound = self.inputs * 2 ** (decode_width - 1 + q) + int(bias.abs().max())
-        acc_bits = bound.bit_length() + 1
+        acc_bits = accumulator_bits(self.inputs, decode_width, q, int(bias.abs().max()))
         if self.bitshift_norm:  # the accumulator's LSB is 2**(k - frac_bits - q)
             shift = max(0, self.output_step_exp() - (k - frac_bits - q))
         else:

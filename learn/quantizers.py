@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from adcforge.design import threshold_problem
 from adcforge.errors import ConfigError
 
 from .ste import grad_scale, heaviside_ste, round_ste
@@ -434,14 +435,9 @@ def check_thresholds(thresholds, levels: int, top: int) -> np.ndarray:
     if len(thresholds) != levels - 1:
         raise ConfigError(f"{key}: {levels - 1} thresholds are needed for "
                           f"{levels.bit_length() - 1} bits, got {len(thresholds)}")
-    for i, t in enumerate(thresholds):
-        if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
-            raise ConfigError(f"{key}[{i}]: got {t!r}; expected an integer")
-        if not 1 <= t <= top:
-            raise ConfigError(f"{key}[{i}]: got {t}; allowed range is 1..{top} (the sample word)")
-        if i and t <= thresholds[i - 1]:
-            raise ConfigError(f"{key}[{i}]: got {t}; thresholds must be strictly increasing: "
-                              f"previous is {thresholds[i - 1]}")
+    bad = threshold_problem(thresholds, top)
+    if bad:
+        raise ConfigError(f"{key}[{bad[0]}]: got {bad[1]!r}; {bad[2]} (the sample word)")
     return np.asarray(thresholds, dtype=np.int64)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.back import verilog
 
-from adcforge.design import Design
+from adcforge.design import Design, product_frac_bits
 from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_decode_lut,
                         ref_post_multiplier)
 
@@ -113,10 +113,8 @@ class PostMultiplierTarget:
     """`POSTMultiplier`: stimulus is (activation, sign, exponent) triples."""
 
     def __init__(self, width: int, exponent_bits: int, guard_bits: int):
-        from hdl.post import post_max_half_shift
-
         self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
-        self.q = post_max_half_shift(exponent_bits) + guard_bits
+        self.q = product_frac_bits(exponent_bits, guard_bits)
         self.out_width = width + self.q + 1
         self.name = f"post_w{width}_e{exponent_bits}_g{guard_bits}"
         self.spec = HarnessSpec(dut_module="dut_top", in_port="i",

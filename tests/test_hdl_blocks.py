@@ -76,10 +76,12 @@ def test_comparator_ladder_8bit_random_thresholds():
 
 @pytest.mark.parametrize("args,message", [
     ((17, [5]), r"input_bits must be an integer in \[1, 16\], not 17"),
-    ((8, [1, 2]), r"a ladder needs 2\*\*b - 1 thresholds for b in \[1, 8\], not 2"),
-    ((8, [1, 3, 2]), r"thresholds must be strictly increasing: threshold 2 is 2, not above 3"),
-    ((8, [256]), r"threshold 0 must be an integer in \[1, 255\], not 256"),
-    ((4, [0]), r"threshold 0 must be an integer in \[1, 15\], not 0"),
+    ((8, [1, 2]), r"thresholds: got 2; expected 2\*\*b - 1 entries for b in 1..8"),
+    ((8, [1, 3, 2]), r"threshold 2: got 2; thresholds must be strictly increasing: previous is 3"),
+    ((8, [256]), r"threshold 0: got 256; allowed range is \[1, 255\]"),
+    ((4, [0]), r"threshold 0: got 0; allowed range is \[1, 15\]"),
+    ((4, [1.5]), r"threshold 0: got 1.5; expected an integer in \[1, 15\]"),
+    ((2, [1, 2, 3, 3, 3, 3, 3]), r"a 2-bit input holds at most 3 distinct thresholds"),
 ])
 def test_comparator_ladder_refuses_bad_arguments(args, message):
     with pytest.raises(ValueError, match=message):
