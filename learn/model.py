@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from adcforge.design import Decode, Design
+from adcforge.design import Design
 
+from .api import ADC, design_from_layers
 from .post import PostConv, int_post_mac, mac_output_scale, patches
 from .quantizers import Quantizer, ladder
 from .ste import grad_scale, round_ste
@@ -30,6 +31,9 @@ class TaskModel(nn.Module):
     ``kind="linear"``: the POST layer is the whole classifier (kernel = the image, one output
     per class). ``kind="cnn"``: a 3×3 POST convolution (the hardware layer) then ReLU, a 3×3
     convolution, ReLU, global average and max pooling and a linear classifier (host, float).
+
+    Built from the public layers (:mod:`learn.api`): ``adc`` (an :class:`~learn.api.ADC` around
+    ``quantizer``) and ``post`` (a :class:`~learn.post.PostConv`), then the host's ``tail``.
     """
 
     def __init__(self, quantizer: Quantizer, height: int, width: int, classes: int,
@@ -38,7 +42,7 @@ class TaskModel(nn.Module):
                  asq_bits: int = 0, bitshift_norm: bool = False,
                  post_bitshift_norm: bool = False, output_bits: int = 24):
         super().__init__()
-        self.quantizer = quantizer
+        self.adc = ADC(quantizer)
         self.kind = kind
         self.height, self.width, self.classes = height, width, classes
         ch = quantizer.channels
@@ -60,12 +64,17 @@ class TaskModel(nn.Module):
             self.tail = _Tail(conv, lin, asq_bits, hidden_channels if bitshift_norm else 0)
 
     @property
+    def quantizer(self) -> Quantizer:
+        """The ADC's quantizer."""
+        return self.adc.quantizer
+
+    @property
     def kernel(self) -> tuple[int, int]:
         return self.post.kernel
 
     def features(self, dn: torch.Tensor) -> torch.Tensor:
-        """Decoded features ``[N, C, H, W]``."""
-        return self.quantizer(dn).permute(0, 3, 1, 2)
+        """Decoded features ``[N, C, H, W]`` of samples ``[N, H, W]``."""
+        return self.adc(dn.unsqueeze(1))
 
     def forward(self, dn: torch.Tensor) -> torch.Tensor:
         return self.tail(self.post(self.features(dn)))
@@ -74,12 +83,7 @@ class TaskModel(nn.Module):
     def export(self, name: str, guard_bits: int, output_bits: int,
                provenance: dict | None = None) -> Design:
         """Return the design file of the quantizer and the POST layer (integers only)."""
-        q = self.quantizer
-        thresholds, frac, table = q.export()
-        decode = Decode(width=q.width, frac_bits=frac, table=table)
-        mac = self.post.export(frac, q.width, guard_bits, output_bits)
-        return Design(name=name, input_bits=q.input_bits, thresholds=tuple(thresholds),
-                      decode=decode, mac=mac, provenance=provenance or {})
+        return design_from_layers(self.adc, self.post, name, guard_bits, output_bits, provenance)
 
     def hard_outputs(self, design: Design, samples: torch.Tensor) -> dict[str, torch.Tensor]:
         """Integer pipeline on integer samples ``[N, H, W]``: ``codes``, ``outputs`` (the MAC

@@ -115,6 +115,7 @@ class PostConv(nn.Module):
         if self.bitshift_norm:
             self.log2_step = nn.Parameter(torch.tensor(0.0))
             self.register_buffer("step_ready", torch.tensor(False))
+        self.frozen: tuple[Mac, int, int] | None = None  # (mac, decode frac bits, width)
 
     @property
     def inputs(self) -> int:
@@ -130,8 +131,37 @@ class PostConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x [N, C, H, W]`` float → ``[N, out, H - kh + 1, W - kw + 1]``."""
+        if self.frozen is not None:
+            return self.frozen_forward(x)
         z = F.conv2d(x, self.quantized_weight(), self.bias)
         return self.normalise(z) if self.bitshift_norm else z
+
+    def freeze_to(self, mac: Mac, frac_bits: int, decode_width: int) -> None:
+        """Hold the integer layer ``mac`` for decoded inputs with ``frac_bits`` fraction bits:
+        from now on the forward is the MAC's integer arithmetic (:func:`int_post_mac`), its
+        outputs in real units (times :func:`mac_output_scale`), with no gradient."""
+        if mac.inputs != self.inputs or mac.outputs != self.out_channels:
+            raise ValueError(f"a MAC of {mac.inputs} inputs and {mac.outputs} outputs does not "
+                             f"fit a layer of {self.inputs} inputs and {self.out_channels} outputs")
+        self.frozen = (mac, int(frac_bits), int(decode_width))
+        for p in self.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def frozen_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The integer MAC on decoded values ``x = table / 2**frac_bits`` ``[N, C, H, W]``."""
+        mac, f, width = self.frozen
+        n, c, h, w = x.shape
+        kh, kw = self.kernel
+        acts = torch.floor(x.to(torch.float64) * 2.0**f + 0.5)
+        cols = F.unfold(acts, self.kernel)  # [N, C*kh*kw, P], channel-major
+        p = cols.shape[-1]
+        cols = cols.reshape(n, c, kh * kw, p).permute(0, 3, 2, 1).reshape(n, p, -1)
+        out = int_post_mac(cols.to(torch.int64), torch.as_tensor(mac.sign),
+                           torch.as_tensor(mac.exponent), torch.as_tensor(mac.bias), width,
+                           mac.product_frac_bits, mac.output_bits, mac.output_shift)
+        y = out.to(torch.float64) * mac_output_scale(mac, f)
+        return y.reshape(n, h - kh + 1, w - kw + 1, -1).permute(0, 3, 1, 2).to(x.dtype)
 
     def output_step_exp(self) -> int:
         """``round(m)``: one output LSB is ``2**round(m)`` (bit-shift normalisation)."""
@@ -182,6 +212,22 @@ class PostConv(nn.Module):
                    exponent_bits=self.exponent_bits, guard_bits=guard_bits, scale_exp=k,
                    sign=sign.numpy(), exponent=n.numpy(), bias=bias.numpy(),
                    output_bits=output_bits, output_shift=shift)
+
+
+class PostLinear(PostConv):
+    """A fully connected POST layer over a whole ``[C, H, W]`` input (``image_size = (H, W)``):
+    a :class:`PostConv` whose kernel is the image, its output flattened to ``[N, out]``. In
+    hardware, one inference is the image's ``H·W`` samples in row-major order."""
+
+    def __init__(self, in_channels: int, out_features: int, image_size: tuple[int, int],
+                 exponent_bits: int = 3, generator: torch.Generator | None = None,
+                 bitshift_norm: bool = False, output_bits: int = 24):
+        super().__init__(in_channels, out_features, image_size, exponent_bits, generator,
+                         bitshift_norm, output_bits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [N, C, H, W]`` → ``[N, out]``."""
+        return super().forward(x).flatten(1)
 
 
 def mac_output_scale(mac: Mac, frac_bits: int) -> float:
