@@ -99,8 +99,21 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
     lines = ["# adcforge demo report", "",
              f"Bundled digits task, `phone` sensor preset, {photons:g} photons per pixel at "
              "white, 3-bit ADC.", ""]
+    figures = []
+
+    def figure(path: str, caption: str) -> list[str]:
+        """An image where the text refers to it, numbered, with its caption under it."""
+        figures.append(path)
+        n = len(figures)
+        return [f"![Figure {n}: {caption}]({path})", "", f"*Figure {n}. {caption}*", ""]
+
     if (out / "contact_sheet.png").exists():
-        lines += ["## 1. The sensor", "", "![contact sheet](contact_sheet.png)", ""]
+        lines += ["## 1. The sensor", "",
+                  "Bundled test digits rendered through the sensor model at four light levels "
+                  f"(figure {len(figures) + 1}): shot noise, read noise and the black level "
+                  "are what the ADC sees.", ""]
+        lines += figure("contact_sheet.png", "Bundled digits through the `phone` sensor, "
+                        "photons per pixel at white on the left")
 
     def acc(m):
         v = m.get("test_accuracy")
@@ -109,9 +122,16 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
     lines += ["## 2. Training", "", "| ADC | bits | test accuracy (golden model) |", "|---|---|---|",
               f"| learned thresholds + POST layer | 3 | {acc(learned)} |",
               f"| uniform ADC (range set for the scene) | 3 | {acc(uniform)} |", ""]
-    for name in ("thresholds.png", "training.png"):
-        if (out / "learned" / name).exists():
-            lines += [f"![{name}](learned/{name})", ""]
+    captions = {"thresholds.png": "The learned ADC's thresholds on the histogram of training "
+                                  "samples: the start (quantiles) and the exported ladder",
+                "training.png": "Training loss and accuracy per epoch"}
+    shown = [n for n in captions if (out / "learned" / n).exists()]
+    if shown:
+        first = len(figures) + 1
+        refs = (f"figure {first}" if len(shown) == 1 else f"figures {first}–{first + 1}")
+        lines += [f"The learned ADC's ladder and its training run ({refs}):", ""]
+        for name in shown:
+            lines += figure(f"learned/{name}", captions[name])
     lines += ["## 3. Hardware", ""]
     if cosim:
         lines += [f"Co-simulation (cocotb on Verilator, every input value and a random stream, "
@@ -135,15 +155,40 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
     text = "\n".join(lines)
     path = out / "report.md"
     path.write_text(text)
-    try:
-        import markdown  # optional
-
-        (out / "report.html").write_text(markdown.markdown(text, extensions=["tables"]))
-    except ImportError:
-        html = "<html><body><pre>" + text.replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
-        imgs = "".join(f'<p><img src="{p.relative_to(out)}"></p>' for p in sorted(out.rglob("*.png")))
-        (out / "report.html").write_text(html + imgs + "</body></html>")
+    (out / "report.html").write_text(render_html(text, "adcforge demo report"))
     return path
+
+
+REPORT_CSS = """
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
+       max-width: 920px; margin: 2em auto; padding: 0 1em; }
+h1 { font-size: 1.8em; border-bottom: 2px solid #ddd; padding-bottom: .2em; }
+h2 { font-size: 1.3em; margin-top: 1.8em; border-bottom: 1px solid #eee; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: .35em .8em; text-align: left; }
+th { background: #f3f3f3; }
+tr:nth-child(even) td { background: #fafafa; }
+td:not(:first-child) { font-variant-numeric: tabular-nums; }
+img { display: block; max-width: 100%; height: auto; margin: 1em auto .2em;
+      border: 1px solid #eee; }
+p > em:only-child { display: block; text-align: center; color: #555;
+                     font-size: .9em; }
+code { background: #f3f3f3; padding: 0 .25em; border-radius: 3px; }
+"""
+
+
+def render_html(text: str, title: str) -> str:
+    """Render the report's Markdown as a standalone HTML page: tables as tables, images where
+    the text puts them (paths relative to the report), a little CSS."""
+    import html
+
+    import markdown
+
+    body = markdown.markdown(text, extensions=["tables"], output_format="html")
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{html.escape(title)}</title>\n<style>{REPORT_CSS}</style>\n</head>\n"
+            f"<body>\n{body}\n</body>\n</html>\n")
 
 
 def run_demo(out: Path, photons: float, epochs: int | None, restart: bool, board: str | None,
