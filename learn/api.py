@@ -427,7 +427,7 @@ def export_design(model: nn.Module, name: str = "design", *, guard_bits: int = 2
     except ValueError as e:
         raise ExportError(f"layer '{post_name or adc_name}' cannot be exported: {e}") from None
     try:
-        design = parse_design(design_to_dict(design), source=f"{type(model).__name__}")
+        design = parse_design(design_to_dict(design), source="the design")
     except DesignError as e:
         where = post_name if post_name and "mac" in str(e) else adc_name
         raise ExportError(f"layer '{where}' cannot be exported: {e}") from None

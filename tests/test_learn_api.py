@@ -312,3 +312,19 @@ def test_uncalibrated_and_misshapen_use_are_one_line_errors(sensor, frames):
         ADC("leraned", sensor=sensor)
     with pytest.raises(LayerError, match="input_bits is needed"):
         ADC("learned")
+
+
+def test_a_post_layer_the_format_cannot_hold_is_refused_naming_it(sensor):
+    class Wide(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.adc = ADC("hist", bits=2, sensor=sensor, channels=16)
+            self.fc = PostLinear(16, 2, (17, 17))  # 4624 inputs: the format allows 4096
+
+        def forward(self, dn):
+            return self.fc(self.adc(dn))
+
+    model = Wide()
+    model(torch.full((2, 1, 17, 17), 300.0) + torch.arange(289.0).reshape(1, 1, 17, 17))
+    with pytest.raises(ExportError, match=r"^layer 'fc' cannot be exported: .*mac\.inputs.*4096"):
+        export_design(model)
