@@ -105,7 +105,7 @@ class ADC(nn.Module):
         self.factory = None
         self.input_shape: tuple[int, ...] | None = None
         self.register_buffer("frozen_table", torch.zeros(0, dtype=torch.int64))
-        self.frozen_frac = 0
+        self.register_buffer("frozen_frac_bits", torch.tensor(0, dtype=torch.int64))
         if isinstance(quantizer, Quantizer):
             self.quantizer = quantizer
             self.input_bits = quantizer.input_bits
@@ -155,9 +155,17 @@ class ADC(nn.Module):
             if not isinstance(q, Quantizer):
                 raise LayerError(f"ADC: the quantizer factory returned {type(q).__name__}, "
                                  f"not a learn.quantizers.Quantizer")
-        self.quantizer = q.to(x.device if x.is_floating_point() or x.is_cuda else "cpu")
-        self.frozen_table = torch.zeros(0, dtype=torch.int64, device=self.frozen_table.device)
+        self.quantizer = q.to(x.device)
+        self.frozen_table = torch.zeros(0, dtype=torch.int64, device=x.device)
         return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a frozen ADC's integers have their own shapes: take them as they come
+        for key, owner, attr in ((prefix + "frozen_table", self, "frozen_table"),
+                                 (prefix + "quantizer.frozen", self.quantizer, "frozen")):
+            if key in state_dict and owner is not None:
+                setattr(owner, attr, torch.empty_like(state_dict[key]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _ready(self) -> Quantizer:
         if self.quantizer is None:
@@ -221,6 +229,11 @@ class ADC(nn.Module):
         return _channels_first(self.quantizer(x))
 
     # -- freezing and export --------------------------------------------------------------------
+    @property
+    def frozen_frac(self) -> int:
+        """Fraction bits of the frozen decode table."""
+        return int(self.frozen_frac_bits)
+
     def freeze(self, table: bool = False) -> None:
         """Snap the thresholds to their integer export (the decode table may keep learning, so
         that the network finishes training on the hardware's codes); ``table=True`` also fixes
@@ -240,7 +253,7 @@ class ADC(nn.Module):
                                    device=q.frozen.device)
         self.frozen_table = torch.as_tensor(np.asarray(table), dtype=torch.int64,
                                             device=self.frozen_table.device)
-        self.frozen_frac = int(frac_bits)
+        self.frozen_frac_bits.fill_(int(frac_bits))
         for p in q.parameters():
             p.requires_grad_(False)
 
@@ -440,7 +453,9 @@ def freeze(model: nn.Module, name: str = "design", **export_options) -> Design:
     """Snap the model's front end to its integer export and return that design: the ADC holds
     its integer thresholds and fixed-point decode table, the POST layer its MAC. From then on
     the front end computes the hardware's numbers exactly (train and eval; it no longer learns,
-    the layers after it may). Options as :func:`export_design`."""
+    the layers after it may). The ADC's integers travel in ``state_dict``; after loading one
+    (into a calibrated model) call ``freeze`` again for the POST layer's integer forward.
+    Options as :func:`export_design`."""
     design = export_design(model, name, **export_options)
     adc_name, adc, post_name, layer = front_end(model, export_options.get("example"),
                                                 export_options.get("post"))

@@ -328,3 +328,18 @@ def test_a_post_layer_the_format_cannot_hold_is_refused_naming_it(sensor):
     model(torch.full((2, 1, 17, 17), 300.0) + torch.arange(289.0).reshape(1, 1, 17, 17))
     with pytest.raises(ExportError, match=r"^layer 'fc' cannot be exported: .*mac\.inputs.*4096"):
         export_design(model)
+
+
+def test_a_frozen_model_travels_in_its_state_dict(sensor, frames):
+    dn = frames[0]
+    model = ResNetish(sensor)
+    model(dn[:64])
+    design = freeze(model, "saved", output_bits=16)
+    again = ResNetish(sensor)
+    again(dn[64:128])  # calibrated on other samples: another start
+    again.load_state_dict(model.state_dict())
+    assert dump_design(freeze(again, "saved", output_bits=16)) == dump_design(design)
+    again.eval()
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(again.post(again.adc(dn[:8])), model.post(model.adc(dn[:8])))
