@@ -1,4 +1,4 @@
-"""Commands of the testbenches: `adcforge cosim`."""
+"""Commands of the testbenches: `adcforge cosim`, `adcforge prove`."""
 
 import json
 from pathlib import Path
@@ -33,8 +33,10 @@ def register(main, bench):
         report = cosim(d, samples=samples, seed=seed, runtime=runtime_thresholds, sensor=sensor,
                        log=lambda s: click.echo(s, err=True))
         for b in report.get("batches", []):
+            codes = (f"  codes {b['codes_seen']}/{b['codes_total']}" if "codes_seen" in b
+                     else "")
             click.echo(f"  {b['name']:<14} {b['checked']:>8} checked  {b['mismatches']:>4} "
-                       f"mismatches  {b['cycles']:>8} cycles  {b['seconds']:.2f} s")
+                       f"mismatches  {b['cycles']:>8} cycles  {b['seconds']:.2f} s{codes}")
         for e in report.get("first_mismatches", []):
             click.echo(f"  MISMATCH {e['batch']} sample {e['index']}: input {e['input']} "
                        f"expected {e['expected']} got {e['got']}")
@@ -52,3 +54,47 @@ def register(main, bench):
                                 f"{report.get('mismatches', '?')} mismatches, "
                                 f"{report.get('cocotb_failed', '?')} failed cocotb tests; "
                                 f"log in {report['build_dir']}")
+
+    @main.command("prove")
+    @design_arg
+    @click.option("--verilog", "verilog_path", type=click.Path(dir_okay=False, exists=True,
+                                                               path_type=Path),
+                  help="Prove this netlist (from `adcforge verilog`) instead of regenerating it.")
+    @click.option("--runtime-thresholds", is_flag=True,
+                  help="Prove the runtime-threshold build (writes and commits at any time).")
+    @click.option("--depth", type=click.IntRange(2, 200), default=None,
+                  help="Depth of the bounded checks (default: twice the latency plus 2).")
+    @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write the report as JSON.")
+    @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                  default=Path("build/prove"), show_default=True,
+                  help="Working directory (sby runs, counterexample traces).")
+    def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir):
+        """Prove formally that DESIGN's pipeline computes its golden model.
+
+        Free samples, valid/ready patterns and resets (yowasp-sby, yices-smt2). Prints each
+        property as proved (induction) or checked to a depth (bounded), and its seconds; on a
+        failure, the counterexample in the design's terms and its VCD trace, and exits non-zero."""
+        from .formal import format_counterexample, prove
+
+        d = resolve_design(design)
+        result = prove(d, verilog=verilog_path, runtime=runtime_thresholds, depth=depth,
+                       workdir=out_dir, log=lambda s: click.echo(s, err=True))
+        for p in result.properties:
+            how = ("proved (induction)" if p.result == "proved" else
+                   f"checked to depth {p.depth}" if p.result == "passed" else p.result.upper())
+            click.echo(f"  {p.name:<7} {how:<22} {p.seconds:6.1f} s   {p.claim}")
+            if p.counterexample:
+                for line in format_counterexample(p.counterexample):
+                    click.echo(f"      {line}")
+            if p.vcd:
+                click.echo(f"      trace: {p.vcd}")
+        click.echo(f"{d.name}: {'proved' if result.proved else 'NOT proved'} "
+                   f"({result.split}) in {result.seconds:.1f} s")
+        if json_path:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result.as_dict(), indent=1))
+        if not result.proved:
+            failed = [p.name for p in result.properties if not p.ok]
+            raise AdcforgeError(f"{d.name}: {', '.join(failed)} did not hold; "
+                                f"see {out_dir}")

