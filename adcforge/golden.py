@@ -137,3 +137,17 @@ def ref_adc_pipeline(design: Design, samples) -> dict[str, np.ndarray]:
         result["outputs"] = ref_post_mac(acts, m.sign, m.exponent, m.bias, design.decode.width,
                                          m.product_frac_bits, m.output_bits, m.output_shift)
     return result
+
+
+def code_coverage(design: Design, samples) -> dict:
+    """Return which of the design's codes a stream of samples exercises, and how often.
+
+    ``codes_seen`` is the number of distinct codes among the samples' golden codes,
+    ``codes_total`` the ladder's ``2**bits``, ``code_counts`` the count of each code (index =
+    code). A check whose samples never cross a threshold says little about the ladder.
+    """
+    samples = np.asarray(samples, dtype=np.int64).ravel()
+    counts = np.bincount(ref_comparator_ladder(samples, design.thresholds),
+                         minlength=design.levels)
+    return {"codes_seen": int((counts > 0).sum()), "codes_total": int(design.levels),
+            "code_counts": counts.tolist()}

@@ -107,8 +107,9 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed):
 @click.option("--board", "board_name", default=None, help="A real board (e.g. icebreaker).")
 @click.option("--port", default=None, help="The board's serial port (e.g. /dev/ttyUSB1).")
 @click.option("--baud", type=int, default=None, help="Baud rate (default: the board's).")
-@click.option("--photons", type=float, default=10.0, show_default=True,
-              help="Mean photons per pixel of the rendered scene.")
+@click.option("--photons", type=float, default=None,
+              help="Mean photons per pixel of the rendered scene (default: a classifier design's "
+                   "own light; otherwise the lowest light whose scene crosses every threshold).")
 @click.option("--samples", "n", type=int, default=20000, show_default=True,
               help="Samples to stream.")
 @click.option("--mode", type=click.Choice(["codes", "mac"]), default=None,
@@ -126,7 +127,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from sim.samples import sensor_samples, task_frames
+    from sim.samples import covering_photons, sensor_samples, task_frames
 
     from .hil import HilError, run_hil
     from .platforms import get_board
@@ -142,12 +143,22 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     task = task_frames(d, photons) if (mode or "mac") == "mac" else None
     if task is not None:  # a classifier design: stream its own test set, score the answers
         samples, labels = task.samples.ravel()[:n], task.labels[:max(1, n // task.samples.shape[1])]
+        task_photons = task.photons
         source = (f"the {task.dataset} test set ({len(labels)} images) through the design's "
                   f"sensor at {task.photons:g} photons/pixel at white")
     else:
+        if photons is None:
+            photons, seen = covering_photons(d, sensor=sensor, seed=seed)
+            if seen < d.levels:
+                click.echo(f"note: no light level makes sensor '{sensor}' cross every threshold "
+                           f"of {d.name}: at most {seen} of {d.levels} codes", err=True)
         samples, source = sensor_samples(d, n, photons=photons, sensor=sensor, seed=seed)
     console = Console(stderr=True)
     console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
+    spi = d.samples_per_inference if (mode or ("mac" if d.mac else "codes")) == "mac" else 1
+    if len(samples) % spi:
+        console.print(f"streaming {len(samples) - len(samples) % spi} of them: whole inferences "
+                      f"of {spi} samples")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed:>8.0f}/{task.total:.0f} {task.fields[info]}"),
                   console=console, transient=False) as bar:
@@ -166,15 +177,29 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
 
         report = run_hil(d, samples, sim=use_sim, port=port, baud=baud, mode=mode,
                          progress=progress, log=lambda m: console.print(m), labels=labels)
-    report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
+    if labels is not None:  # the design's own sensor and light, from its provenance
+        sensor_cfg = d.provenance["sensor"]
+        report.update({"photons": task_photons, "sensor": sensor_cfg["preset"],
+                       "seed": sensor_cfg.get("seed", 0), "source": source})
+    else:
+        report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
     util = report.get("link_utilisation")
     click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "
                f"retried {report['retried']}  failed {report['failed']}  "
                f"{report['samples_per_s']:,.0f} samples/s  link utilisation "
                f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
                f"{report['line_efficiency']:.1%}")
+    counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
+    click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
+               f"(code:count {counts})")
+    if report["codes_seen"] < report["codes_total"]:
+        click.echo(f"note: the stream did not cross every threshold; the codes not seen were "
+                   f"not checked (--photons sets the light)")
     click.echo(f"task accuracy: hardware {report['hw_accuracy']}, software "
                f"{report['sw_accuracy']} ({report['accuracy_note']})")
+    if report["hw_accuracy"] is not None:
+        click.echo("(fresh sensor noise: the same design scores a little differently from "
+                   "`train`, which drew its own noise)")
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")

@@ -11,6 +11,10 @@ later frame proves that every earlier frame without an answer was lost, and thos
 once. A frame is also resent when its answer is an error or does not come in time; after
 ``max_tries`` sends its samples are counted as failed. Every sample ends as checked or failed;
 ``retried`` counts the samples that needed more than one send.
+
+Every count of the report is in one unit, samples (``unit: samples``): in MAC mode a wrong
+output makes every sample of its inference a mismatch, and ``mismatched_outputs`` counts the
+outputs themselves.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from adcforge.design import Design
 from adcforge.errors import AdcforgeError
+from adcforge.golden import code_coverage
 
 from .protocol import (MAX_SAMPLES, OVERHEAD_BYTES, RESPONSE, STATUS_FIELDS, Command,
                        FrameParser, Status, design_id, output_bytes, pack_frame, pack_words,
@@ -202,6 +207,7 @@ class HilStats:
     samples: int = 0
     checked: int = 0
     mismatches: int = 0
+    mismatched_outputs: int = 0
     retried: int = 0
     failed: int = 0
     frames_sent: int = 0
@@ -355,8 +361,10 @@ class HilRunner:
         elapsed = time.monotonic() - self._t0
         s = self.stats
         report = {
-            "design": self.design.name, "mode": self.mode, "samples": s.samples,
-            "checked": s.checked, "mismatches": s.mismatches, "retried": s.retried,
+            "design": self.design.name, "mode": self.mode, "unit": "samples",
+            "samples": s.samples, "checked": s.checked, "mismatches": s.mismatches,
+            "mismatched_outputs": s.mismatched_outputs if self.mode == "mac" else None,
+            "retried": s.retried,
             "failed": s.failed, "elapsed_s": round(elapsed, 3),
             "samples_per_s": round(s.checked / elapsed, 1) if elapsed > 0 else None,
             "frames_sent": s.frames_sent, "resends": s.resends, "timeouts": s.timeouts,
@@ -372,6 +380,8 @@ class HilRunner:
         }
         if self.t.byte_rate and elapsed > 0:
             report["link_utilisation"] = round(s.useful_bytes / elapsed / self.t.byte_rate, 4)
+        answered = [j.samples for j in jobs if j.samples is not None and j.index in self.results]
+        report.update(code_coverage(self.design, np.concatenate(answered) if answered else []))
         assert s.checked + s.failed == s.samples, "every sample is checked or failed"
         return report
 
@@ -489,7 +499,12 @@ class HilRunner:
         self.stats.useful_bytes += len(job.payload)
         bad = np.flatnonzero(got != job.expected)
         if len(bad):
-            self.stats.mismatches += len(bad)
+            if self.mode == "mac":  # counted in samples: every sample of a wrong inference
+                m, spi = self.design.mac.outputs, self.design.samples_per_inference
+                self.stats.mismatches += len(np.unique(bad // m)) * spi
+                self.stats.mismatched_outputs += len(bad)
+            else:
+                self.stats.mismatches += len(bad)
             for i in bad[:10 - len(self.stats.first_mismatches)]:
                 self.stats.first_mismatches.append(
                     {"frame": job.index, "index": int(i), "expected": int(job.expected[i]),

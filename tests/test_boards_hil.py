@@ -1,11 +1,15 @@
 """Hardware in the loop against the simulated board (Verilator + pty), with link faults."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from adcforge.design import resolve_design
 from boards.hil import Fault, HilRunner, run_hil
-from boards.protocol import MAX_SAMPLES, OVERHEAD_BYTES
+from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, OVERHEAD_BYTES, Command, FrameParser,
+                             Status, output_bytes, pack_frame, pack_words, sample_bytes,
+                             unpack_words)
 
 pytestmark = pytest.mark.xdist_group("simboard")
 
@@ -43,7 +47,6 @@ FAULTS = [
     pytest.param([Fault("garbage", STATUS + LOAD + FRAME)], id="garbage between frames"),
     pytest.param([Fault("garbage", STATUS + LOAD + 2)], id="garbage inside a header"),
     pytest.param([Fault("cut", STATUS + LOAD + 2 * FRAME + 500)], id="timeout (frame cut)"),
-    pytest.param([Fault("reset", STATUS + LOAD + FRAME + 400)], id="board reset mid-run"),
     pytest.param([Fault("rx_corrupt", 40 + 200)], id="corrupted answer"),
     pytest.param([Fault("rx_drop", 40 + 600)], id="dropped answer byte"),
     pytest.param([Fault("drop", STATUS + LOAD + 10), Fault("corrupt", STATUS + LOAD + FRAME + 5),
@@ -60,8 +63,6 @@ def test_hil_survives_fault(samples, faults):
     assert r["checked"] == len(samples)
     if faults == [Fault("garbage", STATUS + LOAD + FRAME)]:
         assert r["resends"] == 0  # garbage outside a frame is skipped by the board's sync hunt
-    elif faults[0].kind == "reset":
-        pass  # whether the reset hits mid-frame depends on the pty's timing: nothing to require
     else:
         assert r["retried"] > 0 and r["resends"] > 0  # the hit frames were sent again
 
@@ -71,9 +72,12 @@ def test_hil_timeout_is_answered_by_the_board(samples):
     assert r["error_responses"].get("TIMEOUT", 0) >= 1
 
 
-def test_hil_reset_is_detected(samples):
+def test_hil_survives_a_board_reset_mid_run(samples):
+    # whether the reset hits mid-frame depends on the pty's timing; either way the board was
+    # reset once, and every sample is still checked, none wrong
     r = run_hil(DESIGN, samples, faults=[Fault("reset", STATUS + LOAD + FRAME + 400)])
-    assert r["sim"]["resets"] == 1
+    assert r["sim"]["resets"] == 1 and len(r["faults_injected"]) == 1
+    assert_accounted(r, len(samples))
     assert r["checked"] == len(samples) and r["mismatches"] == 0
 
 
@@ -108,13 +112,58 @@ def test_hil_cli_needs_one_target(capsys):
     assert "choose one of --sim or --board" in capsys.readouterr().err
 
 
-def test_runner_against_the_python_board_model():
+class WrongAnswers:
+    """A board model that answers every frame, one result wrong in each data frame."""
+
+    def __init__(self, design):
+        from boards.pyboard import PyBoardTransport
+
+        class Wrong(PyBoardTransport):
+            def _answer(self, cmd, seq, payload):
+                answer = super()._answer(cmd, seq, payload)
+                if cmd not in (Command.CODES.value, Command.MAC.value):
+                    return answer
+                (frame,) = FrameParser(max_payload=MAX_PAYLOAD).feed(answer)
+                body = bytearray(frame.payload)
+                body[1] ^= 0x01  # the first result, after the status byte
+                return pack_frame(frame.cmd, frame.seq, bytes(body))
+
+        self.transport = Wrong(design)
+
+
+@pytest.mark.parametrize("mode", ["codes", "mac"])
+def test_runner_counts_every_wrong_answer_in_samples(mode):
+    d = resolve_design("adc8_in16_mac")
+    spi = d.samples_per_inference
+    x = np.random.default_rng(2).integers(0, 2**16, spi * 100)
+    r = HilRunner(WrongAnswers(d).transport, d, mode=mode).run(x)
+    frames = r["frames_sent"] - 2  # less the STATUS handshake and the threshold load
+    assert r["unit"] == "samples" and (r["checked"], r["failed"]) == (len(x), 0)
+    if mode == "codes":  # one wrong code per frame
+        assert r["mismatches"] == frames and r["mismatched_outputs"] is None
+    else:  # one wrong output per frame: its whole inference counts
+        assert r["mismatched_outputs"] == frames and r["mismatches"] == frames * spi
+    assert r["first_mismatches"][0]["index"] == 0
+
+
+def test_python_board_model_follows_loaded_thresholds_in_any_order():
+    from adcforge.golden import ref_adc_pipeline
     from boards.pyboard import PyBoardTransport
     d = resolve_design("adc8_in16_mac")
-    x = np.random.default_rng(2).integers(0, 2**16, 16 * 100)
-    for mode in ("mac", "codes"):
-        r = HilRunner(PyBoardTransport(d), d, mode=mode).run(x)
-        assert (r["checked"], r["mismatches"], r["failed"], r["resends"]) == (len(x), 0, 0, 0)
+    board = PyBoardTransport(d)
+    loaded = [t + 7 for t in d.thresholds][::-1]  # shifted, and in reverse order
+    sb = sample_bytes(d)
+    board.write(pack_frame(Command.LOAD_THRESHOLDS.value, 1, pack_words(loaded, sb)))
+    x = np.random.default_rng(4).integers(0, 2**16, d.samples_per_inference * 3)
+    board.write(pack_frame(Command.MAC.value, 2, pack_words(x, sb)))
+    frames = list(FrameParser(max_payload=MAX_PAYLOAD).feed(board.read(0.1)))
+    assert [f.status for f in frames] == [Status.OK.value] * 2
+    got = unpack_words(frames[1].payload[1:], output_bytes(d), signed=True,
+                       bits=8 * output_bytes(d))
+    want = ref_adc_pipeline(dataclasses.replace(d, thresholds=tuple(sorted(loaded))),
+                            x.reshape(3, -1))["outputs"].ravel()
+    assert list(got) == list(want)
+    assert list(want) != list(ref_adc_pipeline(d, x.reshape(3, -1))["outputs"].ravel())
 
 
 def test_runner_gives_up_on_a_silent_board_and_accounts_for_it():

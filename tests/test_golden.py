@@ -1,15 +1,15 @@
 """The golden model against independent references: counting, high-precision arithmetic,
 and the extremes of every width rule."""
 
-from decimal import Decimal, ROUND_HALF_UP, getcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, getcontext
 
 import numpy as np
 import pytest
 
-from adcforge.design import example_designs, load_design
-from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_comparator_ladder_unsorted,
-                        ref_decode_lut, ref_output_stage, ref_post_mac, ref_post_multiplier,
-                        round_div_sqrt2, sqrt_half_lut)
+from adcforge.design import example_designs, load_design, product_frac_bits
+from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder,
+                             ref_comparator_ladder_unsorted, ref_decode_lut, ref_output_stage,
+                             ref_post_mac, ref_post_multiplier, round_div_sqrt2, sqrt_half_lut)
 
 getcontext().prec = 60
 SQRT_HALF = Decimal(2).sqrt() / 2
@@ -42,19 +42,25 @@ def test_post_multiplier_every_case(width, ebits, guard):
     for n in range(2**ebits):
         for s in (-1, 0, 1):
             got = ref_post_multiplier(a, s, n, width, q)
-            exact = [Decimal(int(v)) * Decimal(2) ** q * Decimal(2).sqrt() ** -n for v in a]
-            # Products are within one unit of the exact value; even exponents are exact.
-            for v, e, g in zip(a, exact, got):
-                err = abs(Decimal(int(g)) - s * e)
-                assert err < (Decimal("1e-30") if n % 2 == 0 else Decimal(1)), (v, n, s)
-            assert (ref_post_multiplier(-a[1:], s, n, width, q) == -got[1:]).all() or n % 2 == 1
+            # The published rule, in 60-digit decimals: even n: a * 2**q / 2**k exactly; odd n:
+            # a * 2**q / sqrt(2) rounded to nearest (never a tie), then floored by 2**k; sign last.
+            k = n // 2
+            for v, g in zip(a, got):
+                x = Decimal(int(v)) * Decimal(2) ** q
+                m = x if n % 2 == 0 else (x / Decimal(2).sqrt()).to_integral_value(ROUND_HALF_UP)
+                want = s * int((m / Decimal(2) ** k).to_integral_value(ROUND_FLOOR))
+                assert int(g) == want, (v, n, s)
+            # even exponents are odd-symmetric in the activation; odd ones only without a shift
+            # (the LUT is symmetric, the floor shift is not)
+            if n % 2 == 0 or k == 0:
+                assert (ref_post_multiplier(-a[1:], s, n, width, q) == -got[1:]).all()
             assert (ref_post_multiplier(a, -s, n, width, q) == -got).all()
 
 
 def test_post_mac_matches_direct_sum():
     rng = np.random.default_rng(3)
     width, ebits, guard = 8, 3, 2
-    q = 3 + guard
+    q = product_frac_bits(ebits, guard)
     sign = rng.integers(-1, 2, size=(5, 12))
     exponent = np.where(sign == 0, 0, rng.integers(0, 8, size=(5, 12)))
     bias = rng.integers(-1000, 1000, size=5)

@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from adcforge.design import example_designs, load_design
 from hdl.decode import DecodeLUT, ref_decode_lut
-from hdl.ladder import ComparatorLadder, ref_comparator_ladder
+from hdl.ladder import ComparatorLadder, ref_comparator_ladder, ref_comparator_ladder_unsorted
 from hdl.pipeline import AdcPipeline, ref_adc_pipeline
 from hdl.post import POSTMac, POSTMultiplier, ref_post_mac, ref_post_multiplier
 
@@ -64,6 +64,56 @@ def test_comparator_ladder(name, kwargs):
     xs = list(range(0, 2**d.input_bits, 3 if d.input_bits > 8 else 1))
     got = stream_through(dut, dut.i, dut.o, xs, len(xs))
     assert got == ref_comparator_ladder(xs, d.thresholds).tolist()
+
+
+@pytest.mark.parametrize("order", ["reversed", "shuffled with repeats"])
+def test_runtime_ladder_counts_thresholds_in_any_order(order):
+    """The ones-count encoder's claim: a runtime ladder loaded with thresholds in any order
+    (repeats included) gives #{t : x >= t} for every input."""
+    rng = random.Random(7)
+    d = load_design(example_designs()["adc4_in12"])
+    if order == "reversed":
+        loaded = [t + 100 for t in d.thresholds][::-1]
+    else:
+        loaded = [rng.randrange(1, 2**12) for _ in range(10)]
+        loaded += loaded[:5]
+        rng.shuffle(loaded)
+    assert loaded != sorted(loaded)
+    dut = ComparatorLadder(d.input_bits, d.thresholds, runtime=True)
+    xs = list(range(0, 2**12, 5)) + [0, 4095] + loaded
+
+    got = []
+
+    async def testbench(ctx):
+        for k, t in enumerate(loaded):
+            ctx.set(dut.thr.we, 1)
+            ctx.set(dut.thr.addr, k)
+            ctx.set(dut.thr.data, t)
+            await ctx.tick()
+        ctx.set(dut.thr.we, 0)
+        ctx.set(dut.thr.commit, 1)
+        await ctx.tick()
+        ctx.set(dut.thr.commit, 0)
+        ctx.set(dut.o.ready, 1)
+        pending = list(xs)
+        for _ in range(len(xs) + 50):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+            await ctx.delay(1e-9)
+            took = pending and ctx.get(dut.i.ready)
+            if ctx.get(dut.o.valid):
+                got.append(ctx.get(dut.o.payload))
+            await ctx.tick()
+            if took:
+                pending.pop(0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == ref_comparator_ladder_unsorted(xs, loaded).tolist()
+    assert got != ref_comparator_ladder_unsorted(xs, d.thresholds).tolist()
 
 
 def test_comparator_ladder_8bit_random_thresholds():
@@ -152,3 +202,23 @@ def test_skid_buffer_keeps_order_under_back_pressure():
     for ready_p in (0.2, 0.7, 1.0):
         assert stream_through(dut, dut.i, dut.o, items, len(items), ready_p=ready_p,
                               valid_p=1.0) == items
+
+
+@pytest.mark.parametrize("missing", ["make", "c++", "ar", "perl"])
+def test_a_missing_system_tool_is_one_line_naming_its_package(missing):
+    import shutil
+
+    from adcforge.errors import ToolchainError
+    from hdl.toolchain import check_system_tools
+
+    def which(tool):
+        return None if tool == missing else shutil.which(tool) or f"/usr/bin/{tool}"
+
+    with pytest.raises(ToolchainError, match=f"needs `{re_escape(missing)}`.*Debian/Ubuntu") as e:
+        check_system_tools(which)
+    assert "\n" not in str(e.value)
+
+
+def re_escape(text):
+    import re
+    return re.escape(text)

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from adcforge.design import load_design, parse_design, design_to_dict, save_design
-from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder, ref_post_mac, sqrt_half_lut
+from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_output_stage,
+                             ref_post_mac, ref_post_multiplier, sqrt_half_lut)
 from learn.model import TaskModel, golden_outputs
 from learn.post import PostConv, int_post_mac, mac_output_scale, sqrt_half_table
 from learn.quantizers import SampleStats, make_quantizer
@@ -113,7 +114,18 @@ def test_exported_integer_logits_track_the_float_model():
 def test_export_never_saturates_and_round_trips():
     model = _toy_model("linear")
     design = model.export("toy", guard_bits=2, output_bits=12)
-    assert design.mac.output_shift == max(0, design.acc_bits - 12)
+    m, w = design.mac, design.decode.width
+    assert m.output_shift == max(0, design.acc_bits - 12)
+    # The largest and smallest accumulator any input can reach: products are monotone in the
+    # activation, so each input's extreme is at the most negative or the largest decoded value.
+    ends = np.array([-(2 ** (w - 1)), 2 ** (w - 1) - 1]).reshape(2, 1, 1)
+    products = ref_post_multiplier(ends, m.sign, m.exponent, w, m.product_frac_bits)
+    for pick in (np.max, np.min):
+        acc = m.bias + pick(products, axis=0).sum(axis=-1)  # [outputs]
+        half = 1 << (m.output_shift - 1) if m.output_shift else 0
+        exact = (acc + half) >> m.output_shift
+        assert np.abs(exact).max() < 2 ** (m.output_bits - 1), "a reachable sum saturates"
+        assert np.array_equal(ref_output_stage(acc, m.output_shift, m.output_bits), exact)
     again = parse_design(design_to_dict(design))
     assert again.thresholds == design.thresholds
     assert np.array_equal(again.mac.sign, design.mac.sign)
