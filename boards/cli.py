@@ -148,12 +148,14 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                   f"sensor at {task.photons:g} photons/pixel at white")
     else:
         if photons is None:
-            photons, seen = covering_photons(d, sensor=sensor, seed=seed)
+            photons, seen = covering_photons(d, n, sensor=sensor, seed=seed)
             if seen < d.levels:
                 click.echo(f"note: no light level makes sensor '{sensor}' cross every threshold "
                            f"of {d.name}: at most {seen} of {d.levels} codes", err=True)
         samples, source = sensor_samples(d, n, photons=photons, sensor=sensor, seed=seed)
     console = Console(stderr=True)
+    if not console.is_terminal:  # a log file or CI: whole lines, not a bar cut to 80 columns
+        console = Console(stderr=True, width=200)
     console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
     spi = d.samples_per_inference if (mode or ("mac" if d.mac else "codes")) == "mac" else 1
     if len(samples) % spi:

@@ -61,17 +61,17 @@ def sensor_samples(design: Design, n: int, *, photons: float = 20.0, sensor: str
 PHOTON_GRID = tuple(float(p) for p in np.round(np.geomspace(1.0, 1e5, 31), 2))
 
 
-def covering_photons(design: Design, *, sensor: str = "phone", seed: int = 0,
+def covering_photons(design: Design, n: int, *, sensor: str = "phone", seed: int = 0,
                      frame: int = 64) -> tuple[float, int]:
     """Return the lowest light of :data:`PHOTON_GRID` (mean photons per pixel of the ``ramp``
-    scene) whose frame exercises every code of the design's ladder, and the codes it exercises;
-    when no light reaches them all, the light that exercises the most."""
+    scene) whose ``n`` samples (as :func:`sensor_samples` renders them) exercise every code of
+    the design's ladder, and the codes they exercise; when no light reaches them all, the light
+    that exercises the most."""
     from adcforge.golden import code_coverage
 
     best = (PHOTON_GRID[0], 0)
     for photons in PHOTON_GRID:
-        s, _ = sensor_samples(design, frame * frame, photons=photons, sensor=sensor, seed=seed,
-                              frame=frame)
+        s, _ = sensor_samples(design, n, photons=photons, sensor=sensor, seed=seed, frame=frame)
         seen = code_coverage(design, s)["codes_seen"]
         if seen > best[1]:
             best = (photons, seen)

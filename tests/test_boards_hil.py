@@ -98,10 +98,24 @@ def test_hil_cli_writes_report(tmp_path, capsys):
           "--json", str(out)])
     r = json.loads(out.read_text())
     for key in ("checked", "mismatches", "retried", "failed", "samples_per_s", "hw_accuracy",
-                "sw_accuracy"):
+                "sw_accuracy", "codes_seen", "codes_total", "code_counts"):
         assert key in r, key
     assert (r["checked"], r["mismatches"], r["failed"]) == (1500, 0, 0)
-    assert "checked 1500" in capsys.readouterr().out
+    assert r["codes_total"] == 16 and sum(r["code_counts"]) == 1500
+    assert r["codes_seen"] == sum(c > 0 for c in r["code_counts"])
+    out = capsys.readouterr().out
+    assert "checked 1500" in out and f"codes seen {r['codes_seen']} of 16" in out
+
+
+def test_hil_picks_a_light_that_crosses_every_threshold(tmp_path, capsys):
+    import json
+
+    from adcforge.cli import main
+    out = tmp_path / "hil.json"
+    main(["hil", "--sim", "adc1_in8", "--samples", "2000", "--json", str(out)])
+    r = json.loads(out.read_text())
+    assert (r["codes_seen"], r["codes_total"], r["mismatches"]) == (2, 2, 0)
+    assert r["photons"] > 10  # at the old default of 10 photons every sample gave code 0
 
 
 def test_hil_cli_needs_one_target(capsys):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from adcforge.design import resolve_design, sensor_to_samples
-from sim.samples import sensor_samples, task_frames, why_no_task
+from adcforge.golden import code_coverage
+from sim.samples import PHOTON_GRID, covering_photons, sensor_samples, task_frames, why_no_task
 
 DESIGN = resolve_design("adc4_in12")
 
@@ -44,3 +45,21 @@ def test_unknown_scene_is_refused():
 def test_codes_only_design_has_no_task():
     assert "no POST layer" in why_no_task(DESIGN)
     assert task_frames(DESIGN) is None
+
+
+def test_covering_photons_is_the_lowest_light_that_exercises_every_code():
+    d = resolve_design("adc1_in8")
+    photons, seen = covering_photons(d, 2000)
+    assert seen == d.levels == 2
+    s, _ = sensor_samples(d, 2000, photons=photons)
+    assert code_coverage(d, s)["codes_seen"] == 2
+    lower = [p for p in PHOTON_GRID if p < photons]
+    s, _ = sensor_samples(d, 2000, photons=lower[-1])
+    assert code_coverage(d, s)["codes_seen"] < 2
+
+
+def test_code_coverage_counts_each_code():
+    d = resolve_design("adc4_in12")
+    cover = code_coverage(d, [0, 4095, 4095])
+    assert (cover["codes_seen"], cover["codes_total"]) == (2, 16)
+    assert cover["code_counts"][0] == 1 and cover["code_counts"][15] == 2
