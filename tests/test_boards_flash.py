@@ -100,3 +100,40 @@ def test_real_wheel_binary_without_a_board(build_dir, monkeypatch, tmp_path):
     assert ("is missing; install" in text or "found on USB" in text
             or "no permission" in text or text.startswith("openFPGALoader failed (exit")), text
     assert "\n" not in text
+
+
+def test_build_folders_of_two_runs_never_coincide(tmp_path):
+    from adcforge.design import resolve_design
+    from boards.cli import design_label
+
+    d = resolve_design("adc4_in12")
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "design.yaml").write_text(open(d.source).read())
+    labels = {design_label(str(tmp_path / r / "design.yaml"), d) for r in ("a", "b")}
+    assert labels == {"a", "b"}
+    assert design_label("adc4_in12", d) == "adc4_in12"
+    assert design_label(d.source, d) == "adc4_in12"
+
+
+def test_help_texts_say_what_the_commands_do():
+    from click.testing import CliRunner
+
+    from adcforge.cli import main_group
+    def help_of(*words):  # one line, whatever the terminal's width
+        return " ".join(CliRunner().invoke(main_group, [*words, "--help"]).output.split())
+
+    flash_help = help_of("board", "flash")
+    assert "default: sram" not in flash_help.lower() and "iCEBreaker: flash" in flash_help
+    verilog_help = help_of("verilog")
+    assert "--list" not in verilog_help and "adcforge designs" in verilog_help
+    assert "runs/<label>/design.yaml" in help_of("board", "build")
+
+
+def test_sram_on_a_flash_only_board_is_refused(tmp_path):
+    from click.testing import CliRunner
+
+    from adcforge.cli import main_group
+    r = CliRunner().invoke(main_group, ["board", "flash", "icebreaker", str(tmp_path), "--sram",
+                                        "--dry-run"])
+    assert r.exit_code != 0 and "writes the SPI flash only" in r.output
