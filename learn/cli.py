@@ -26,9 +26,11 @@ def register(main, bench):
 @click.option("--photons", type=float, help="mean photons per pixel at white")
 @click.option("--epochs", type=int, help="training epochs")
 @click.option("--seed", type=int, help="training seed (init, noise, shuffling)")
+@click.option("--network", help="task network: auto (linear up to 8x8, else cnn3), linear, cnn, "
+                                "cnn3")
 @click.option("--resume", is_flag=True, help="continue from OUT/.checkpoint if present")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train_cmd(config, out, data, method, bits, photons, epochs, seed, resume, quiet):
+def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, resume, quiet):
     """Train a learned ADC and its POST layer on the simulated sensor; export the design file.
 
     Without CONFIG: the bundled default task (digits, phone sensor, 10 photons, learned 2-bit
@@ -39,7 +41,7 @@ def train_cmd(config, out, data, method, bits, photons, epochs, seed, resume, qu
     from .train import train
 
     cfg = apply_overrides(load_config(config), data=data, method=method, bits=bits,
-                          photons=photons, epochs=epochs, seed=seed)
+                          photons=photons, epochs=epochs, seed=seed, network=network)
     m = train(cfg, out, progress=not quiet, resume=resume)
     where = "golden model" if "golden" in m["measured_through"] else "float model"
     click.echo(f"{m['method']} {m['bits']} bit, {m['photons']} photons: test accuracy "

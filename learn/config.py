@@ -19,21 +19,27 @@ from typing import Any
 from adcforge.errors import ConfigError
 from adcforge.yamlfile import load_yaml
 
-from .quantizers import DECODERS, INITS, METHODS, check_thresholds
+from .quantizers import DECODERS, METHODS, check_thresholds
 
-NETWORKS = ("linear", "cnn")
+NETWORKS = ("auto", "linear", "cnn", "cnn3")
+NETWORK_CHANNELS = {"cnn": (8, 16), "cnn3": (16, 32)}  # what 0 (the default) means, per kind
+ESTIMATORS = ("auto", "box", "normal", "logistic")
+STARTS = ("quantile", "uniform", "task")
 DEVICES = ("cpu", "cuda", "auto")
 
 DEFAULTS: dict[str, Any] = {
     "name": "digits",
-    "data": {"dataset": "digits", "seed": 0},
+    "data": {"dataset": "digits", "seed": 0, "val_fraction": 0.2},
     "sensor": {"preset": "phone", "seed": 0},
     "photons": 10.0,
     "quantizer": {
         "method": "learned",
         "bits": 2,
         "init": "quantile",
-        "threshold_param": "absolute",
+        "starts": "auto",
+        "estimator": "auto",
+        "window_anneal": "auto",
+        "threshold_param": "auto",
         "ste_window": "auto",
         "decoder": "embedding",
         "channels": 1,
@@ -42,12 +48,12 @@ DEFAULTS: dict[str, Any] = {
         "thresholds": None,
     },
     "network": {
-        "kind": "linear",
+        "kind": "auto",
         "exponent_bits": 3,
         "guard_bits": 2,
         "output_bits": 24,
-        "conv_channels": 8,
-        "hidden_channels": 16,
+        "conv_channels": 0,
+        "hidden_channels": 0,
         "asq_bits": 0,
         "bitshift_norm": False,
         "post_bitshift_norm": False,
@@ -56,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 40,
         "batch_size": 64,
         "lr_thresholds": 1e-4,
+        "lr_thresholds_dn": 1.0,
+        "start_epochs": 2,
+        "task_start_epochs": 1,
         "lr_network": 1e-3,
         "freeze_epochs": 4,
         "threshold_warmup_epochs": 0,
@@ -69,15 +78,16 @@ DEFAULTS: dict[str, Any] = {
 
 _TYPES = {
     "name": str,
-    "data.dataset": str, "data.seed": int,
+    "data.dataset": str, "data.seed": int, "data.val_fraction": float,
     "sensor.preset": str, "sensor.seed": int,
     "quantizer.method": str, "quantizer.bits": int, "quantizer.init": str,
-    "quantizer.threshold_param": str, "quantizer.ste_window": str,
+    "quantizer.threshold_param": str, "quantizer.ste_window": str, "quantizer.estimator": str,
     "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
     "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
     "network.asq_bits": int, "network.bitshift_norm": bool, "network.post_bitshift_norm": bool,
     "train.epochs": int, "train.batch_size": int, "train.lr_thresholds": float,
+    "train.lr_thresholds_dn": float, "train.start_epochs": int, "train.task_start_epochs": int,
     "train.lr_network": float, "train.freeze_epochs": int,
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int, "train.photons_per": str,
@@ -85,16 +95,19 @@ _TYPES = {
 _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
     "network.exponent_bits": (1, 4), "network.guard_bits": (0, 8), "network.output_bits": (2, 32),
-    "network.conv_channels": (1, 64), "network.hidden_channels": (1, 256),
+    "network.conv_channels": (0, 64), "network.hidden_channels": (0, 256),
     "network.asq_bits": (0, 8),
     "train.epochs": (1, 100000), "train.batch_size": (1, 65536), "train.freeze_epochs": (0, 100000),
     "train.threshold_warmup_epochs": (0, 100000),
     "train.threads": (1, 256), "train.eval_every": (1, 100000),
     "train.lr_thresholds": (0.0, 10.0), "train.lr_network": (0.0, 10.0),
+    "train.lr_thresholds_dn": (0.0, 1000.0), "train.start_epochs": (0, 100000),
+    "train.task_start_epochs": (1, 100000), "data.val_fraction": (0.01, 0.5),
 }
 _CHOICES = {
-    "quantizer.method": METHODS, "quantizer.init": INITS, "quantizer.decoder": DECODERS,
-    "quantizer.threshold_param": ("absolute", "relative", "quantile"),
+    "quantizer.method": METHODS, "quantizer.decoder": DECODERS,
+    "quantizer.threshold_param": ("auto", "absolute", "relative", "quantile", "dn"),
+    "quantizer.estimator": ESTIMATORS,
     "quantizer.ste_window": ("auto", "gap", "noise"),
     "network.kind": NETWORKS, "train.device": DEVICES, "train.photons_per": ("batch", "image"),
 }
@@ -190,6 +203,26 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
                           f"[start, end], both > 0 (annealed geometrically)")
     out["quantizer"]["temperature"] = [float(t[0]), float(t[1])]
     q = out["quantizer"]
+    st = q["starts"]
+    if st != "auto" and (not isinstance(st, (list, tuple)) or not st
+                         or any(x not in STARTS for x in st) or len(set(st)) != len(st)):
+        raise ConfigError(f"{source}: key 'quantizer.starts': got {st!r}; expected 'auto' or a "
+                          f"list of distinct starts from: {', '.join(STARTS)}")
+    if st != "auto":
+        q["starts"] = list(st)
+    if q["init"] not in STARTS:
+        raise ConfigError(f"{source}: key 'quantizer.init': got {q['init']!r}; allowed: "
+                          f"{', '.join(STARTS)}")
+    wa = q["window_anneal"]
+    if wa not in ("auto", None) and (
+            not isinstance(wa, (list, tuple)) or len(wa) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in wa)
+            or not 0 < wa[1] <= wa[0] <= 1):
+        raise ConfigError(f"{source}: key 'quantizer.window_anneal': got {wa!r}; expected "
+                          f"'auto', null or [start, end] with 0 < end <= start <= 1 (fractions "
+                          f"of the sample range)")
+    if isinstance(wa, (list, tuple)):
+        q["window_anneal"] = [float(wa[0]), float(wa[1])]
     if q["method"] == "fixed":
         if q["thresholds"] is None:
             raise ConfigError(f"{source}: method 'fixed' needs key 'quantizer.thresholds': a list "
@@ -206,6 +239,36 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
     return out
 
 
+LEARNED_DEFAULTS = {"starts": ["quantile", "uniform", "task"], "estimator": "logistic",
+                    "window_anneal": [0.25, 0.002], "threshold_param": "dn"}
+"""What ``auto`` means for method ``learned``; the other learned-threshold methods (``bitwise``,
+``gumbel``) resolve ``auto`` to one start (``quantizer.init``), their own relaxation (no
+estimator, no annealed window) and the ``absolute`` parameterisation."""
+
+
+def resolve_auto(cfg: dict, height: int, width: int) -> dict:
+    """Return a copy of a validated config with every ``auto`` that depends on the method or the
+    data resolved: ``network.kind`` (``linear`` for images of at most 8×8, else ``cnn3``) and
+    the learned-threshold keys of :data:`LEARNED_DEFAULTS`."""
+    cfg = copy.deepcopy(cfg)
+    q, n = cfg["quantizer"], cfg["network"]
+    if n["kind"] == "auto":
+        n["kind"] = "linear" if height * width <= 64 else "cnn3"
+    conv, hidden = NETWORK_CHANNELS.get(n["kind"], (8, 16))
+    n["conv_channels"] = n["conv_channels"] or conv
+    n["hidden_channels"] = n["hidden_channels"] or hidden
+    learned = q["method"] == "learned"
+    if q["starts"] == "auto":
+        q["starts"] = list(LEARNED_DEFAULTS["starts"]) if learned else [q["init"]]
+    if q["estimator"] == "auto":
+        q["estimator"] = LEARNED_DEFAULTS["estimator"] if learned else "box"
+    if q["window_anneal"] == "auto":
+        q["window_anneal"] = list(LEARNED_DEFAULTS["window_anneal"]) if learned else None
+    if q["threshold_param"] == "auto":
+        q["threshold_param"] = LEARNED_DEFAULTS["threshold_param"] if learned else "absolute"
+    return cfg
+
+
 def load_config(config: dict | str | os.PathLike | None) -> dict:
     """Load a config from a mapping, a YAML path or a bundled name (``None``: the default)."""
     if config is None:
@@ -217,7 +280,7 @@ def load_config(config: dict | str | os.PathLike | None) -> dict:
 
 
 def apply_overrides(cfg: dict, data=None, method=None, bits=None, photons=None, epochs=None,
-                    seed=None) -> dict:
+                    seed=None, network=None) -> dict:
     """Return ``cfg`` with the command-line overrides applied, validated again."""
     cfg = copy.deepcopy(cfg)
     if data is not None:
@@ -232,4 +295,6 @@ def apply_overrides(cfg: dict, data=None, method=None, bits=None, photons=None, 
         cfg["train"]["epochs"] = epochs
     if seed is not None:
         cfg["train"]["seed"] = seed
+    if network is not None:
+        cfg["network"]["kind"] = network
     return validate(cfg, "<config with overrides>")

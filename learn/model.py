@@ -50,6 +50,12 @@ class TaskModel(nn.Module):
             self.post = PostConv(ch, classes, (height, width), exponent_bits, generator,
                                  post_bitshift_norm, output_bits)
             self.tail = nn.Flatten(1)
+        elif kind == "cnn3":  # POST 3x3 conv, then pooled conv stages (learn.networks)
+            from .networks import PooledTail
+
+            self.post = PostConv(ch, conv_channels, (3, 3), exponent_bits, generator,
+                                 post_bitshift_norm, output_bits)
+            self.tail = PooledTail(conv_channels, hidden_channels, classes, generator)
         else:
             self.post = PostConv(ch, conv_channels, (3, 3), exponent_bits, generator,
                                  post_bitshift_norm, output_bits)

@@ -54,7 +54,10 @@ def plot_training(history: dict, path: Path) -> Path:
     a1.set_xlabel("epoch")
     a1.set_ylabel("training loss")
     a2.plot(e, history["train_accuracy"], label="train (float, noisy)")
-    a2.plot(e, history["test_accuracy_hard"], label="test (integer model)")
+    if "val_accuracy" in history:
+        a2.plot(e, history["val_accuracy"], label="validation (integer model)")
+    else:
+        a2.plot(e, history["test_accuracy_hard"], label="test (integer model)")
     a2.set_xlabel("epoch")
     a2.set_ylabel("accuracy")
     a2.legend(fontsize=7)

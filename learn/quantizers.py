@@ -40,7 +40,8 @@ METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "s
 FIXED_METHODS = ("hist", "uniform", "uniform-full", "sqrt", "lloyd", "fixed")
 COMPARED_METHODS = tuple(m for m in METHODS if m != "fixed")  # 'fixed' needs its own ladder
 DECODERS = ("embedding", "onehot", "centroid")
-INITS = ("quantile", "uniform")
+INITS = ("quantile", "uniform", "task")
+ESTIMATORS = ("box", "normal", "logistic")
 DTYPE = torch.float64
 
 
@@ -136,6 +137,69 @@ def export_int_thresholds(theta, inclusive: bool, top: int) -> np.ndarray:
 def ladder(x: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
     """Return ``#{t : x >= t}`` for sorted integer thresholds (int64 codes)."""
     return torch.searchsorted(thresholds.to(x.dtype).contiguous(), x.contiguous(), right=True)
+
+
+def expected_steps(u: torch.Tensor, width: torch.Tensor, kind: str) -> torch.Tensor:
+    """Smooth step ``F(u / w)``: ``normal`` is ``Φ(u / w)``, the probability that a sample whose
+    noise-free value lies ``u`` above a threshold, with Gaussian noise of rms ``w``, lands above
+    it (so ``Σ_i F((x - θ_i) / w_i)`` is the expected code of the sample); ``logistic`` is
+    ``σ(1.702 u / w)``, the logistic curve with the same slope at 0, whose tails are heavier."""
+    z = u / width
+    if kind == "normal":
+        return 0.5 * (1 + torch.erf(z / math.sqrt(2.0)))
+    if kind == "logistic":
+        return torch.sigmoid(1.702 * z)
+    raise ConfigError(f"quantizer.estimator: unknown {kind!r}; allowed: {', '.join(ESTIMATORS)}")
+
+
+def expected_step_density(u: torch.Tensor, width: torch.Tensor, kind: str) -> torch.Tensor:
+    """``d/du`` of :func:`expected_steps`: ``φ(u / w) / w`` (normal) or the logistic density."""
+    z = u / width
+    if kind == "normal":
+        return torch.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * width)
+    s = torch.sigmoid(1.702 * z)
+    return 1.702 * s * (1 - s) / width
+
+
+class SmoothStepSTE(torch.autograd.Function):
+    """``1[u > 0]`` forward; ``grad · F'(u / w) / w`` backward (``w``, ``kind`` without grad)."""
+
+    @staticmethod
+    def forward(ctx, u, width, kind):
+        ctx.save_for_backward(u, width)
+        ctx.kind = kind
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, width = ctx.saved_tensors
+        return grad * expected_step_density(u, width, ctx.kind), None, None
+
+
+def smooth_step_ste(u: torch.Tensor, width: torch.Tensor, kind: str) -> torch.Tensor:
+    """Return the hard step ``1[u > 0]`` whose gradient is that of :func:`expected_steps`
+    (straight-through: the network sees the codes the hardware makes; the thresholds get the
+    gradient of the expected code, which exists wherever the window ``w`` reaches)."""
+    if kind not in ("normal", "logistic"):
+        raise ConfigError(f"quantizer.estimator: unknown {kind!r}; allowed: "
+                          f"{', '.join(ESTIMATORS)}")
+    width = torch.as_tensor(width, dtype=u.dtype, device=u.device)
+    return SmoothStepSTE.apply(u, width, kind)
+
+
+def weighted_int_thresholds(values: np.ndarray, weights: np.ndarray, levels: int,
+                            top: int) -> np.ndarray:
+    """Thresholds that split the weighted sample mass into ``levels`` equal parts: ``t_k`` with
+    ``W(x < t_k)`` nearest to ``k / L`` of the total weight (histogram equalisation of the
+    weighted histogram). ``values``: integer samples (DN); ``weights``: one per sample, >= 0."""
+    v = np.clip(np.asarray(values, dtype=np.int64).ravel(), 0, top)
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    mass = np.bincount(v, weights=w, minlength=top + 1)
+    if not mass.sum() > 0:
+        mass = np.bincount(v, minlength=top + 1).astype(np.float64)
+    below = np.concatenate([[0.0], np.cumsum(mass) / mass.sum()])
+    t = [int(np.argmin(np.abs(below - k / levels))) for k in range(1, levels)]
+    return make_strict(t, top)
 
 
 def uniform_int_thresholds(lo: float, hi: float, levels: int, top: int) -> np.ndarray:
@@ -441,7 +505,12 @@ def check_thresholds(thresholds, levels: int, top: int) -> np.ndarray:
     return np.asarray(thresholds, dtype=np.int64)
 
 
-def _quantile_init(stats: SampleStats, levels: int, top: int, init: str) -> np.ndarray:
+def _quantile_init(stats: SampleStats, levels: int, top: int, init) -> np.ndarray:
+    if not isinstance(init, str):  # an integer ladder (the task-aware start, computed outside)
+        return check_thresholds([int(t) for t in init], levels, top)
+    if init == "task":
+        raise ConfigError("quantizer.init: 'task' needs the task-aware ladder; train computes it "
+                          "(learn.train.task_start) and passes the thresholds")
     if init == "quantile":
         return hist_int_thresholds(stats, levels, top)
     if init == "uniform":
@@ -474,13 +543,32 @@ class _LearnedThresholds(Quantizer):
       expected code under the sensor's own noise.
 
     Both are at least one DN.
+
+    ``dn``: as ``absolute`` but ``base`` and the gaps are in DN, so that an Adam step moves a
+    threshold by about the learning rate *in DN* whatever the sample range (the trainer gives
+    this parameterisation ``train.lr_thresholds_dn``).
+
+    Gradient estimator of ``learned`` (``estimator``): ``box`` (the straight-through box of
+    :func:`~learn.ste.heaviside_ste` of half-width ``w``), ``normal`` or ``logistic``
+    (:func:`smooth_step_ste`: the hard step forward, the gradient of the expected code under
+    noise of rms ``w`` backward). ``window_anneal = (a0, a1)``: the window is at least
+    ``a · (hi - lo)``, ``a`` annealed geometrically from ``a0`` to ``a1`` as :attr:`progress`
+    goes from 0 to 1 (set by the trainer), so that early in training a threshold feels samples
+    a quarter of the range away and crosses empty stretches of the histogram.
     """
 
-    PARAMS = ("absolute", "relative", "quantile")
+    PARAMS = ("absolute", "relative", "quantile", "dn")
     WINDOWS = ("gap", "noise")  # "auto" is resolved by make_quantizer
 
-    def __init__(self, bits, stats, input_bits, width, init, param="absolute", window="gap"):
+    def __init__(self, bits, stats, input_bits, width, init, param="absolute", window="gap",
+                 estimator="box", window_anneal=None):
         super().__init__(bits, stats, input_bits, width)
+        if estimator not in ESTIMATORS:
+            raise ConfigError(f"quantizer.estimator: unknown {estimator!r}; allowed: "
+                              f"{', '.join(ESTIMATORS)}")
+        self.estimator = estimator
+        self.window_anneal = None if window_anneal is None else tuple(map(float, window_anneal))
+        self.progress = 0.0
         if param not in self.PARAMS:
             raise ConfigError(f"quantizer.threshold_param: unknown {param!r}; allowed: "
                               f"{', '.join(self.PARAMS)}")
@@ -504,6 +592,8 @@ class _LearnedThresholds(Quantizer):
             self.log_mass = nn.Parameter(torch.as_tensor(np.log(mass), dtype=DTYPE))
             return
         theta_u = (t0.astype(np.float64) - 0.5 - self.lo) / self.scale
+        if param == "dn":
+            theta_u = theta_u * self.scale
         gaps = np.diff(theta_u)
         inv_softplus = gaps + np.log(-np.expm1(-gaps))  # softplus^-1, gaps > 0
         if param == "relative":
@@ -519,7 +609,8 @@ class _LearnedThresholds(Quantizer):
             p = torch.cumsum(torch.softmax(self.log_mass, 0), 0)[:-1]
             return _interp(p, self.knot_p, self.knot_u)
         first = F.softplus(self.base) if self.param == "relative" else self.base
-        return torch.cat([first, first + torch.cumsum(F.softplus(self.gaps), 0)])
+        theta = torch.cat([first, first + torch.cumsum(F.softplus(self.gaps), 0)])
+        return theta / self.scale if self.param == "dn" else theta
 
     def float_thresholds(self):
         return self.to_dn(self.thresholds_u())
@@ -545,7 +636,17 @@ class _LearnedThresholds(Quantizer):
             left = torch.cat([d[:1], d])
             right = torch.cat([d, d[-1:]])
             w = (left + right) / 4
+        if self.window_anneal is not None:
+            a0, a1 = self.window_anneal
+            w = torch.clamp(w, min=a0 * (a1 / a0) ** min(max(self.progress, 0.0), 1.0))
         return torch.clamp(w, min=1.0 / self.scale)
+
+    def steps(self, u: torch.Tensor, th: torch.Tensor) -> torch.Tensor:
+        """``1[u > θ_i]`` per threshold ``[..., levels - 1]`` with the configured gradient."""
+        w = self.ste_width(th)
+        if self.estimator == "box":
+            return heaviside_ste(u[..., None] - th, w)
+        return smooth_step_ste(u[..., None] - th, w, self.estimator)
 
 
 class LearnedQuantizer(_LearnedThresholds):
@@ -559,8 +660,10 @@ class LearnedQuantizer(_LearnedThresholds):
     method = "learned"
 
     def __init__(self, bits, stats, input_bits, decoder="embedding", channels=1, width=8,
-                 init="quantile", generator=None, param="absolute", window="gap"):
-        super().__init__(bits, stats, input_bits, width, init, param, window)
+                 init="quantile", generator=None, param="absolute", window="gap",
+                 estimator="box", window_anneal=None):
+        super().__init__(bits, stats, input_bits, width, init, param, window, estimator,
+                         window_anneal)
         self.decoder = Decoder(decoder, self.levels, channels,
                                _centroid_init(stats, self.init_int, self.lo, self.scale), generator,
                                bin_cdf_mid(stats, self.init_int))
@@ -571,7 +674,7 @@ class LearnedQuantizer(_LearnedThresholds):
     def train_forward(self, x):
         u = self.to_u(x)
         th = self.thresholds_u()
-        steps = heaviside_ste(u[..., None] - th, self.ste_width(th))
+        steps = self.steps(u, th)
         e = fake_quant_table(self.table(), self.width)
         return e[0] + steps @ (e[1:] - e[:-1])
 
@@ -699,6 +802,25 @@ class LSQQuantizer(Quantizer):
         return (vbar * s + beta)[..., None]
 
 
+class LinearInput(Quantizer):
+    """No quantizer and no table: the normalised sample ``u = (x - lo) / (hi - lo)`` itself as
+    one channel, differentiable in ``x``. The fine reference model whose loss gradient with
+    respect to the samples places the task-aware start (:func:`weighted_int_thresholds`). Not
+    exportable."""
+
+    method = "linear-input"
+    exportable = False
+
+    def __init__(self, stats: SampleStats, input_bits: int):
+        super().__init__(1, stats, input_bits)
+
+    def table(self):
+        return torch.zeros(1, 1, dtype=DTYPE)
+
+    def forward(self, x):
+        return self.to_u(x)[..., None].to(torch.float32)
+
+
 class FullPrecision(Quantizer):
     """``fp``: no quantizer. Every value of the sample word is its own code, decoded by a table
     ``[2**input_bits, channels]`` in float (no fixed point): ``decoder="embedding"`` (default)
@@ -736,7 +858,7 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
                    init: str = "quantile", features: int = 1,
                    generator: torch.Generator | None = None,
                    threshold_param: str = "absolute", ste_window: str = "auto",
-                   thresholds=None) -> Quantizer:
+                   thresholds=None, estimator: str = "box", window_anneal=None) -> Quantizer:
     """Build the quantizer ``method`` (one of :data:`METHODS`) for ``bits``-bit codes.
 
     ``stats``: histogram of training samples; ``input_bits``: sample word width; ``decoder`` /
@@ -746,7 +868,9 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
     samples per example (LSQ gradient scale); ``threshold_param``: ``absolute`` or ``relative``
     (learned-threshold methods, see :class:`_LearnedThresholds`); ``ste_window``: ``gap``,
     ``noise`` or ``auto`` (``noise`` for ``learned`` when ``stats`` knows the sensor's gain,
-    ``gap`` for the soft relaxations, whose scale it is); ``thresholds``: the ladder of ``fixed``.
+    ``gap`` for the soft relaxations, whose scale it is); ``thresholds``: the ladder of ``fixed``;
+    ``estimator`` and ``window_anneal``: the gradient of ``learned`` (:class:`_LearnedThresholds`).
+    ``init`` may also be an integer ladder (the start a trainer computed, e.g. task-aware).
     Raises ConfigError for unknown names or values out of range.
     """
     if method not in METHODS:
@@ -772,7 +896,7 @@ def make_quantizer(method: str, bits: int, stats: SampleStats, input_bits: int, 
         ste_window = "noise" if method == "learned" and stats.gain_dn_per_e > 0 else "gap"
     if method == "learned":
         return LearnedQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator,
-                                threshold_param, ste_window)
+                                threshold_param, ste_window, estimator, window_anneal)
     if method == "gumbel":
         return GumbelQuantizer(bits, stats, input_bits, decoder, channels, width, init, generator,
                                threshold_param, ste_window)

@@ -17,6 +17,7 @@ once, with a fixed seed; the reported ``test_accuracy`` is the accuracy of the g
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -35,9 +36,14 @@ import torch.nn.functional as F
 from adcforge.design import dump_design, save_design
 from adcforge.errors import AdcforgeError, ConfigError
 
-from .config import load_config
+from .config import load_config, resolve_auto
 from .model import TaskModel, golden_outputs, predict
-from .quantizers import SampleStats, make_quantizer
+from .quantizers import (
+    LinearInput,
+    SampleStats,
+    make_quantizer,
+    weighted_int_thresholds,
+)
 
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -67,6 +73,30 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def split_validation(labels, fraction: float, seed: int, dataset: str = "?"):
+    """Carve a validation split from the training labels: per class, a seeded permutation whose
+    first ``round(fraction · n_class)`` items (at least one when the class has two or more) are
+    validation. Returns ``(train_index, val_index)``, sorted, disjoint. Raises ConfigError when
+    the training data are too small to leave both a training and a validation item."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x7A11]))
+    train_idx, val_idx = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        n_val = min(max(int(round(fraction * len(idx))), 1 if len(idx) > 1 else 0), len(idx) - 1)
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    train_idx = np.sort(np.concatenate(train_idx)) if train_idx else np.zeros(0, np.int64)
+    val_idx = np.sort(np.concatenate(val_idx)) if val_idx else np.zeros(0, np.int64)
+    if len(val_idx) == 0 or len(train_idx) == 0:
+        raise ConfigError(f"data.val_fraction: {fraction} of the {len(labels)} training images "
+                          f"of {dataset!r} leaves {len(val_idx)} for validation and "
+                          f"{len(train_idx)} for training; each needs at least one (more data, "
+                          f"or a fraction in 0.01..0.5)")
+    return train_idx, val_idx
+
+
 class Task:
     """Data, sensor and light of one configuration (no model)."""
 
@@ -85,6 +115,12 @@ class Task:
         if len(self.classes) < 2:
             raise ConfigError(f"data.dataset {d['dataset']!r}: needs at least 2 classes, found "
                               f"{len(self.classes)}")
+        train_idx, val_idx = split_validation(self.train_labels, d["val_fraction"], d["seed"],
+                                              d["dataset"])
+        self.val_images, self.val_labels = self.train_images[val_idx], self.train_labels[val_idx]
+        self.train_images = self.train_images[train_idx]
+        self.train_labels = self.train_labels[train_idx]
+        self.val_index = val_idx
         self.height, self.width = self.train_images.shape[1:]
         s = cfg["sensor"]
         self.sensor = load_sensor(s["preset"], seed=s["seed"], width=int(self.width),
@@ -119,28 +155,75 @@ class Task:
                           for i in range(0, len(images), chunk)])
 
 
-def build_model(cfg: dict, task: Task, stats: SampleStats) -> TaskModel:
-    """Quantizer and task network of ``cfg``, initialised from the training-sample statistics."""
-    q, n = cfg["quantizer"], cfg["network"]
-    g = _generator("cpu", cfg["train"]["seed"], "init")
-    quant = make_quantizer(q["method"], q["bits"], stats, task.input_bits, decoder=q["decoder"],
-                           channels=q["channels"], width=q["decode_width"], init=q["init"],
-                           features=task.height * task.width, generator=g,
-                           threshold_param=q["threshold_param"], ste_window=q["ste_window"],
-                           thresholds=q["thresholds"])
+def _network(cfg: dict, task: Task, quant, g: torch.Generator) -> TaskModel:
+    n = cfg["network"]
     ch = quant.channels
     if n["kind"] == "linear" and task.height * task.width * ch > 4096:
         raise ConfigError(f"network.kind: 'linear' puts all {task.height}x{task.width}x{ch} "
                           f"decoded values into one POST layer; the design file allows 4096 "
-                          f"inputs. Use network.kind: cnn or smaller images")
-    if n["kind"] == "cnn" and (task.height < 5 or task.width < 5):
-        raise ConfigError(f"network.kind: 'cnn' needs images of at least 5x5, got "
+                          f"inputs. Use network.kind: cnn3 or smaller images")
+    if n["kind"] in ("cnn", "cnn3") and (task.height < 5 or task.width < 5):
+        raise ConfigError(f"network.kind: {n['kind']!r} needs images of at least 5x5, got "
                           f"{task.height}x{task.width}")
     model = TaskModel(quant, task.height, task.width, len(task.classes), n["kind"],
                       n["exponent_bits"], n["conv_channels"], n["hidden_channels"], g,
                       asq_bits=n["asq_bits"], bitshift_norm=n["bitshift_norm"],
                       post_bitshift_norm=n["post_bitshift_norm"], output_bits=n["output_bits"])
     return model.to(task.device)
+
+
+def build_model(cfg: dict, task: Task, stats: SampleStats, init=None) -> TaskModel:
+    """Quantizer and task network of ``cfg`` (``auto`` keys resolved), initialised from the
+    training-sample statistics; ``init``: the start of learned thresholds (a name of
+    ``quantizer.starts`` or an integer ladder; default ``quantizer.init``)."""
+    cfg = resolve_auto(cfg, task.height, task.width)
+    q = cfg["quantizer"]
+    g = _generator("cpu", cfg["train"]["seed"], "init")
+    quant = make_quantizer(q["method"], q["bits"], stats, task.input_bits, decoder=q["decoder"],
+                           channels=q["channels"], width=q["decode_width"],
+                           init=q["init"] if init is None else init,
+                           features=task.height * task.width, generator=g,
+                           threshold_param=q["threshold_param"], ste_window=q["ste_window"],
+                           thresholds=q["thresholds"], estimator=q["estimator"],
+                           window_anneal=q["window_anneal"])
+    return _network(cfg, task, quant, g)
+
+
+def task_start(cfg: dict, task: Task, stats: SampleStats) -> np.ndarray:
+    """The task-aware start: train the task network on the unquantized samples (the linear
+    input, :class:`~learn.quantizers.LinearInput`) for ``train.task_start_epochs`` epochs, then
+    place the thresholds at the quantiles of the training samples weighted by
+    ``|∂loss/∂sample|`` (:func:`~learn.quantizers.weighted_int_thresholds`): codes go where the
+    loss is sensitive to the sample, not where samples are many."""
+    cfg = resolve_auto(cfg, task.height, task.width)
+    tc = cfg["train"]
+    g = _generator("cpu", tc["seed"], "task-start")
+    model = _network(cfg, task, LinearInput(stats, task.input_bits), g)
+    opt = torch.optim.Adam(model.parameters(), lr=tc["lr_network"])
+    g_noise = _generator(task.device, tc["seed"], "task-start-noise")
+    n, bs = len(task.train_x), tc["batch_size"]
+    model.train()
+    for _ in range(tc["task_start_epochs"]):
+        order = torch.randperm(n, generator=g).to(task.device)
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            dn = task.capture(task.train_x[idx], g_noise, per_batch=tc["photons_per"] == "batch")
+            loss = F.cross_entropy(model(dn), task.train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    values, weights = [], []
+    for i in range(0, n, 512):
+        dn = task.capture(task.train_x[i:i + 512], g_noise).to(torch.float64)
+        dn.requires_grad_(True)
+        loss = F.cross_entropy(model(dn), task.train_y[i:i + 512]) * len(dn)
+        (grad,) = torch.autograd.grad(loss, dn)
+        values.append(dn.detach().cpu().numpy().astype(np.int64).ravel())
+        weights.append(grad.abs().cpu().numpy().ravel())
+    q = cfg["quantizer"]
+    return weighted_int_thresholds(np.concatenate(values), np.concatenate(weights),
+                                   2 ** q["bits"], 2**task.input_bits - 1)
 
 
 def sample_stats(task: Task, cfg: dict) -> SampleStats:
@@ -164,8 +247,14 @@ class _Progress:
         self.enabled = enabled
         self.bar = None
         if enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -269,113 +358,224 @@ def _interrupted() -> bool:
     return isinstance(exc, KeyboardInterrupt)
 
 
+class _Run:
+    """One training run of one model: optimiser, generators, history, and the best state on the
+    validation frames so far (every choice is made on validation; test frames choose nothing)."""
+
+    def __init__(self, cfg, task, stats, init, val_dn, val_y, start_name):
+        self.cfg, self.task = cfg, task
+        tc = cfg["train"]
+        device = task.device
+        self.model = build_model(cfg, task, stats, init)
+        self.quant = self.model.quantizer
+        self.start_name = start_name
+        self.thr_params = self.quant.threshold_parameters()
+        thr_ids = {id(p) for p in self.thr_params}
+        net_params = [p for p in self.model.parameters() if id(p) not in thr_ids]
+        groups = [{"params": net_params, "lr": tc["lr_network"]}]
+        self.dn_param = getattr(self.quant, "param", None) == "dn"
+        self.lr_thr = tc["lr_thresholds_dn"] if self.dn_param else tc["lr_thresholds"]
+        if self.thr_params:
+            groups.append({"params": self.thr_params, "lr": self.lr_thr})
+        self.opt = torch.optim.Adam(groups)
+        self.g_noise = _generator(device, tc["seed"], "noise")
+        self.g_shuffle = _generator("cpu", tc["seed"], "shuffle")
+        self.quant.generator = _generator(device, tc["seed"], "gumbel")
+        self.val_dn, self.val_y = val_dn, val_y
+        self.init_thresholds = ([int(t) for t in self.quant.int_thresholds()]
+                                if self.quant.exportable else [])
+        self.history = {"epoch": [], "loss": [], "train_accuracy": [], "val_accuracy": [],
+                        "thresholds": []}
+        self.best = None  # (val accuracy, epoch, state dict)
+        self.samples_seen = 0
+        n_train = len(task.train_x)
+        self.steps_per_epoch = math.ceil(n_train / tc["batch_size"])
+        self.freeze_at = tc["epochs"] - tc["freeze_epochs"]
+        self.warm = min(tc["threshold_warmup_epochs"], self.freeze_at)
+        self.soft_steps = max(1, self.freeze_at * self.steps_per_epoch)
+        self.learn_steps = max(1, (self.freeze_at - self.warm) * self.steps_per_epoch)
+
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "g_noise": self.g_noise.get_state(), "g_shuffle": self.g_shuffle.get_state(),
+                "g_gumbel": self.quant.generator.get_state(), "history": self.history,
+                "frozen": self.quant.frozen.clone() if self.quant.is_frozen else None,
+                "best": self.best, "init_thresholds": self.init_thresholds,
+                "start": self.start_name}
+
+    def load(self, state: dict) -> None:
+        if state["frozen"] is not None:
+            self._freeze_to(state["frozen"])
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.g_noise.set_state(state["g_noise"])
+        self.g_shuffle.set_state(state["g_shuffle"])
+        self.quant.generator.set_state(state["g_gumbel"])
+        self.history = state["history"]
+        self.best = state["best"]
+
+    def _freeze_to(self, thresholds) -> None:
+        self.quant.frozen = torch.as_tensor(thresholds, dtype=torch.int64,
+                                            device=self.quant.frozen.device).clone()
+        for p in self.thr_params:
+            p.requires_grad_(False)
+
+    def val_accuracy(self) -> float:
+        return _evaluate_hard(self.model, self.cfg, self.val_dn, self.val_y)
+
+    def epoch(self, epoch: int, bar=None) -> None:
+        """Train epoch ``epoch`` (0-based) of the schedule; evaluate on validation; keep the
+        best state."""
+        tc, task, quant, model = self.cfg["train"], self.task, self.quant, self.model
+        if epoch >= self.freeze_at and not quant.is_frozen and quant.exportable:
+            # the thresholds the validation frames liked best, then the network finishes on them
+            if self.best is not None and self.thr_params:
+                model.load_state_dict(self.best[2])
+            quant.freeze()
+            for p in self.thr_params:
+                p.requires_grad_(False)
+        n_train, bs = len(task.train_x), tc["batch_size"]
+        order = torch.randperm(n_train, generator=self.g_shuffle).to(task.device)
+        total_loss, correct = 0.0, 0
+        for i in range(self.steps_per_epoch):
+            step = epoch * self.steps_per_epoch + i
+            quant.temperature = _temperature(self.cfg, step, self.soft_steps)
+            p = (step - self.warm * self.steps_per_epoch) / self.learn_steps
+            quant.progress = min(max(p, 0.0), 1.0)
+            if self.thr_params:  # thresholds wait while the network learns to use the codes
+                lr = 0.0 if epoch < self.warm else self.lr_thr
+                if self.dn_param:  # DN steps decay (cosine, to a tenth) as the window narrows
+                    lr *= 0.1 + 0.45 * (1 + math.cos(math.pi * quant.progress))
+                self.opt.param_groups[1]["lr"] = lr
+            idx = order[i * bs:(i + 1) * bs]
+            dn = task.capture(task.train_x[idx], self.g_noise,
+                              per_batch=tc["photons_per"] == "batch")
+            logits = model(dn)
+            loss = F.cross_entropy(logits, task.train_y[idx])
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"the loss became {float(loss.detach())} at epoch {epoch + 1}, "
+                    f"step {i + 1}: training stopped and nothing was written; lower "
+                    f"train.lr_network ({tc['lr_network']}) or train.lr_thresholds "
+                    f"({self.lr_thr})")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            total_loss += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == task.train_y[idx]).sum())
+            self.samples_seen += len(idx)
+        acc = self.val_accuracy() if quant.exportable or quant.method == "fp" else float("nan")
+        h = self.history
+        h["epoch"].append(epoch + 1)
+        h["loss"].append(total_loss / n_train)
+        h["train_accuracy"].append(correct / n_train)
+        h["val_accuracy"].append(acc)
+        h["thresholds"].append([int(t) for t in quant.int_thresholds()] if quant.exportable
+                               else [])
+        if self.best is None or acc > self.best[0]:
+            frozen = quant.frozen.clone() if quant.is_frozen else None
+            self.best = (acc, epoch + 1, copy.deepcopy(model.state_dict()), frozen)
+        if bar is not None:
+            bar.update(advance=1, loss=f"{h['loss'][-1]:.3f}",
+                       train=f"{h['train_accuracy'][-1]:.3f}", val=f"{acc:.3f}")
+
+    def finish(self) -> None:
+        """Load the best state on validation (the exported one)."""
+        if self.best is not None:
+            _, _, state, frozen = self.best
+            self.quant.frozen = (frozen.clone() if frozen is not None else
+                                 torch.zeros(0, dtype=torch.int64, device=self.quant.frozen.device))
+            self.model.load_state_dict(state)
+
+
 def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainResult:
     t_start = time.perf_counter()
-    tc, qc, nc = cfg["train"], cfg["quantizer"], cfg["network"]
-    device = _device(tc["device"])
+    cfg_key = json.dumps(cfg, sort_keys=True)
+    device = _device(cfg["train"]["device"])
     task = Task(cfg, device)
+    cfg = resolve_auto(cfg, task.height, task.width)
+    tc, qc, nc = cfg["train"], cfg["quantizer"], cfg["network"]
     stats = sample_stats(task, cfg)
-    model = build_model(cfg, task, stats)
-    quant = model.quantizer
-    thr_params = quant.threshold_parameters()
-    thr_ids = {id(p) for p in thr_params}
-    net_params = [p for p in model.parameters() if id(p) not in thr_ids]
-    groups = [{"params": net_params, "lr": tc["lr_network"]}]
-    if thr_params:
-        groups.append({"params": thr_params, "lr": tc["lr_thresholds"]})
-    opt = torch.optim.Adam(groups)
-    g_noise = _generator(device, tc["seed"], "noise")
-    g_shuffle = _generator("cpu", tc["seed"], "shuffle")
-    quant.generator = _generator(device, tc["seed"], "gumbel")
     g_test = _generator(device, tc["seed"], "test")
     test_dn = task.capture_all(torch.as_tensor(task.test_images, device=device), g_test)
-    test_y = torch.as_tensor(task.test_labels)
-    init_thresholds = ([int(t) for t in quant.int_thresholds()] if quant.exportable else [])
-
-    n_train = len(task.train_x)
-    bs = tc["batch_size"]
-    steps_per_epoch = math.ceil(n_train / bs)
+    g_val = _generator(device, tc["seed"], "val")
+    val_dn = task.capture_all(torch.as_tensor(task.val_images, device=device), g_val)
+    val_y = torch.as_tensor(task.val_labels)
     epochs = tc["epochs"]
-    freeze_at = epochs - tc["freeze_epochs"]
-    soft_steps = max(1, freeze_at * steps_per_epoch)
-    history = {"epoch": [], "loss": [], "train_accuracy": [], "test_accuracy_hard": []}
-    start_epoch = 0
-    cfg_key = json.dumps(cfg, sort_keys=True)
+    learned_thresholds = qc["method"] in ("learned", "bitwise", "gumbel")
+    starts = qc["starts"] if learned_thresholds else [None]
+
+    state = None
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = torch.load(ckpt_path, weights_only=False)
         if state["config"] != cfg_key:
             raise ConfigError(f"{ckpt_path}: the checkpoint was made with a different config; "
                               f"delete it or drop --resume")
-        if state["frozen"] is not None:
-            quant.frozen = state["frozen"].to(device)
-            for p in thr_params:
-                p.requires_grad_(False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        g_noise.set_state(state["g_noise"])
-        g_shuffle.set_state(state["g_shuffle"])
-        quant.generator.set_state(state["g_gumbel"])
-        history = state["history"]
-        start_epoch = state["epoch"]
 
+    t_loop = time.perf_counter()
+    selection = {}
+    if state is not None:
+        run = _Run(cfg, task, stats, state["run"]["init_thresholds"] or None, val_dn, val_y,
+                   state["run"]["start"])
+        run.load(state["run"])
+        selection, start_epoch, samples_before = (state["selection"], state["epoch"],
+                                                  state["samples_seen"])
+    else:
+        ladders = {s: (task_start(cfg, task, stats) if s == "task" else s) for s in starts}
+        start_epoch, samples_before = 0, 0
+        if len(starts) > 1 and tc["start_epochs"] > 0:
+            # several starts, the first start_epochs of the schedule each; the best on
+            # validation continues
+            k = min(tc["start_epochs"], epochs)
+            bar = _Progress(progress, k * len(starts), f"starts {qc['method']} {qc['bits']}b")
+            try:
+                runs = []
+                for s in starts:
+                    r = _Run(cfg, task, stats, ladders[s], val_dn, val_y, s)
+                    for e in range(k):
+                        r.epoch(e, bar)
+                    runs.append(r)
+            finally:
+                bar.close()
+            run = max(runs, key=lambda r: r.best[0])  # first among equals
+            samples_before = sum(r.samples_seen for r in runs if r is not run)
+            selection = {r.start_name: {"val_accuracy": r.best[0],
+                                        "thresholds": r.init_thresholds} for r in runs}
+            start_epoch = k
+        else:
+            run = _Run(cfg, task, stats, ladders[starts[0]], val_dn, val_y, starts[0])
+            if starts[0] is not None:
+                selection = {starts[0]: {"thresholds": run.init_thresholds}}
+
+        if ckpt_path is not None and start_epoch:
+            _atomic_torch_save({"config": cfg_key, "epoch": start_epoch, "run": run.state(),
+                                "selection": selection, "samples_seen": samples_before},
+                               ckpt_path)
+        if stop_after is not None and stop_after <= start_epoch < epochs:
+            raise KeyboardInterrupt(f"stopped after epoch {start_epoch}")
     bar = _Progress(progress, epochs, f"train {qc['method']} {qc['bits']}b")
     bar.update(advance=start_epoch)
-    t_loop = time.perf_counter()
-    samples_seen = 0
-    model.train()
     try:
         for epoch in range(start_epoch, epochs):
-            if epoch >= freeze_at and not quant.is_frozen and quant.exportable:
-                quant.freeze()
-                for p in thr_params:
-                    p.requires_grad_(False)
-            if thr_params:  # thresholds wait while the network learns to use the codes
-                opt.param_groups[1]["lr"] = (0.0 if epoch < tc["threshold_warmup_epochs"]
-                                             else tc["lr_thresholds"])
-            order = torch.randperm(n_train, generator=g_shuffle).to(device)
-            total_loss, correct = 0.0, 0
-            for i in range(steps_per_epoch):
-                idx = order[i * bs:(i + 1) * bs]
-                quant.temperature = _temperature(cfg, epoch * steps_per_epoch + i, soft_steps)
-                dn = task.capture(task.train_x[idx], g_noise,
-                                  per_batch=tc["photons_per"] == "batch")
-                logits = model(dn)
-                loss = F.cross_entropy(logits, task.train_y[idx])
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {float(loss.detach())} at epoch {epoch + 1}, "
-                        f"step {i + 1}: "
-                        f"training stopped and nothing was written; lower train.lr_network "
-                        f"({tc['lr_network']}) or train.lr_thresholds ({tc['lr_thresholds']})")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total_loss += float(loss.detach()) * len(idx)
-                correct += int((logits.argmax(1) == task.train_y[idx]).sum())
-                samples_seen += len(idx)
-            history["epoch"].append(epoch + 1)
-            history["loss"].append(total_loss / n_train)
-            history["train_accuracy"].append(correct / n_train)
-            if (epoch + 1) % tc["eval_every"] == 0 or epoch + 1 == epochs:
-                acc = _evaluate_hard(model, cfg, test_dn, test_y)
-            else:
-                acc = float("nan")
-            history["test_accuracy_hard"].append(acc)
-            bar.update(advance=1, loss=f"{history['loss'][-1]:.3f}",
-                       train=f"{history['train_accuracy'][-1]:.3f}", test=f"{acc:.3f}")
+            run.epoch(epoch, bar)
             if ckpt_path is not None:
-                _atomic_torch_save({
-                    "config": cfg_key, "epoch": epoch + 1, "model": model.state_dict(),
-                    "optimizer": opt.state_dict(), "g_noise": g_noise.get_state(),
-                    "g_shuffle": g_shuffle.get_state(), "g_gumbel": quant.generator.get_state(),
-                    "history": history,
-                    "frozen": quant.frozen.clone() if quant.is_frozen else None,
-                }, ckpt_path)
+                _atomic_torch_save({"config": cfg_key, "epoch": epoch + 1, "run": run.state(),
+                                    "selection": selection,
+                                    "samples_seen": samples_before}, ckpt_path)
             if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
                 raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}")
     finally:
         bar.close()
     train_s = time.perf_counter() - t_loop
+    samples_seen = samples_before + run.samples_seen
+    run.finish()
+    model, quant, history = run.model, run.quant, run.history
+    init_thresholds = run.init_thresholds
+    h_val = history["val_accuracy"]
+    warm = run.warm
+    # the start ladder's own score: the last epoch before the thresholds moved
+    val_start = (max(h_val[:warm]) if run.thr_params and warm and len(h_val) >= warm
+                 else None)
 
     # -- export and evaluation ------------------------------------------------------------------
     model.eval()
@@ -384,8 +584,17 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         "method": qc["method"], "bits": qc["bits"], "photons": cfg["photons"],
         "dataset": cfg["data"]["dataset"], "sensor": cfg["sensor"]["preset"],
         "network": nc["kind"], "epochs": epochs, "seed": tc["seed"],
-        "test_samples": int(len(test_np)),
+        "test_samples": int(len(test_np)), "val_samples": int(len(val_y)),
+        "val_fraction": cfg["data"]["val_fraction"],
     }
+    if quant.exportable or quant.method == "fp":
+        metrics["val_accuracy"] = run.val_accuracy()  # the exported model, integer pipeline
+        model.eval()
+    metrics["val_accuracy_start"] = val_start
+    metrics["best_epoch"] = run.best[1] if run.best is not None else None
+    metrics["start"] = run.start_name
+    metrics["starts"] = selection
+    metrics["chosen_on"] = "validation split (data.val_fraction of the training data)"
     design = None
     if quant.exportable:
         prov = {"tool": "adcforge learn", "method": qc["method"], "bits": qc["bits"],

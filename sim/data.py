@@ -10,6 +10,10 @@
   detail, low contrast and texture) and a bright lamp in the frame at 50–200× the subject's
   brightness.
 - ``scenes``: the same subjects at ordinary brightness, no lamp.
+- ``patch``: procedural, 16×16: a small bright textured patch (6×6, 14 % of the pixels) whose
+  texture is the class (4 classes), on a large dim flat background — the task's information
+  lies in a minority band of the sample histogram, so that where an ADC puts its thresholds
+  decides the outcome (:func:`make_patches`).
 
 Any other argument is a directory: an ImageFolder tree (a sub-folder per class; ``train/`` and
 ``test/`` sub-folders are the split when present, else a seeded 80/20 split per class) or a
@@ -34,10 +38,14 @@ from adcforge.errors import AdcforgeError, ConfigError
 
 from . import isp
 
-DATASETS = ("digits", "hdr", "scenes")
+DATASETS = ("digits", "hdr", "scenes", "patch")
 SCENE_CLASSES = ("horizontal", "vertical", "diagonal", "spots")
 SCENE_SIZE = 16
 SCENE_COUNTS = {"train": 4000, "test": 1000}
+PATCH_CLASSES = ("horizontal", "vertical", "checker", "flat")
+PATCH_SIZE = 16
+PATCH_SIDE = 6
+PATCH_COUNTS = {"train": 4000, "test": 1000}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 SPLITS = ("train", "test")
 TEST_FRACTION = 0.2
@@ -68,6 +76,9 @@ def load_dataset(name_or_dir: str | os.PathLike, split: str = "train", seed: int
             raise ConfigError(f"dataset {name!r} is grayscale; mode must be 'gray'")
         if name == "digits":
             images, labels, classes = _digits(split, seed)
+        elif name == "patch":
+            images, labels = _patches_cached(split, seed)
+            classes = list(PATCH_CLASSES)
         else:
             images, labels = _scenes_cached(name == "hdr", split, seed)
             classes = list(SCENE_CLASSES)
@@ -174,6 +185,50 @@ def make_scenes(n: int, rng: np.random.Generator, hdr: bool, size: int = SCENE_S
         lamp = lamp / lamp.max(axis=(1, 2), keepdims=True)
         image = image + lamp
     return np.clip(image, 0.0, 1.0).astype(np.float32), labels
+
+
+@lru_cache(maxsize=8)
+def _patches_cached(split: str, seed: int):
+    n = PATCH_COUNTS[split]
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x9A7C, SPLITS.index(split)]))
+    images, labels = make_patches(n, rng)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def make_patches(n: int, rng: np.random.Generator, size: int = PATCH_SIZE,
+                 side: int = PATCH_SIDE):
+    """Generate ``n`` labelled patch images ``[n, size, size]`` (float32, [0, 1]) and labels.
+
+    Background: flat at 2–4 % of white (the bulk of the histogram). Patch: a ``side × side``
+    square at a random position, level ``L`` uniform in 0.35–0.50 of white, modulated by the
+    class texture of contrast ``c`` uniform in 8–16 %: 0 horizontal stripes, 1 vertical stripes
+    (period 2 or 3 px, random phase), 2 checkerboard (cells of 1 or 2 px), 3 flat. Every texture
+    is ``±1`` made zero-mean over the patch, so no class is brighter on average. The classes differ only
+    inside the patch, by a few per cent of its level.
+    """
+    labels = rng.integers(0, len(PATCH_CLASSES), size=n).astype(np.int64)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
+    yy, xx = yy[None], xx[None]
+    period = rng.integers(2, 4, size=(n, 1, 1)).astype(np.float64)
+    phase = rng.integers(0, 3, size=(n, 1, 1)).astype(np.float64)
+    cell = rng.integers(1, 3, size=(n, 1, 1)).astype(np.float64)
+    stripes_h = np.where(np.floor((yy + phase) / period * 2) % 2 == 0, 1.0, -1.0)
+    stripes_v = np.where(np.floor((xx + phase) / period * 2) % 2 == 0, 1.0, -1.0)
+    checker = np.where((np.floor(yy / cell) + np.floor(xx / cell)) % 2 == 0, 1.0, -1.0)
+    lab = labels[:, None, None]
+    texture = np.select([lab == 0, lab == 1, lab == 2], [stripes_h, stripes_v, checker], 0.0)
+    texture = texture - texture.mean(axis=(1, 2), keepdims=True)
+    level = rng.uniform(0.35, 0.50, size=(n, 1, 1))
+    contrast = rng.uniform(0.08, 0.16, size=(n, 1, 1))
+    patch = level * (1.0 + contrast * texture)
+    images = np.repeat(rng.uniform(0.02, 0.04, size=(n, 1, 1)), size, 1).repeat(size, 2)
+    y0 = rng.integers(0, size - side + 1, size=n)
+    x0 = rng.integers(0, size - side + 1, size=n)
+    for i in range(n):
+        images[i, y0[i]:y0[i] + side, x0[i]:x0[i] + side] = patch[i]
+    return np.clip(images, 0.0, 1.0).astype(np.float32), labels
 
 
 # -- image folders --------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_cnn_on_hdr_exports_a_conv_post_layer_that_golden_reproduces():
     cfg["photons"] = 1000.0
     res = train_model(cfg, None, progress=False, plots=False)
     design = res.design
-    assert design.mac.inputs == 9 and design.mac.outputs == cfg["network"]["conv_channels"]
+    assert design.mac.inputs == 9 and design.mac.outputs == 8  # cnn: 8 POST channels by default
     x = res.test_dn[:50].cpu().numpy().astype(np.int64)
     gold = golden_outputs(design, x, (3, 3))
     assert gold.shape == (50, 14 * 14, 8)

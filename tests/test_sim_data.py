@@ -186,3 +186,20 @@ def test_sensor_dataset_fresh_noise_and_photon_range():
     assert xb.shape == (32, 8, 8) and yb.shape == (32,)
     with pytest.raises(ConfigError, match="sensor is 16x16"):
         SensorDataset(load_sensor("phone", width=16, height=16), x, y, photons=10.0)
+
+
+def test_patch_task_puts_the_class_in_a_bright_minority_of_the_pixels():
+    from sim.data import PATCH_CLASSES, PATCH_SIDE, make_patches
+
+    x, y = make_patches(400, np.random.default_rng(3))
+    assert x.shape == (400, 16, 16) and set(np.unique(y)) == set(range(len(PATCH_CLASSES)))
+    bright = x > 0.1
+    assert np.all(bright.sum(axis=(1, 2)) == PATCH_SIDE**2)  # the patch, nothing else
+    assert np.all(x[~bright] <= 0.04) and np.all(x[bright] >= 0.25)
+    # no class is brighter on average: the patch mean is its level whatever the texture
+    means = np.array([x[i][bright[i]].mean() for i in range(len(x))])
+    for c in range(len(PATCH_CLASSES)):
+        assert 0.40 < means[y == c].mean() < 0.45
+    # the flat class has no texture inside the patch; the others do
+    spread = np.array([x[i][bright[i]].std() / means[i] for i in range(len(x))])
+    assert np.all(spread[y == 3] < 1e-6) and np.all(spread[y != 3] > 0.05)
