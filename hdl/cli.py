@@ -67,6 +67,27 @@ def register(main, bench):
         click.echo(path.with_suffix(".ports.txt").read_text(), nl=False)
         click.echo(f"wrote {path}")
 
+    @main.group("export")
+    def export_group():
+        """Export a design file for the field's other tools."""
+
+    @export_group.command("qonnx")
+    @design_arg
+    @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False,
+                  path_type=Path), help="The .onnx file to write.")
+    def export_qonnx_cmd(design, out):
+        """Write DESIGN as a QONNX model: the ladder as MultiThreshold, the decode table as
+        Gather, the POST layer in int64 ONNX arithmetic (docs/design-format.md, "QONNX")."""
+        from .qonnx import export_qonnx
+
+        d = resolve_design(design)
+        path = export_qonnx(d, out)
+        outs = f"POST outputs [batch, {d.mac.outputs}]" if d.mac else \
+            f"decoded values [batch, S, {d.channels}]"
+        click.echo(f"wrote {path}: x [batch, {d.samples_per_inference if d.mac else 'S'}] "
+                   f"UINT{d.input_bits} -> code (MultiThreshold, {len(d.thresholds)} thresholds), "
+                   f"y ({outs})")
+
     @main.command("designs")
     def designs_cmd():
         """List the bundled example design files."""
