@@ -189,7 +189,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
             else:  # the simulated board has no baud: show the share of useful bytes sent
                 util = (f", useful {stats.useful_bytes / stats.bytes_sent:.0%} of bytes sent"
                         if stats.bytes_sent else "")
-            bar.update(task, completed=stats.checked + stats.failed,
+            bar.update(task, completed=stats.checked + stats.failed + stats.not_run,
                        info=f"{rate:,.0f} samples/s{util}, mismatches {stats.mismatches}, "
                             f"resent {stats.resends}, failed {stats.failed}")
 
@@ -202,11 +202,13 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     else:
         report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
     util = report.get("link_utilisation")
+    eff = report["line_efficiency"]
     click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "
                f"retried {report['retried']}  failed {report['failed']}  "
-               f"{report['samples_per_s']:,.0f} samples/s  link utilisation "
+               f"not run {report['not_run']}  "
+               f"{report['samples_per_s'] or 0:,.0f} samples/s  link utilisation "
                f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
-               f"{report['line_efficiency']:.1%}")
+               f"{'n/a' if eff is None else f'{eff:.1%}'}")
     counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
     click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
                f"(code:count {counts})")
@@ -222,6 +224,9 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
         click.echo(f"report: {json_path}")
+    if report["aborted"]:  # the board vanished or fell silent: one line, after the report
+        click.secho(f"error: {report['aborted']}", fg="red", err=True)
+        raise SystemExit(1)
     if report["mismatches"] or report["failed"]:
         raise SystemExit(1)
 

@@ -9,8 +9,14 @@ board reset) for the tests.
 Flow control is a window of frames in flight; the board answers in order, so a response to a
 later frame proves that every earlier frame without an answer was lost, and those are resent at
 once. A frame is also resent when its answer is an error or does not come in time; after
-``max_tries`` sends its samples are counted as failed. Every sample ends as checked or failed;
-``retried`` counts the samples that needed more than one send.
+``max_tries`` sends its samples are counted as failed. ``retried`` counts the samples that
+needed more than one send.
+
+A board that vanishes (its serial port closes or errs: a pulled cable, a hard reset, the
+simulated board's process ended) or falls silent (no answer for ``silence_s``) ends the run:
+:attr:`HilRunner.aborted` says so in one line (after how many checked samples, at which
+frame), and the samples without a verdict are counted as ``not_run``. Every sample ends as
+``checked``, ``failed`` or ``not_run``; the report is complete either way.
 
 Every count of the report is in one unit, samples (``unit: samples``): in MAC mode a wrong
 output makes every sample of its inference a mismatch, and ``mismatched_outputs`` counts the
@@ -42,6 +48,10 @@ RESULT_BUFFER = 2048
 
 class HilError(AdcforgeError):
     """The board cannot be used for hardware in the loop (wrong design, no answer, no port)."""
+
+
+class BoardGone(HilError):
+    """The link to the board ended mid-run: its serial port closed or stopped taking bytes."""
 
 
 # -- transports ------------------------------------------------------------------------------
@@ -85,18 +95,32 @@ class SerialTransport(Transport):
         self.port = port
 
     def write(self, data: bytes) -> None:
-        self.ser.write(data)
+        import serial
+        try:
+            self.ser.write(data)
+        except serial.SerialTimeoutException:
+            raise BoardGone(f"the board stopped taking bytes on {self.port}") from None
+        except (serial.SerialException, OSError, TypeError):
+            # TypeError: pyserial's write on a port whose file descriptor is gone
+            raise BoardGone(f"the serial port {self.port} closed") from None
 
     def read(self, timeout: float) -> bytes:
-        self.ser.timeout = timeout
-        first = self.ser.read(1)
-        if not first:
-            return b""
-        waiting = self.ser.in_waiting
-        return first + (self.ser.read(waiting) if waiting else b"")
+        import serial
+        try:
+            self.ser.timeout = timeout
+            first = self.ser.read(1)
+            if not first:
+                return b""
+            waiting = self.ser.in_waiting
+            return first + (self.ser.read(waiting) if waiting else b"")
+        except (serial.SerialException, OSError, TypeError):
+            raise BoardGone(f"the serial port {self.port} closed") from None
 
     def close(self) -> None:
-        self.ser.close()
+        try:
+            self.ser.close()
+        except (OSError, Exception):  # a port that vanished cannot be closed cleanly
+            pass
 
 
 @dataclass
@@ -107,7 +131,7 @@ class Fault:
     at: int
 
 
-FAULT_KINDS = ("drop", "corrupt", "garbage", "cut", "reset", "rx_corrupt", "rx_drop")
+FAULT_KINDS = ("drop", "corrupt", "garbage", "cut", "reset", "vanish", "rx_corrupt", "rx_drop")
 
 
 class FaultyTransport(Transport):
@@ -116,12 +140,13 @@ class FaultyTransport(Transport):
     Outgoing: ``drop`` (one byte lost), ``corrupt`` (one byte's bits flipped), ``garbage`` (16
     random bytes inserted), ``cut`` (the rest of that write lost: the board sees a frame stop,
     the host sees no answer — a timeout), ``reset`` (``on_reset`` is called: the board is reset
-    while the byte is in flight). Incoming (the board's answers, offsets in received bytes):
+    while the byte is in flight), ``vanish`` (``on_vanish`` is called: the board disappears, as
+    when its cable is pulled; the rest of that write is lost). Incoming (the board's answers, offsets in received bytes):
     ``rx_corrupt``, ``rx_drop``.
     """
 
     def __init__(self, inner: Transport, faults: list[Fault], *, on_reset: Callable | None = None,
-                 seed: int = 0):
+                 on_vanish: Callable | None = None, seed: int = 0):
         for f in faults:
             if f.kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault {f.kind!r}; known: {', '.join(FAULT_KINDS)}")
@@ -131,6 +156,7 @@ class FaultyTransport(Transport):
                                  key=lambda f: f.at)
         self.in_faults = sorted((f for f in faults if f.kind.startswith("rx_")), key=lambda f: f.at)
         self.on_reset = on_reset
+        self.on_vanish = on_vanish
         self.sent = 0
         self.received = 0
         self.injected: list[str] = []
@@ -157,6 +183,11 @@ class FaultyTransport(Transport):
                     out.clear()
                     time.sleep(0.05)  # let the board take the bytes so far: a reset mid-frame
                     self.on_reset()
+                elif f.kind == "vanish" and self.on_vanish:
+                    self.inner.write(bytes(out))
+                    out.clear()
+                    self.on_vanish()
+                    cut = True
             if cut:
                 break
             if b is not None:
@@ -188,6 +219,11 @@ class FaultyTransport(Transport):
 # -- the runner ------------------------------------------------------------------------------
 
 
+def inflight_jobs(inflight) -> list:
+    """Return the jobs of a window of frames in flight (``seq -> (job, deadline)``)."""
+    return [job for job, _ in inflight.values()]
+
+
 @dataclass
 class Job:
     """One frame's worth of work."""
@@ -210,6 +246,7 @@ class HilStats:
     mismatched_outputs: int = 0
     retried: int = 0
     failed: int = 0
+    not_run: int = 0
     frames_sent: int = 0
     frames_ok: int = 0
     resends: int = 0
@@ -256,6 +293,8 @@ class HilRunner:
         self.runtime_thresholds: bool | None = None
         self.silence_s = silence_s
         self.aborted: str | None = None
+        self.abort_frame: int | None = None
+        self.data_frames = 0
 
     # -- frames ----------------------------------------------------------------------------
 
@@ -315,6 +354,7 @@ class HilRunner:
                 expected = ref_adc_pipeline(self.design, chunk.reshape(-1, spi))["outputs"].ravel()
             jobs.append(Job(k, cmd, pack_words(chunk, self.sb), chunk, expected))
         self.expected_by_frame = {job.index: job.expected for job in jobs}
+        self.data_frames = len(jobs)
         return jobs
 
     def _load_job(self, thresholds) -> Job:
@@ -351,13 +391,18 @@ class HilRunner:
             samples = samples[:len(samples) - len(samples) % spi]
         self.stats.samples = len(samples)
         t0 = time.monotonic()
-        self.handshake()
         jobs = []
         if load_thresholds:  # exercises the runtime ladder; the values are the design's own
             jobs.append(self._load_job(self.design.thresholds))
         jobs += self._data_jobs(samples)
         self._t0 = time.monotonic()
-        self._run_jobs(jobs)
+        try:
+            self.handshake()
+        except BoardGone as exc:  # gone before the first sample: every sample is not run
+            self._abort("board disconnected", str(exc), jobs, {})
+        else:
+            self._t0 = time.monotonic()
+            self._run_jobs(jobs)
         elapsed = time.monotonic() - self._t0
         s = self.stats
         report = {
@@ -365,7 +410,7 @@ class HilRunner:
             "samples": s.samples, "checked": s.checked, "mismatches": s.mismatches,
             "mismatched_outputs": s.mismatched_outputs if self.mode == "mac" else None,
             "retried": s.retried,
-            "failed": s.failed, "elapsed_s": round(elapsed, 3),
+            "failed": s.failed, "not_run": s.not_run, "elapsed_s": round(elapsed, 3),
             "samples_per_s": round(s.checked / elapsed, 1) if elapsed > 0 else None,
             "frames_sent": s.frames_sent, "resends": s.resends, "timeouts": s.timeouts,
             "lost_frames": s.lost, "error_responses": dict(s.error_responses),
@@ -375,32 +420,62 @@ class HilRunner:
             "line_efficiency": round(s.useful_bytes / s.bytes_sent, 4) if s.bytes_sent else None,
             "first_mismatches": s.first_mismatches[:10],
             "runtime_thresholds": self.runtime_thresholds,
-            "aborted": self.aborted,
+            "aborted": self.aborted, "aborted_at_frame": self.abort_frame,
+            "data_frames": self.data_frames,
             "total_s": round(time.monotonic() - t0, 3),
         }
         if self.t.byte_rate and elapsed > 0:
             report["link_utilisation"] = round(s.useful_bytes / elapsed / self.t.byte_rate, 4)
         answered = [j.samples for j in jobs if j.samples is not None and j.index in self.results]
         report.update(code_coverage(self.design, np.concatenate(answered) if answered else []))
-        assert s.checked + s.failed == s.samples, "every sample is checked or failed"
+        assert s.checked + s.failed + s.not_run == s.samples, \
+            "every sample is checked, failed or not run"
         return report
 
     def _run_jobs(self, jobs: list[Job], give_up: float | None = None) -> None:
+        """Send ``jobs`` and handle their answers; a vanished board ends the run (``_abort``),
+        except during the handshake (``give_up`` set), where :class:`BoardGone` is raised."""
         pending = collections.deque(jobs)
         inflight: collections.OrderedDict = collections.OrderedDict()
+        try:
+            self._loop(pending, inflight, give_up)
+        except BoardGone as exc:
+            if give_up is not None:
+                raise
+            self._abort("board disconnected", str(exc), pending, inflight)
+        if self.progress:
+            self.progress(self.stats, time.monotonic() - getattr(self, "_t0", time.monotonic()),
+                          self.t.byte_rate)
+
+    def _abort(self, what: str, why: str, pending, inflight) -> None:
+        """End the run: every sample without a verdict is ``not_run``; say so in one line."""
+        left = [j for j in list(inflight_jobs(inflight)) + list(pending) if not j.done]
+        data = sorted({j.index: j for j in left if j.samples is not None}.values(),
+                      key=lambda j: j.index)
+        for job in left:
+            job.done = True
+        self.stats.not_run += sum(len(j.samples) for j in data)
+        n = self.frame_samples
+        if data:
+            k = data[0].index
+            self.abort_frame = k
+            at = (f"at frame {k} of {self.data_frames} (samples {k * n:,}–"
+                  f"{k * n + len(data[0].samples) - 1:,})")
+        else:
+            at = "after the last frame"
+        self.aborted = (f"{what} after {self.stats.checked:,} checked samples, {at}: "
+                        f"{self.stats.not_run:,} of {self.stats.samples:,} samples not run ({why})")
+
+    def _loop(self, pending, inflight, give_up) -> None:
         last_progress = 0.0
         self._last_answer = time.monotonic()
         while pending or inflight:
             if give_up is not None and time.monotonic() > give_up:
                 return
             if time.monotonic() - self._last_answer > self.silence_s:
-                # the board stopped answering altogether: what is left fails, and says why
-                self.aborted = f"no answer from the board for {self.silence_s:g} s"
-                for job in list(pending) + [j for j, _ in inflight.values()]:
-                    if not job.done:
-                        job.done = True
-                        if job.samples is not None:
-                            self.stats.failed += len(job.samples)
+                # the board stopped answering altogether: what is left is not run, and says why
+                self._abort("board silent", f"no answer for {self.silence_s:g} s", pending,
+                            inflight)
                 return
             while pending and len(inflight) < self._window():
                 job = pending.popleft()
@@ -425,9 +500,6 @@ class HilRunner:
             if self.progress and now - last_progress > 0.2:
                 last_progress = now
                 self.progress(self.stats, now - getattr(self, "_t0", now), self.t.byte_rate)
-        if self.progress:
-            self.progress(self.stats, time.monotonic() - getattr(self, "_t0", time.monotonic()),
-                          self.t.byte_rate)
 
     def _retry(self, job: Job, pending) -> None:
         if job.done:
@@ -560,7 +632,8 @@ def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str 
             transport: Transport = SerialTransport(board.port, baud)
             transport.byte_rate = None  # a pty has no baud: utilisation comes from sim cycles
             if faults:
-                transport = FaultyTransport(transport, faults, on_reset=board.reset)
+                transport = FaultyTransport(transport, faults, on_reset=board.reset,
+                                            on_vanish=board.kill)
             runner = HilRunner(transport, design, mode=mode, window=window, max_tries=max_tries,
                                response_timeout=1.0, progress=progress)
             report = runner.run(samples)

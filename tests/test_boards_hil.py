@@ -26,7 +26,7 @@ def samples():
 
 
 def assert_accounted(report, n):
-    assert report["checked"] + report["failed"] == n
+    assert report["checked"] + report["failed"] + report["not_run"] == n
     assert report["samples"] == n
 
 
@@ -202,8 +202,136 @@ def test_runner_gives_up_on_a_silent_board_and_accounts_for_it():
     runner = HilRunner(DiesAfter(PyBoardTransport(DESIGN), 4), DESIGN, response_timeout=0.05,
                        silence_s=1.0)
     r = runner.run(x)
-    assert r["aborted"].startswith("no answer from the board")
-    assert r["checked"] == 2 * MAX_SAMPLES and r["failed"] == 2 * MAX_SAMPLES
+    assert r["aborted"].startswith(f"board silent after {2 * MAX_SAMPLES:,} checked samples, "
+                                   f"at frame 2 of 4")
+    assert r["aborted"].endswith("(no answer for 1 s)")
+    assert (r["checked"], r["failed"], r["not_run"]) == (2 * MAX_SAMPLES, 0, 2 * MAX_SAMPLES)
+    assert r["aborted_at_frame"] == 2
+
+
+# -- a board that disappears mid-run (issue 13, part 6) ---------------------------------------
+
+
+def test_hil_simulated_board_killed_mid_run_accounts_for_every_sample():
+    x = np.random.default_rng(7).integers(0, 4096, 8 * MAX_SAMPLES)
+    r = run_hil(DESIGN, x, faults=[Fault("vanish", STATUS + LOAD + 3 * FRAME + 100)])
+    assert r["faults_injected"] == [f"vanish@{STATUS + LOAD + 3 * FRAME + 100}"]
+    assert_accounted(r, len(x))
+    assert r["aborted"].startswith("board disconnected after ")
+    assert "(the serial port /dev/" in r["aborted"] and r["aborted"].endswith(" closed)")
+    assert r["mismatches"] == 0 and r["failed"] == 0
+    assert r["checked"] % MAX_SAMPLES == 0 and r["checked"] <= 3 * MAX_SAMPLES
+    assert r["not_run"] >= 5 * MAX_SAMPLES
+    assert r["aborted_at_frame"] == r["checked"] // MAX_SAMPLES
+    assert f"{r['not_run']:,} of {len(x):,} samples not run" in r["aborted"]
+
+
+def test_hil_cli_board_process_ended_writes_report_and_one_line(tmp_path, capsys, monkeypatch):
+    """The issue's run: `hil --sim adc4_in12 --json r.json`, the board's process ends mid-run."""
+    import json
+
+    import boards.hil
+    import boards.simboard
+    from adcforge.cli import main
+
+    started = []
+    start = boards.simboard.SimulatedBoard.start
+    monkeypatch.setattr(boards.simboard.SimulatedBoard, "start",
+                        lambda self: started.append(self) or start(self))
+    read = boards.hil.SerialTransport.read
+    got = [0]
+
+    def read_then_kill(self, timeout):
+        data = read(self, timeout)
+        got[0] += len(data)
+        if got[0] > 2 * MAX_SAMPLES:  # a frame of codes answered, the next one coming: pull
+            started[0].kill()
+        return data
+
+    monkeypatch.setattr(boards.hil.SerialTransport, "read", read_then_kill)
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit) as e:
+        main(["hil", "--sim", "adc4_in12", "--photons", "10", "--samples", "8000",
+              "--json", str(out)])
+    assert e.value.code == 1
+    r = json.loads(out.read_text())
+    assert_accounted(r, 8000)
+    assert r["checked"] >= MAX_SAMPLES and r["not_run"] > 0 and r["mismatches"] == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error:")]
+    assert err == [f"error: {r['aborted']}"]
+    assert err[0].startswith(f"error: board disconnected after {r['checked']:,} checked samples")
+    assert "SerialException" not in err[0] and "readiness" not in err[0]
+
+
+class PtyBoard:
+    """A board model (:class:`PyBoardTransport`) behind a pty. It answers ``frames`` frames,
+    then none, and closes the port a second later (once the host has read those answers), as a
+    USB serial adapter does when it is unplugged."""
+
+    def __init__(self, design, frames):
+        import os
+        import threading
+        import tty
+
+        from boards.pyboard import PyBoardTransport
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.board = PyBoardTransport(design)
+        self.left = frames
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import os
+        import select
+        import time
+        quiet_since = time.monotonic() if self.left == 0 else None
+        while quiet_since is None or time.monotonic() - quiet_since < 1.0:
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            for f in self.board.parser.feed(os.read(self.master, 4096)):
+                if self.left > 0:
+                    self.left -= 1
+                    os.write(self.master, self.board._answer(f.cmd, f.seq, f.payload))
+                    if self.left == 0:
+                        quiet_since = time.monotonic()
+        os.close(self.master)
+
+    def close(self):
+        import os
+        self.thread.join(5)
+        os.close(self.slave)
+
+
+def test_hil_serial_port_that_closes_mid_run():
+    from boards.hil import SerialTransport
+    x = np.random.default_rng(3).integers(0, 4096, 6 * MAX_SAMPLES)
+    board = PtyBoard(DESIGN, frames=4)  # STATUS, LOAD_THRESHOLDS, two frames of samples
+    try:
+        transport = SerialTransport(board.port)
+        r = HilRunner(transport, DESIGN, response_timeout=0.2).run(x)
+        transport.close()
+    finally:
+        board.close()
+    assert_accounted(r, len(x))
+    assert r["aborted"] == (f"board disconnected after {2 * MAX_SAMPLES:,} checked samples, at "
+                            f"frame 2 of 6 (samples 1,024–1,535): 2,048 of 3,072 samples not run "
+                            f"(the serial port {board.port} closed)")
+    assert (r["checked"], r["failed"], r["not_run"]) == (2 * MAX_SAMPLES, 0, 4 * MAX_SAMPLES)
+
+
+def test_hil_board_gone_before_the_first_sample_still_reports():
+    from boards.hil import SerialTransport
+    x = np.arange(1000) % 4096
+    board = PtyBoard(DESIGN, frames=0)  # closes at once
+    try:
+        transport = SerialTransport(board.port)
+        r = HilRunner(transport, DESIGN).run(x)
+    finally:
+        board.close()
+    assert (r["checked"], r["not_run"]) == (0, 1000)
+    assert r["aborted"].startswith("board disconnected after 0 checked samples, at frame 0 of 2")
 
 
 def test_hil_board_without_its_port_says_so(capsys):

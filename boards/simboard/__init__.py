@@ -105,6 +105,13 @@ class SimulatedBoard:
         """Reset the design, as pressing a board's reset button would."""
         self.proc.send_signal(signal.SIGUSR1)
 
+    def kill(self) -> None:
+        """End the board's process at once (SIGKILL), as pulling its USB cable would: its pty
+        closes under the host."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def stats(self) -> dict:
         """Return the harness counters: cycles, rx_bytes, tx_bytes, resets (after ``stop``)."""
         try:
