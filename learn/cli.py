@@ -4,6 +4,7 @@ train``."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -57,8 +58,12 @@ def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, r
               help="parallel worker processes (one thread each)")
 @click.option("--cached-only", is_flag=True,
               help="train nothing: report the runs already cached in OUT/.cache")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="train on an existing Dask cluster (workers need only this package)")
+@click.option("--cluster", default=None, metavar="local:N",
+              help="train on a Dask LocalCluster of N worker processes on this machine")
 @click.option("--quiet", is_flag=True)
-def compare_cmd(config, out, jobs, cached_only, quiet):
+def compare_cmd(config, out, jobs, cached_only, scheduler, cluster, quiet):
     """Compare methods × bits × light levels × seeds (bundled default: learn/configs/compare.yaml).
 
     Writes results.md (mean ± std), results.csv, accuracy-vs-bits plots per light level and
@@ -66,8 +71,19 @@ def compare_cmd(config, out, jobs, cached_only, quiet):
     """
     from .compare import compare
 
-    res = compare(config, out, progress=not quiet, jobs_n=jobs, cached_only=cached_only)
-    click.echo(f"{len(res['rows'])} runs in {res['seconds']:.0f} s: {out}/results.md")
+    if scheduler and cluster:
+        raise click.UsageError("give one of --scheduler and --cluster")
+    if cluster:
+        from .cluster import parse_cluster
+        parse_cluster(cluster)  # a malformed value fails before any work
+    res = compare(config, out, progress=not quiet, jobs_n=jobs, cached_only=cached_only,
+                  scheduler=scheduler, cluster=cluster)
+    click.echo(f"{len(res['rows'])} runs in {res['seconds']:.0f} s: "
+               f"{Path(out) / 'results.md'}")
+    if res["failed"]:
+        click.echo(f"{len(res['failed'])} runs failed (not cached; a rerun retries them): "
+                   f"{', '.join(res['failed'][:5])}", err=True)
+        raise SystemExit(1)
 
 
 @click.command("train")

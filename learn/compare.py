@@ -133,14 +133,32 @@ def _robust_extra(res, r: dict) -> dict:
                            for n in r.get("read_noise_e", [])}}
 
 
-def _cached_train(run: dict, cache: Path, robustness: dict | None = None):
-    """Train ``run`` (or read its cached result); with ``robustness`` also re-test it at other
-    light levels and read noise through the golden model."""
-    from .train import train_model
+def _cache_path(cache: Path, run: dict, robustness: dict | None) -> Path:
+    return cache / f"{_key({'run': run, 'robustness': robustness})}.json"
 
-    path = cache / f"{_key({'run': run, 'robustness': robustness})}.json"
+
+def _write_cache(path: Path, rec: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec))
+    tmp.replace(path)
+
+
+def _cached_train(run: dict, cache: Path, robustness: dict | None = None):
+    """Train ``run`` (or read its cached result) and cache it; see :func:`train_record`."""
+    path = _cache_path(cache, run, robustness)
     if path.exists():
         return json.loads(path.read_text())
+    rec = train_record(run, robustness)
+    _write_cache(path, rec)
+    return rec
+
+
+def train_record(run: dict, robustness: dict | None = None) -> dict:
+    """Train ``run`` and return its record; with ``robustness`` also re-test it at other light
+    levels and read noise through the golden model. Writes nothing (a cluster worker's task)."""
+    from .train import train_model
+
     res = train_model(run, None, progress=False, plots=False)
     m = res.metrics
     rec = {"test_accuracy": m["test_accuracy"], "train_seconds": m["train_seconds"],
@@ -148,18 +166,17 @@ def _cached_train(run: dict, cache: Path, robustness: dict | None = None):
            "initial_thresholds": m.get("initial_thresholds")}
     if robustness is not None:
         rec.update(_robust_extra(res, robustness))
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rec))
-    tmp.replace(path)
     return rec
 
 
 def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: int = 1,
-            cached_only: bool = False) -> dict:
+            cached_only: bool = False, scheduler: str | None = None,
+            cluster: str | None = None) -> dict:
     """Run the comparison of ``config`` and write tables and plots into ``out_dir``;
-    ``jobs_n`` worker processes (one thread each) train in parallel. ``cached_only``: train
-    nothing, report the runs already in ``out_dir/.cache`` (missing cells are left empty)."""
+    ``jobs_n`` worker processes (one thread each) train in parallel, or a Dask cluster does
+    (``scheduler``: an existing one's address; ``cluster``: ``local:N``, see
+    :mod:`learn.cluster`). ``cached_only``: train nothing, report the runs already in
+    ``out_dir/.cache`` (missing cells are left empty)."""
     cfg = load_compare_config(config)
     out = Path(out_dir)
     cache = out / ".cache"
@@ -197,20 +214,50 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
         bar = Progress()
         bar.start()
         tid = bar.add_task("compare", total=len(tasks))
+
+    def cost(i):  # the longest runs first (CNN, many bits, Gumbel), so that workers stay busy
+        run = tasks[i][0]
+        cnn = (run.get("network") or {}).get("kind") == "cnn"
+        q = run.get("quantizer") or {}
+        return (not cnn, q.get("method") != "gumbel", -q.get("bits", 0))
+
+    failed: list[int] = []
     try:
-        if jobs_n > 1:
+        if (scheduler or cluster) and not cached_only:
+            from .cluster import run_on_dask
+
+            todo = []
+            for i in keep:
+                path = _cache_path(cache, *tasks[i])
+                if path.exists():
+                    results[i] = json.loads(path.read_text())
+                else:
+                    todo.append(i)
+            todo.sort(key=cost)
+            if bar:
+                bar.update(tid, advance=len(keep) - len(todo))
+
+            def on_result(j, rec):  # the driver writes the cache: workers share no files
+                i = todo[j]
+                results[i] = rec
+                _write_cache(_cache_path(cache, *tasks[i]), rec)
+                if bar:
+                    bar.update(tid, advance=1, description=labels[i])
+
+            def on_progress(done, running, failed_n):
+                if bar:
+                    bar.update(tid, description=f"done {done + len(keep) - len(todo)}, running "
+                                                f"{running}, failed {failed_n}")
+
+            failed = [todo[j] for j in run_on_dask(train_record, [tasks[i] for i in todo],
+                                                   scheduler=scheduler, cluster=cluster,
+                                                   on_result=on_result, on_progress=on_progress)]
+        elif jobs_n > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=jobs_n, mp_context=ctx) as pool:
-                # the longest runs first (CNN, many bits, Gumbel), so that workers stay busy
-                def cost(i):
-                    run = tasks[i][0]
-                    cnn = (run.get("network") or {}).get("kind") == "cnn"
-                    q = run.get("quantizer") or {}
-                    return (not cnn, q.get("method") != "gumbel", -q.get("bits", 0))
-
                 futures = {pool.submit(_cached_train, tasks[i][0], cache, tasks[i][1]): i
                            for i in sorted(keep, key=cost)}
                 for fut in as_completed(futures):
@@ -233,7 +280,8 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
                    for (m, s, _), rec in zip(robust_jobs, results[len(jobs):]) if rec is not None]
     elapsed = time.perf_counter() - t0
     _write(out, cfg, rows, robust_rows, elapsed)
-    return {"rows": rows, "robustness": robust_rows, "seconds": elapsed}
+    return {"rows": rows, "robustness": robust_rows, "seconds": elapsed,
+            "failed": [labels[i] for i in failed]}
 
 
 def _spread(values) -> dict:
