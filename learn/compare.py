@@ -89,10 +89,17 @@ def load_compare_config(config) -> dict:
     for name, d in cfg["datasets"].items():
         if not isinstance(d, dict) or "photons" not in d:
             raise ConfigError(f"{source}: datasets.{name}: expected a mapping with 'photons'")
-        unknown = set(d) - {"photons", "config"}
+        unknown = set(d) - {"photons", "config", "fixed"}
         if unknown:
             raise ConfigError(f"{source}: datasets.{name}: unknown key(s) {sorted(unknown)}; "
-                              f"allowed: photons, config")
+                              f"allowed: photons, config, fixed")
+        for i, ladder in enumerate(d.get("fixed") or []):
+            if not isinstance(ladder, list) or len(ladder) + 1 not in [2**b for b in cfg["bits"]]:
+                raise ConfigError(f"{source}: datasets.{name}.fixed[{i}]: got {ladder!r}; "
+                                  f"expected a ladder of 2**bits - 1 integers for one of the "
+                                  f"compared bits {cfg['bits']}")
+            validate(_run_config(cfg, name, d, fixed_label(ladder), len(ladder).bit_length(), 0,
+                                 d["photons"][0]), f"{source}: datasets.{name}.fixed[{i}]")
         validate(_run_config(cfg, name, d, "learned", 2, 0, d["photons"][0]), f"{source}: "
                  f"datasets.{name}")
     r = cfg["robustness"]
@@ -112,11 +119,20 @@ def _deep_update(base: dict, over: dict) -> dict:
     return out
 
 
+def fixed_label(ladder) -> str:
+    """The method label of a hand-given ladder in the tables: ``fixed 380/410/440``."""
+    return "fixed " + "/".join(str(int(t)) for t in ladder)
+
+
 def _run_config(cfg, dataset, dcfg, method, bits, seed, photons) -> dict:
     run = _deep_update(cfg["base"], dcfg.get("config") or {})
-    run = _deep_update(run, {"name": f"{dataset}_{method}_{bits}b", "photons": photons,
-                             "data": {"dataset": dataset},
-                             "quantizer": {"method": method, "bits": bits},
+    quant = {"method": method, "bits": bits}
+    if method.startswith("fixed "):
+        quant = {"method": "fixed", "bits": bits,
+                 "thresholds": [int(t) for t in method.split(" ", 1)[1].split("/")]}
+    name = method.replace(" ", "_").replace("/", "_")
+    run = _deep_update(run, {"name": f"{dataset}_{name}_{bits}b", "photons": photons,
+                             "data": {"dataset": dataset}, "quantizer": quant,
                              "train": {"seed": seed}})
     return run
 
@@ -161,7 +177,8 @@ def train_record(run: dict, robustness: dict | None = None) -> dict:
 
     res = train_model(run, None, progress=False, plots=False)
     m = res.metrics
-    rec = {"test_accuracy": m["test_accuracy"], "train_seconds": m["train_seconds"],
+    rec = {"test_accuracy": m["test_accuracy"], "val_accuracy": m.get("val_accuracy"),
+           "start": m.get("start"), "train_seconds": m["train_seconds"],
            "wall_seconds": m["wall_seconds"], "thresholds": m.get("thresholds"),
            "initial_thresholds": m.get("initial_thresholds")}
     if robustness is not None:
@@ -188,6 +205,11 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
                     for seed in cfg["seeds"]:
                         jobs.append((dataset, photons, method, bits, seed,
                                      _run_config(cfg, dataset, dcfg, method, bits, seed, photons)))
+            for ladder in dcfg.get("fixed") or []:  # a sweep of hand-given ladders
+                label, bits = fixed_label(ladder), len(ladder).bit_length()
+                for seed in cfg["seeds"]:
+                    jobs.append((dataset, photons, label, bits, seed,
+                                 _run_config(cfg, dataset, dcfg, label, bits, seed, photons)))
     robust_jobs = []
     r = cfg["robustness"]
     if r:
@@ -290,12 +312,13 @@ def _spread(values) -> dict:
             "n": len(a)}
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation (ddof 1 when ≥ 2 seeds) per dataset, photons, method, bits."""
+def summarise(rows: list[dict], key: str = "test_accuracy") -> list[dict]:
+    """Mean and standard deviation (ddof 1 when ≥ 2 seeds) of ``key`` per dataset, photons,
+    method, bits."""
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["dataset"], r["photons"], r["method"], r["bits"]), []).append(
-            r["test_accuracy"])
+            r[key])
     return [{"dataset": d, "photons": p, "method": m, "bits": b, **_spread(accs)}
             for (d, p, m, b), accs in groups.items()]
 
@@ -316,7 +339,8 @@ def _tables(entries: list[dict], bits: list[int], title, rows) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown_tables(summary: list[dict], methods: list[str], bits: list[int]) -> str:
+def markdown_tables(summary: list[dict], methods: list[str], bits: list[int],
+                    split: str = "test") -> str:
     """One table per dataset and light level: methods × bits, ``mean ± std`` (best in bold)."""
     def rows(sub):
         out = []
@@ -341,7 +365,7 @@ def markdown_tables(summary: list[dict], methods: list[str], bits: list[int]) ->
             out.append(f"| {m} | " + " | ".join(cells) + " |")
         return out
 
-    return _tables(summary, bits, lambda d, p: f"\n**{d}, {p:g} photons at white** (test "
+    return _tables(summary, bits, lambda d, p: f"\n**{d}, {p:g} photons at white** ({split} "
                    f"accuracy through the golden model, mean ± std over seeds)\n", rows)
 
 
@@ -404,18 +428,26 @@ def _write(out: Path, cfg, rows, robust_rows, elapsed) -> None:
     stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=out))
     try:
         summary = summarise(rows)
+        methods = list(cfg["methods"]) + list(dict.fromkeys(
+            fixed_label(ladder) for d in cfg["datasets"].values() for ladder in d.get("fixed") or []))
         text = (f"# {cfg['name']}\n\nSeeds: {cfg['seeds']}; base config: "
                 f"`{json.dumps(cfg['base'])}`; {len(rows)} runs in {elapsed:.0f} s.\n"
-                + markdown_tables(summary, cfg["methods"], cfg["bits"]))
+                + markdown_tables(summary, methods, cfg["bits"]))
+        val_rows = [r for r in rows if r.get("val_accuracy") is not None]
+        if val_rows:
+            text += ("\nValidation accuracy (the split every choice during training was made on; "
+                     "carved from the training data):\n"
+                     + markdown_tables(summarise(val_rows, "val_accuracy"), methods, cfg["bits"],
+                                       "validation"))
         if cfg["paired"]:
             ref = cfg["paired"]["reference"]
             paired = paired_differences(rows, ref)
-            text += paired_tables(paired, ref, cfg["methods"], cfg["bits"])
+            text += paired_tables(paired, ref, methods, cfg["bits"])
             (stage / "paired.json").write_text(json.dumps(paired, indent=1) + "\n")
         (stage / "results.md").write_text(text)
         buf = io.StringIO()
         fields = ["dataset", "photons", "method", "bits", "seed", "test_accuracy",
-                  "train_seconds", "wall_seconds"]
+                  "val_accuracy", "start", "train_seconds", "wall_seconds"]
         w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)

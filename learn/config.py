@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "bits": 2,
         "init": "quantile",
         "starts": "auto",
+        "task_weight": "fisher",
         "estimator": "auto",
         "window_anneal": "auto",
         "threshold_param": "auto",
@@ -64,8 +65,9 @@ DEFAULTS: dict[str, Any] = {
         "lr_thresholds": 1e-4,
         "lr_thresholds_dn": 1.0,
         "start_epochs": 2,
-        "task_start_epochs": 1,
+        "task_start_epochs": 3,
         "lr_network": 1e-3,
+        "lr_decay": "cosine",
         "freeze_epochs": 4,
         "threshold_warmup_epochs": 0,
         "seed": 0,
@@ -82,6 +84,7 @@ _TYPES = {
     "sensor.preset": str, "sensor.seed": int,
     "quantizer.method": str, "quantizer.bits": int, "quantizer.init": str,
     "quantizer.threshold_param": str, "quantizer.ste_window": str, "quantizer.estimator": str,
+    "quantizer.task_weight": str,
     "quantizer.decoder": str, "quantizer.channels": int, "quantizer.decode_width": int,
     "network.kind": str, "network.exponent_bits": int, "network.guard_bits": int,
     "network.output_bits": int, "network.conv_channels": int, "network.hidden_channels": int,
@@ -91,6 +94,7 @@ _TYPES = {
     "train.lr_network": float, "train.freeze_epochs": int,
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int, "train.photons_per": str,
+    "train.lr_decay": str,
 }
 _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
@@ -107,9 +111,10 @@ _RANGES = {
 _CHOICES = {
     "quantizer.method": METHODS, "quantizer.decoder": DECODERS,
     "quantizer.threshold_param": ("auto", "absolute", "relative", "quantile", "dn"),
-    "quantizer.estimator": ESTIMATORS,
+    "quantizer.estimator": ESTIMATORS, "quantizer.task_weight": ("fisher", "abs"),
     "quantizer.ste_window": ("auto", "gap", "noise"),
     "network.kind": NETWORKS, "train.device": DEVICES, "train.photons_per": ("batch", "image"),
+    "train.lr_decay": ("cosine", "none"),
 }
 
 

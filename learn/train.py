@@ -192,9 +192,11 @@ def build_model(cfg: dict, task: Task, stats: SampleStats, init=None) -> TaskMod
 def task_start(cfg: dict, task: Task, stats: SampleStats) -> np.ndarray:
     """The task-aware start: train the task network on the unquantized samples (the linear
     input, :class:`~learn.quantizers.LinearInput`) for ``train.task_start_epochs`` epochs, then
-    place the thresholds at the quantiles of the training samples weighted by
-    ``|∂loss/∂sample|`` (:func:`~learn.quantizers.weighted_int_thresholds`): codes go where the
-    loss is sensitive to the sample, not where samples are many."""
+    place the thresholds by the loss gradient with respect to each training sample,
+    ``g = ∂loss/∂sample`` (:func:`~learn.quantizers.weighted_int_thresholds`, rule
+    ``quantizer.task_weight``: ``fisher``, density ∝ (Σ g²)^(1/3) per sample value, or ``abs``,
+    the histogram weighted by ``|g|``): codes go where the loss is sensitive to the sample, not
+    where samples are many."""
     cfg = resolve_auto(cfg, task.height, task.width)
     tc = cfg["train"]
     g = _generator("cpu", tc["seed"], "task-start")
@@ -223,7 +225,7 @@ def task_start(cfg: dict, task: Task, stats: SampleStats) -> np.ndarray:
         weights.append(grad.abs().cpu().numpy().ravel())
     q = cfg["quantizer"]
     return weighted_int_thresholds(np.concatenate(values), np.concatenate(weights),
-                                   2 ** q["bits"], 2**task.input_bits - 1)
+                                   2 ** q["bits"], 2**task.input_bits - 1, q["task_weight"])
 
 
 def sample_stats(task: Task, cfg: dict) -> SampleStats:
@@ -442,6 +444,10 @@ class _Run:
             quant.temperature = _temperature(self.cfg, step, self.soft_steps)
             p = (step - self.warm * self.steps_per_epoch) / self.learn_steps
             quant.progress = min(max(p, 0.0), 1.0)
+            if tc["lr_decay"] == "cosine":  # the network's rate: cosine to a tenth at the end
+                done = step / max(1, tc["epochs"] * self.steps_per_epoch)
+                self.opt.param_groups[0]["lr"] = tc["lr_network"] * (
+                    0.1 + 0.45 * (1 + math.cos(math.pi * done)))
             if self.thr_params:  # thresholds wait while the network learns to use the codes
                 lr = 0.0 if epoch < self.warm else self.lr_thr
                 if self.dn_param:  # DN steps decay (cosine, to a tenth) as the window narrows

@@ -11,9 +11,10 @@
   brightness.
 - ``scenes``: the same subjects at ordinary brightness, no lamp.
 - ``patch``: procedural, 16×16: a small bright textured patch (6×6, 14 % of the pixels) whose
-  texture is the class (4 classes), on a large dim flat background — the task's information
-  lies in a minority band of the sample histogram, so that where an ADC puts its thresholds
-  decides the outcome (:func:`make_patches`).
+  texture is the class (4 classes), on a large dim flat background, and in half the images a
+  small glint at white — the task's information lies in a minority band of the sample
+  histogram, so that where an ADC puts its thresholds decides the outcome
+  (:func:`make_patches`).
 
 Any other argument is a directory: an ImageFolder tree (a sub-folder per class; ``train/`` and
 ``test/`` sub-folders are the split when present, else a seeded 80/20 split per class) or a
@@ -206,7 +207,10 @@ def make_patches(n: int, rng: np.random.Generator, size: int = PATCH_SIZE,
     class texture of contrast ``c`` uniform in 8–16 %: 0 horizontal stripes, 1 vertical stripes
     (period 2 or 3 px, random phase), 2 checkerboard (cells of 1 or 2 px), 3 flat. Every texture
     is ``±1`` made zero-mean over the patch, so no class is brighter on average. The classes differ only
-    inside the patch, by a few per cent of its level.
+    inside the patch, by a few per cent of its level. Half of the images also hold a 2×2
+    specular glint at white away from the patch (0.8 % of all pixels, so the 99.9th percentile
+    that sets a range-setting ADC lies at white): codes spread evenly over the range put one
+    threshold into the patch's band, where the class is.
     """
     labels = rng.integers(0, len(PATCH_CLASSES), size=n).astype(np.int64)
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
@@ -226,7 +230,14 @@ def make_patches(n: int, rng: np.random.Generator, size: int = PATCH_SIZE,
     images = np.repeat(rng.uniform(0.02, 0.04, size=(n, 1, 1)), size, 1).repeat(size, 2)
     y0 = rng.integers(0, size - side + 1, size=n)
     x0 = rng.integers(0, size - side + 1, size=n)
+    glint = rng.random(n) < 0.5
+    gy = rng.integers(0, size - 1, size=n)
+    gx = rng.integers(0, size - 1, size=n)
     for i in range(n):
+        if glint[i]:  # a 2x2 specular glint at white, outside the patch
+            while (y0[i] - 1 <= gy[i] <= y0[i] + side) and (x0[i] - 1 <= gx[i] <= x0[i] + side):
+                gy[i], gx[i] = rng.integers(0, size - 1), rng.integers(0, size - 1)
+            images[i, gy[i]:gy[i] + 2, gx[i]:gx[i] + 2] = 1.0
         images[i, y0[i]:y0[i] + side, x0[i]:x0[i] + side] = patch[i]
     return np.clip(images, 0.0, 1.0).astype(np.float32), labels
 

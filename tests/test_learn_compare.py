@@ -77,3 +77,21 @@ def test_bundled_compare_configs_load():
         assert cfg["paired"] == {"reference": "hist"}
     with pytest.raises(ConfigError, match="paired"):
         load_compare_config({**TINY, "paired": {"reference": "lloyd"}})
+
+
+def test_a_sweep_of_fixed_ladders_runs_beside_the_methods_with_validation_tables(tmp_path):
+    cfg = {"name": "sweep", "base": {"train": {"epochs": 1, "freeze_epochs": 1}},
+           "methods": ["hist"], "bits": [1], "seeds": [0],
+           "datasets": {"digits": {"photons": [100], "fixed": [[258], [262]]}},
+           "paired": {"reference": "hist"}}
+    res = compare(cfg, tmp_path / "c", progress=False)
+    methods = [r["method"] for r in res["rows"]]
+    assert methods == ["hist", "fixed 258", "fixed 262"]
+    fixed = [r for r in res["rows"] if r["method"] == "fixed 258"][0]
+    assert fixed["thresholds"] == [258] and 0 <= fixed["val_accuracy"] <= 1
+    text = (tmp_path / "c" / "results.md").read_text()
+    assert "| fixed 258 |" in text and "| fixed 262 |" in text
+    assert "validation accuracy through the golden model" in text
+    with pytest.raises(ConfigError, match=r"datasets.digits.fixed\[0\]"):
+        load_compare_config({**cfg, "datasets": {"digits": {"photons": [100],
+                                                             "fixed": [[258, 300]]}}})

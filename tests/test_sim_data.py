@@ -193,9 +193,11 @@ def test_patch_task_puts_the_class_in_a_bright_minority_of_the_pixels():
 
     x, y = make_patches(400, np.random.default_rng(3))
     assert x.shape == (400, 16, 16) and set(np.unique(y)) == set(range(len(PATCH_CLASSES)))
-    bright = x > 0.1
+    glint = x > 0.99
+    assert set(glint.sum(axis=(1, 2))) == {0, 4} and 0.3 < glint.any(axis=(1, 2)).mean() < 0.7
+    bright = (x > 0.1) & ~glint
     assert np.all(bright.sum(axis=(1, 2)) == PATCH_SIDE**2)  # the patch, nothing else
-    assert np.all(x[~bright] <= 0.04) and np.all(x[bright] >= 0.25)
+    assert np.all(x[~bright & ~glint] <= 0.04) and np.all(x[bright] >= 0.25)
     # no class is brighter on average: the patch mean is its level whatever the texture
     means = np.array([x[i][bright[i]].mean() for i in range(len(x))])
     for c in range(len(PATCH_CLASSES)):
