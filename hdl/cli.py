@@ -25,13 +25,13 @@ def port_summary(design, component) -> list[str]:
     return lines
 
 
-def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, lanes=None) -> Path:
+def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, mac_lanes=None) -> Path:
     """Write ``<out_dir>/<name>.v`` and ``<name>.ports.txt``; return the Verilog path."""
     from amaranth.back import verilog
 
     from hdl.pipeline import AdcPipeline
 
-    top = AdcPipeline(design, runtime_thresholds=runtime_thresholds, lanes=lanes)
+    top = AdcPipeline(design, runtime_thresholds=runtime_thresholds, mac_lanes=mac_lanes)
     text = verilog.convert(top, name=design.name, emit_src=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{design.name}.v"
@@ -52,16 +52,18 @@ def register(main, bench):
                   default=Path("build"), show_default=True, help="Output directory.")
     @click.option("--runtime-thresholds", is_flag=True,
                   help="Make thresholds writeable at run time (a write port, no rebuild).")
-    @click.option("--lanes", type=int, default=None,
-                  help="Parallel multiply lanes of the MAC core (default: one per output).")
-    def verilog_cmd(design, out_dir, runtime_thresholds, lanes):
+    @click.option("--mac-lanes", type=int, default=None,
+                  help="Parallel multiply lanes of the MAC core: weights per clock for each "
+                       "activation (default: one per output).")
+    def verilog_cmd(design, out_dir, runtime_thresholds, mac_lanes):
         """Write the Verilog of DESIGN's whole ADC pipeline, and a port summary.
 
         DESIGN is a design file or the name of a bundled example
         (`adcforge designs` lists them)."""
         d = resolve_design(design)
         try:
-            path = write_verilog(d, out_dir, runtime_thresholds=runtime_thresholds, lanes=lanes)
+            path = write_verilog(d, out_dir, runtime_thresholds=runtime_thresholds,
+                                 mac_lanes=mac_lanes)
         except ValueError as exc:
             raise AdcforgeError(str(exc)) from None
         click.echo(path.with_suffix(".ports.txt").read_text(), nl=False)

@@ -59,8 +59,9 @@ class AdcPipeline(wiring.Component):
         A validated design file.
     runtime_thresholds : bool
         Make the ladder's thresholds writeable through ``thr`` (the design's values at reset).
-    lanes : int or None
-        Parallel multiply lanes of the MAC core (default: one per output, one sample per clock).
+    mac_lanes : int or None
+        Parallel multiply lanes of the MAC core: weights applied per clock to each activation
+        (default: one per output, so the MAC takes an activation every clock).
     levels_per_stage : int
         Logic levels between the ladder's pipeline registers.
 
@@ -78,7 +79,7 @@ class AdcPipeline(wiring.Component):
     thr : In(ThresholdWriteSignature), with ``runtime_thresholds`` only.
     """
 
-    def __init__(self, design: Design, *, runtime_thresholds: bool = False, lanes=None,
+    def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None,
                  levels_per_stage: int = 1):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {type(design).__name__}")
@@ -88,7 +89,7 @@ class AdcPipeline(wiring.Component):
                                        runtime=runtime_thresholds,
                                        levels_per_stage=levels_per_stage)
         self.decode = DecodeLUT(design.decode.table, design.decode.width)
-        self.mac = POSTMac.from_design(design, lanes=lanes) if design.mac is not None else None
+        self.mac = POSTMac.from_design(design, mac_lanes=mac_lanes) if design.mac is not None else None
         members = {
             "i": In(stream.Signature(unsigned(design.input_bits))),
             "codes": Out(stream.Signature(DecodedLayout(design.bits, design.decode.width,

@@ -166,9 +166,9 @@ class OutputStage(wiring.Component):
 class POSTMac(wiring.Component):
     """POST multiply–accumulate: ``inputs`` activations in, ``outputs`` results out per inference.
 
-    Each activation is multiplied by its column of weights, ``lanes`` weights per clock (so an
-    activation takes ``ceil(outputs / lanes)`` clocks; ``lanes = outputs`` takes one activation
-    per clock). Accumulators start at the bias; after the last activation of an inference the
+    Each activation is multiplied by its column of weights, ``mac_lanes`` weights per clock (so
+    an activation takes ``ceil(outputs / mac_lanes)`` clocks; ``mac_lanes = outputs`` takes one
+    activation per clock). Accumulators start at the bias; after the last activation of an inference the
     accumulators are handed to the output stage, which emits ``outputs`` results in order, each
     rounded and saturated as :func:`ref_output_stage` says, while the next inference accumulates.
 
@@ -183,7 +183,7 @@ class POSTMac(wiring.Component):
     """
 
     def __init__(self, *, sign, exponent, bias, width, exponent_bits, guard_bits, acc_bits,
-                 output_bits, output_shift, lanes=None):
+                 output_bits, output_shift, mac_lanes=None):
         _check_post_args(width, exponent_bits, guard_bits)
         sign, exponent = np.asarray(sign), np.asarray(exponent)
         bias = np.asarray(bias)
@@ -191,29 +191,30 @@ class POSTMac(wiring.Component):
             raise ValueError(f"sign and exponent must have shape (outputs, inputs) and bias "
                              f"(outputs,), not {sign.shape}, {exponent.shape}, {bias.shape}")
         self.outputs, self.inputs = sign.shape
-        lanes = self.outputs if lanes is None else lanes
-        if not isinstance(lanes, int) or not 1 <= lanes <= self.outputs:
-            raise ValueError(f"lanes must be an integer in [1, {self.outputs}], not {lanes!r}")
+        mac_lanes = self.outputs if mac_lanes is None else mac_lanes
+        if not isinstance(mac_lanes, int) or not 1 <= mac_lanes <= self.outputs:
+            raise ValueError(f"mac_lanes must be an integer in [1, {self.outputs}], not "
+                             f"{mac_lanes!r}")
         self.sign, self.exponent, self.bias = sign, exponent, bias
         self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
         self.q = product_frac_bits(exponent_bits, guard_bits)
         self.acc_bits, self.output_bits, self.output_shift = acc_bits, output_bits, output_shift
-        self.lanes = lanes
-        self.groups = -(-self.outputs // lanes)
+        self.mac_lanes = mac_lanes
+        self.groups = -(-self.outputs // mac_lanes)
         super().__init__({
             "i": In(stream.Signature(signed(width))),
             "o": Out(stream.Signature(signed(output_bits))),
         })
 
     def _weight_rom_init(self):
-        """One word per (input, group): ``lanes`` weights, lane 0 in the low bits."""
-        word_layout = data.ArrayLayout(WeightLayout(self.exponent_bits), self.lanes)
+        """One word per (input, group): ``mac_lanes`` weights, lane 0 in the low bits."""
+        word_layout = data.ArrayLayout(WeightLayout(self.exponent_bits), self.mac_lanes)
         init = []
         for i in range(self.inputs):
             for g in range(self.groups):
                 row = []
-                for lane in range(self.lanes):
-                    j = g * self.lanes + lane
+                for lane in range(self.mac_lanes):
+                    j = g * self.mac_lanes + lane
                     if j < self.outputs:
                         row.append({"sign": int(self.sign[j, i]),
                                     "exponent": int(self.exponent[j, i])})
@@ -224,7 +225,7 @@ class POSTMac(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        G, L, N = self.groups, self.lanes, self.inputs
+        G, L, N = self.groups, self.mac_lanes, self.inputs
         en = Signal()  # the product pipeline advances
 
         # Beat sequencer: each activation is presented for G clocks, one lane group each.
@@ -313,10 +314,11 @@ class POSTMac(wiring.Component):
         return m
 
     @classmethod
-    def from_design(cls, design, lanes=None):
+    def from_design(cls, design, mac_lanes=None):
         """Build the MAC core of a design file's ``mac`` section."""
         mac = design.mac
         return cls(sign=mac.sign, exponent=mac.exponent, bias=mac.bias,
                    width=design.decode.width, exponent_bits=mac.exponent_bits,
                    guard_bits=mac.guard_bits, acc_bits=design.acc_bits,
-                   output_bits=mac.output_bits, output_shift=mac.output_shift, lanes=lanes)
+                   output_bits=mac.output_bits, output_shift=mac.output_shift,
+                   mac_lanes=mac_lanes)

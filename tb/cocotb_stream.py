@@ -36,7 +36,7 @@ def _target():
     t = CONFIG["target"]
     if t["kind"] == "pipeline":
         return PipelineTarget(load_design(t["design"]), runtime_thresholds=t.get("runtime", False),
-                              lanes=t.get("lanes"))
+                              mac_lanes=t.get("mac_lanes"))
     return PostMultiplierTarget(t["width"], t["exponent_bits"], t["guard_bits"])
 
 
@@ -74,21 +74,21 @@ class TB:
             self.dut.out_sel.value = mode
 
     async def bulk(self, stim: np.ndarray, unit: int, outs_per_unit: int, valid_p: float,
-                   ready_p: float, seed: int, lanes: int, depth: int) -> tuple[np.ndarray, int]:
-        """Stream ``stim`` through the DUT lanes at full speed; return the raw outputs in order
+                   ready_p: float, seed: int, copies: int, depth: int) -> tuple[np.ndarray, int]:
+        """Stream ``stim`` through the DUT copies at full speed; return the raw outputs in order
         and the clock cycles taken.
 
         ``stim`` is cut into units of ``unit`` inputs that produce ``outs_per_unit`` outputs
-        (one sample and one code; or one inference and its results); each lane takes an equal
-        share of whole units (the last unit repeated to fill the lanes).
+        (one sample and one code; or one inference and its results); each copy takes an equal
+        share of whole units (the last unit repeated to fill the copies).
         """
         stim = np.asarray(stim, dtype=np.int64).reshape(-1, unit)
         units = len(stim)
-        per = -(-units // lanes)
-        padded = np.concatenate([stim, np.repeat(stim[-1:], per * lanes - units, axis=0)])
+        per = -(-units // copies)
+        padded = np.concatenate([stim, np.repeat(stim[-1:], per * copies - units, axis=0)])
         if per * unit > depth or per * outs_per_unit > depth:
-            raise ValueError(f"a batch holds at most {lanes * depth} inputs and outputs")
-        for k in range(lanes):
+            raise ValueError(f"a batch holds at most {copies * depth} inputs and outputs")
+        for k in range(copies):
             words = padded[k * per:(k + 1) * per].ravel().tolist()
             (self.work / f"stim{k}.hex").write_text(("%x\n" * len(words)) % tuple(words))
             resp = self.work / f"resp{k}.hex"
@@ -111,7 +111,7 @@ class TB:
         cycles = int(dut.cycles.value)
         await RisingEdge(dut.clk)
         raw = []
-        for k in range(lanes):
+        for k in range(copies):
             lines = [x for x in (self.work / f"resp{k}.hex").read_text().split("\n")
                      if x and not x.startswith("//")]
             raw.extend(int(x, 16) for x in lines)
@@ -150,7 +150,7 @@ async def bulk(dut):
         t0 = time.perf_counter()
         raw, cycles = await tb.bulk(batch["stim"], batch["unit"], batch["outs_per_unit"],
                                     cfg.get("valid_p", 1.0), cfg.get("ready_p", 1.0),
-                                    cfg.get("seed", 1), target.spec.lanes, target.spec.depth)
+                                    cfg.get("seed", 1), target.spec.copies, target.spec.depth)
         got = batch["unpack"](raw)
         n_bad = _compare(cfg["name"], batch["inputs"], batch["expected"], got, examples)
         seconds = time.perf_counter() - t0
@@ -159,7 +159,7 @@ async def bulk(dut):
         cycles_total += cycles
         batches.append({"name": cfg["name"], "checked": len(batch["expected"]),
                         "samples": int(len(batch["stim"])), "mismatches": n_bad,
-                        "lanes": target.spec.lanes,
+                        "copies": target.spec.copies,
                         "cycles": cycles, "seconds": seconds})
         if isinstance(target, PipelineTarget):  # which codes the batch's samples exercised
             cover = code_coverage(target.design, batch["stim"])

@@ -52,10 +52,10 @@ class PipelineTarget:
     ``out_sel`` follows it).
     """
 
-    def __init__(self, design: Design, *, runtime_thresholds: bool = False, lanes=None):
+    def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None):
         self.design = design
         self.runtime_thresholds = runtime_thresholds
-        self.lanes = lanes
+        self.mac_lanes = mac_lanes
         self.code_width = design.bits + design.decode.width * design.channels
         if self.code_width > 64:
             raise ValueError(f"co-simulation unpacks codes and values in 64 bits; this design "
@@ -68,7 +68,7 @@ class PipelineTarget:
         if runtime_thresholds:
             statics.update({"thr__addr": max(design.bits, 1), "thr__data": design.input_bits,
                             "thr__we": 1, "thr__commit": 1})
-        suffix = ("_rt" if runtime_thresholds else "") + (f"_l{lanes}" if lanes else "")
+        suffix = ("_rt" if runtime_thresholds else "") + (f"_m{mac_lanes}" if mac_lanes else "")
         self.name = f"{design.name}{suffix}"
         self.spec = HarnessSpec(dut_module="dut_top", in_port="i", in_width=design.input_bits,
                                 out_ports=out_ports, statics=statics)
@@ -78,7 +78,7 @@ class PipelineTarget:
         from hdl.pipeline import AdcPipeline
 
         dut = AdcPipeline(self.design, runtime_thresholds=self.runtime_thresholds,
-                          lanes=self.lanes)
+                          mac_lanes=self.mac_lanes)
         text = verilog.convert(dut, name="dut_top", emit_src=False)
         return Target(name=self.name, spec=self.spec, dut_verilog=text)
 

@@ -158,14 +158,14 @@ def test_post_multiplier_every_case(width, ebits, guard):
     assert got == exp.tolist()
 
 
-@pytest.mark.parametrize("lanes", [None, 1, 3])
-def test_post_mac(lanes):
-    rng = np.random.default_rng(lanes or 0)
+@pytest.mark.parametrize("mac_lanes", [None, 1, 3])
+def test_post_mac(mac_lanes):
+    rng = np.random.default_rng(mac_lanes or 0)
     sign = rng.integers(-1, 2, size=(4, 6))
     exponent = np.where(sign == 0, 0, rng.integers(0, 8, size=(4, 6)))
     bias = np.array([-500, 0, 77, 1000])
     dut = POSTMac(sign=sign, exponent=exponent, bias=bias, width=8, exponent_bits=3,
-                  guard_bits=2, acc_bits=20, output_bits=10, output_shift=2, lanes=lanes)
+                  guard_bits=2, acc_bits=20, output_bits=10, output_shift=2, mac_lanes=mac_lanes)
     acts = rng.integers(-128, 128, size=(7, 6))
     acts[0] = -128  # the worst case
     got = stream_through(dut, dut.i, dut.o, acts.ravel().tolist(), 7 * 4)
@@ -173,11 +173,11 @@ def test_post_mac(lanes):
     assert got == exp.ravel().tolist()
 
 
-def test_post_mac_refuses_bad_lanes():
-    with pytest.raises(ValueError, match=r"lanes must be an integer in \[1, 2\], not 3"):
+def test_post_mac_refuses_bad_mac_lanes():
+    with pytest.raises(ValueError, match=r"mac_lanes must be an integer in \[1, 2\], not 3"):
         POSTMac(sign=np.ones((2, 2)), exponent=np.zeros((2, 2)), bias=np.zeros(2), width=8,
                 exponent_bits=3, guard_bits=2, acc_bits=20, output_bits=10, output_shift=0,
-                lanes=3)
+                mac_lanes=3)
 
 
 def test_adc_pipeline_both_modes():
@@ -185,7 +185,7 @@ def test_adc_pipeline_both_modes():
     rng = np.random.default_rng(9)
     x = rng.integers(0, 2**16, size=(3, d.samples_per_inference))
     ref = ref_adc_pipeline(d, x)
-    dut = AdcPipeline(d, lanes=2)
+    dut = AdcPipeline(d, mac_lanes=2)
     got = stream_through(dut, dut.i, dut.outputs, x.ravel().tolist(), ref["outputs"].size,
                          setup=lambda ctx: ctx.set(dut.mode, 1))
     assert got == ref["outputs"].ravel().tolist()
