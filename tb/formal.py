@@ -38,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -45,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amaranth.asserts import AnyConst, AnySeq
+from amaranth.asserts import AnyConst, AnySeq, Initial
 from amaranth.hdl import (
     Array,
     Assert,
@@ -175,6 +176,26 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool):
                                 f"{design.name} needs {width} (a netlist of another design?)")
 
 
+BANK_REGISTERS = ("ladder.thr_active_*", "ladder.thr_shadow_*", "ladder.write_one_hot",
+                  "ladder.write_data", "ladder.commit")
+
+
+def bank_prelude(netlist: "Netlist") -> str:
+    """Return the yosys commands that flatten a runtime-threshold netlist and expose its
+    threshold registers as ports (the specification asserts them equal to its model)."""
+    sel = " ".join(f"w:{n}" for n in BANK_REGISTERS)
+    return (f"hierarchy -top {netlist.top}\nproc\nflatten\n"
+            f"select -assert-min 1 {netlist.top}/w:ladder.thr_active_*\n"
+            f"expose {netlist.top}/{sel.replace(' ', f' {netlist.top}/')}")
+
+
+def free_banks_postlude() -> str:
+    """Return the yosys commands that make the threshold banks (netlist and model) start with
+    any values, so that a bounded check starts from thresholds in any order."""
+    return ("setattr -unset init w:ladder.thr_active_* w:ladder.thr_shadow_* "
+            "spec/w:model_active_* spec/w:model_shadow_*")
+
+
 def pipeline_latency(design: Design, runtime: bool = False) -> int:
     """Return the clocks from a sample's acceptance to its code on ``codes`` (ladder + decode)."""
     from hdl.ladder import ComparatorLadder
@@ -279,6 +300,7 @@ class _Harness:
             ports.update(i_thr__addr=self.thr_addr, i_thr__data=self.thr_data,
                          i_thr__we=self.thr_we, i_thr__commit=self.thr_commit)
             self.active = self._bank_model(m)
+            ports.update(self._bank_invariants(m))
         m.submodules.dut = Instance(top, **ports)
 
     def _bank_model(self, m):
@@ -298,7 +320,37 @@ class _Harness:
                 m.d.sync += shadow[k].eq(data)
         with m.If(commit):
             m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
+        self.shadow = shadow
+        self.port_regs = (we, addr, data, commit)
         return active
+
+    def _bank_invariants(self, m):
+        """Assert that the netlist's threshold registers (exposed by :data:`BANK_PRELUDE`) equal
+        the model's in every cycle: the induction needs it, and it states that a commit is never
+        half-applied."""
+        d = self.design
+        n = len(d.thresholds)
+        ports = {}
+        for k in range(n):
+            for bank, model in (("active", self.active), ("shadow", self.shadow)):
+                dut = Signal(d.input_bits, name=f"dut_{bank}_{k}")
+                ports[f"o_ladder.thr_{bank}_{k}"] = dut
+                m.d.comb += Assert(dut == model[k], f"threshold {k}: {bank} bank differs from "
+                                   "the model (a write or commit misapplied)")
+                with m.If(Initial()):  # the banks start free (any order) when their init is
+                    m.d.comb += Assume(dut == model[k])  # unset (FREE_BANKS), else equal
+        one_hot = Signal(n, name="dut_write_one_hot")
+        data = Signal(d.input_bits, name="dut_write_data")
+        commit = Signal(name="dut_commit")
+        ports.update({"o_ladder.write_one_hot": one_hot, "o_ladder.write_data": data,
+                      "o_ladder.commit": commit})
+        we, addr, wdata, wcommit = self.port_regs
+        m.d.comb += [
+            Assert(one_hot == Cat(we & (addr == k) for k in range(n)), "write port register"),
+            Assert(data == wdata, "write data register"),
+            Assert(commit == wcommit, "commit register"),
+        ]
+        return ports
 
     def expected(self, sample=None):
         """The golden ``codes`` payload of ``sample`` (default: the sample on the input) with
@@ -382,6 +434,21 @@ class FlowSpec(_Spec):
         return m
 
 
+class CommitSpec(_Spec):
+    """Free threshold writes and commits (and everything else): in every cycle the netlist's
+    threshold banks and write-port registers equal the model's, so a commit copies the whole
+    shadow bank at once. 2-inductive (the assertions are the harness's)."""
+
+    def __init__(self, design: Design, top: str):
+        super().__init__()
+        self.design, self.top = design, top
+
+    def elaborate(self, platform):
+        m = self.module()
+        _Harness(m, self.design, self.top, True)
+        return m
+
+
 class HoldSpec(_Spec):
     """Free valid, ready and reset: a beat offered on the output and not taken is offered again
     in the next cycle, unchanged (unless the pipeline is reset). k-inductive at 2."""
@@ -434,7 +501,7 @@ class PropertyResult:
 
 
 def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
-            timeout: float | None = None):
+            prelude: str = "", postlude: str = "", timeout: float | None = None):
     """Run one sby task on ``spec`` (an Amaranth elaboratable) with the netlist files
     ``sources`` (``.v`` or ``.il`` in ``workdir``); return ``(status, seconds, task_dir)`` with
     status ``PASS``, ``FAIL``, ``UNKNOWN`` or ``TIMEOUT``."""
@@ -446,8 +513,8 @@ def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
     il = workdir / f"{name}_spec.il"
     il.write_text(rtlil.convert(spec, name="spec", platform="formal", ports=spec.ports()))
     files = [Path(p) for p in sources] + [il]
-    read = "\n".join(("read_rtlil " if p.suffix == ".il" else "read_verilog -sv ") + p.name
-                     for p in files)
+    read = "\n".join([("read_rtlil " if p.suffix == ".il" else "read_verilog -sv ") + p.name
+                      for p in files[:-1]] + [prelude, f"read_rtlil {il.name}", postlude])
     config = textwrap.dedent("""\
         [options]
         mode {mode}
@@ -470,13 +537,15 @@ def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
     sby = workdir / f"{name}.sby"
     sby.write_text(config)
     start = time.perf_counter()
+    # sby in its own process group, so that a timeout also ends its solver.
+    proc = subprocess.Popen([_tool("yowasp-sby"), "-f", "-d", task.name, sby.name], cwd=workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=formal_env(), start_new_session=True)
     try:
-        proc = subprocess.run([_tool("yowasp-sby"), "-f", "-d", task.name, sby.name], cwd=workdir,
-                              capture_output=True, text=True, env=formal_env(), timeout=timeout,
-                              check=False)
-        log = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        log = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        log, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return "TIMEOUT", time.perf_counter() - start, task
     seconds = time.perf_counter() - start
     (workdir / f"{name}.log").write_text(log)
@@ -630,15 +699,22 @@ CLAIMS = {
               "of the k-th sample accepted, for every k; none lost, none duplicated",
 }
 RUNTIME_CLAIMS = {
+    "commit": "threshold writes and commits in any cycle: the banks always equal the model's; a "
+              "commit makes the whole shadow bank active in one clock (never half-applied)",
     "flow": CLAIMS["flow"] + "; thresholds written and committed at any time, in any order",
     "stream": CLAIMS["stream"] + "; thresholds written and committed at any time, in any order: "
               "each sample sees the whole old set or the whole new set (never half a commit)",
 }
 
 
-def default_depth(latency: int) -> int:
-    """Return the bounded checks' depth: a beat through the pipeline, stalled and overtaken."""
-    return 2 * latency + 2
+def default_depth(design: Design, latency: int, runtime: bool = False) -> int:
+    """Return the bounded checks' depth: a beat through the pipeline, stalled and overtaken
+    (``2 * latency + 2``); ``latency + 4`` for ladders over 4 bits, whose unrolled compare trees
+    make each step costly; ``latency + 3`` with runtime thresholds (free thresholds make every
+    step a ones-count equivalence)."""
+    if runtime:
+        return latency + 3
+    return 2 * latency + 2 if design.bits <= 4 else latency + 4
 
 
 def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
@@ -664,30 +740,35 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     netlist = read_netlist_ports(source, workdir)
     check_netlist(netlist, design, runtime)
     latency = pipeline_latency(design, runtime)
-    depth = depth or default_depth(latency)
+    depth = depth or default_depth(design, latency, runtime)
     result = ProofResult(design.name, str(source), runtime, latency,
                          split=("codes path (ladder, decode, handshake) in mode 0" if design.mac
                                 else "whole pipeline (ladder, decode, handshake)"))
     claims = RUNTIME_CLAIMS if runtime else CLAIMS
+    # name, specification (built when run), sby mode, depth
     plan = [
-        # name, spec, mode, depth
-        ("flow", FlowSpec(design, netlist.top, latency=latency, runtime=runtime),
+        ("flow", lambda: FlowSpec(design, netlist.top, latency=latency, runtime=runtime),
          "bmc" if runtime else "prove", depth if runtime else latency + 1),
-        ("hold", HoldSpec(design, netlist.top, runtime=runtime), "prove", 2),
-        ("stream", StreamSpec(design, netlist.top, runtime=runtime, depth=depth), "bmc", depth),
+        ("hold", lambda: HoldSpec(design, netlist.top, runtime=runtime), "prove", 2),
     ]
-    for name, spec, mode, d in plan:
+    if runtime:
+        plan.append(("commit", lambda: CommitSpec(design, netlist.top), "prove", 2))
+    plan.append(("stream", lambda: StreamSpec(design, netlist.top, runtime=runtime, depth=depth),
+                 "bmc", depth))
+    for name, make_spec, mode, d in plan:
         if only and name not in only:
             continue
+        spec = make_spec()
         kind = "induction" if mode == "prove" else "bounded"
         log(f"{name}: {'proving by induction' if kind == 'induction' else 'checking'} "
             f"to depth {d}...")
         status, seconds, task = run_sby(name, spec, workdir, mode=mode, depth=d,
-                                        sources=[netlist.path], timeout=timeout)
+                                        sources=[netlist.path], timeout=timeout,
+                                        prelude=bank_prelude(netlist) if runtime else "")
         verdict = {"PASS": "proved" if kind == "induction" else "passed", "FAIL": "failed",
                    "UNKNOWN": "unknown", "TIMEOUT": "timeout"}[status]
         pr = PropertyResult(name, kind, d, seconds, verdict,
-                            claims.get(name, CLAIMS[name]).format(latency=latency))
+                            (claims.get(name) or CLAIMS[name]).format(latency=latency))
         if status == "FAIL":
             vcd = task / "engine_0" / "trace.vcd"
             if vcd.exists():
