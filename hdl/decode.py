@@ -10,6 +10,8 @@ from amaranth.lib.wiring import In, Out
 
 from adcforge.golden import ref_decode_lut
 
+from .ladder import check_lanes, lane_shape
+
 __all__ = ["DecodeLUT", "DecodedLayout", "ref_decode_lut"]
 
 
@@ -32,6 +34,9 @@ class DecodeLUT(wiring.Component):
         Signed ``width``-bit values.
     width : int
         Width of one value, 2..24.
+    lanes : int
+        Codes per beat (one ROM read port each); with more than one, both payloads are
+        ``ArrayLayout``s of ``lanes`` elements (element 0 = the earliest sample).
 
     Members
     -------
@@ -39,7 +44,7 @@ class DecodeLUT(wiring.Component):
     o : Out(stream.Signature(DecodedLayout(bits, width, channels)))
     """
 
-    def __init__(self, table, width: int):
+    def __init__(self, table, width: int, *, lanes: int = 1):
         table = np.asarray(table)
         if table.ndim != 2 or table.shape[0] < 2 or table.shape[0] & (table.shape[0] - 1):
             raise ValueError(f"table must have shape (2**bits, channels), not {table.shape}")
@@ -53,9 +58,11 @@ class DecodeLUT(wiring.Component):
         self.bits = table.shape[0].bit_length() - 1
         self.channels = table.shape[1]
         self.latency = 1
+        self.lanes = check_lanes(lanes)
         super().__init__({
-            "i": In(stream.Signature(unsigned(self.bits))),
-            "o": Out(stream.Signature(DecodedLayout(self.bits, width, self.channels))),
+            "i": In(stream.Signature(lane_shape(unsigned(self.bits), lanes))),
+            "o": Out(stream.Signature(lane_shape(DecodedLayout(self.bits, width, self.channels),
+                                                 lanes))),
         })
 
     def elaborate(self, platform):
@@ -65,10 +72,15 @@ class DecodeLUT(wiring.Component):
         row_layout = data.ArrayLayout(signed(self.width), self.channels)
         init = [[int(v) for v in row] for row in self.table]
         m.submodules.rom = rom = memory.Memory(shape=row_layout, depth=len(init), init=init)
-        rd = rom.read_port(domain="sync")
-        m.d.comb += [rd.addr.eq(self.i.payload), rd.en.eq(en)]
-        code = Signal(unsigned(self.bits))
+        for lane in range(self.lanes):
+            i_code = self.i.payload if self.lanes == 1 else self.i.payload[lane]
+            out = self.o.payload if self.lanes == 1 else self.o.payload[lane]
+            rd = rom.read_port(domain="sync")
+            m.d.comb += [rd.addr.eq(i_code), rd.en.eq(en)]
+            code = Signal(unsigned(self.bits), name="code" if self.lanes == 1 else f"code_{lane}")
+            with m.If(en):
+                m.d.sync += code.eq(i_code)
+            m.d.comb += [out.code.eq(code), out.values.eq(rd.data)]
         with m.If(en):
-            m.d.sync += [code.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
-        m.d.comb += [self.o.payload.code.eq(code), self.o.payload.values.eq(rd.data)]
+            m.d.sync += self.o.valid.eq(self.i.valid)
         return m

@@ -15,6 +15,11 @@ Architecture (every level one LUT level deep, registered every ``levels_per_stag
    With runtime-writeable thresholds (which the board may load in any order) a ones-count adder
    tree is used instead: it counts correctly for any thresholds, bubbles included.
 
+Sample lanes (``lanes=N``): N samples per beat (an ``ArrayLayout`` payload, lane 0 the earliest
+sample), N copies of the compare tree and encoder in one pipeline with one enable, sharing the
+thresholds (constant: the compare constants; runtime: one register bank, so every lane of a beat
+sees the same set).
+
 Runtime-writeable thresholds (``runtime=True``): a write port (:class:`ThresholdWriteSignature`)
 fills a shadow bank, and ``commit`` copies the whole bank into the active thresholds in one
 clock, so each sample is compared with the old set or the new set, never a mixture. The port is
@@ -24,7 +29,7 @@ later one the new set.
 """
 
 from amaranth.hdl import Cat, Const, Module, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from adcforge.design import ladder_size_problem, threshold_problem
@@ -32,7 +37,20 @@ from adcforge.golden import ref_comparator_ladder, ref_comparator_ladder_unsorte
 from .pipe import Levels, is_registered
 
 __all__ = ["ComparatorLadder", "ThresholdWriteSignature", "ref_comparator_ladder",
-           "ref_comparator_ladder_unsorted", "check_ladder_args"]
+           "ref_comparator_ladder_unsorted", "check_ladder_args", "check_lanes", "lane_shape"]
+
+
+def check_lanes(lanes) -> int:
+    """Check a sample-lane count (a positive integer); return it."""
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+    return lanes
+
+
+def lane_shape(shape, lanes: int):
+    """The payload of ``lanes`` values of ``shape``: ``shape`` itself for one lane, else an
+    ``ArrayLayout`` (element 0 = the earliest sample)."""
+    return shape if lanes == 1 else data.ArrayLayout(shape, lanes)
 
 
 class ThresholdWriteSignature(wiring.Signature):
@@ -81,17 +99,21 @@ class ComparatorLadder(wiring.Component):
         values fills one LUT4).
     levels_per_stage : int
         Logic levels between pipeline registers (1 = register every level).
+    lanes : int
+        Samples per beat, a positive integer. With 1 the payloads are plain ``unsigned``; with
+        more, ``ArrayLayout(unsigned(...), lanes)`` (element 0 = the earliest sample).
 
     Members
     -------
-    i : In(stream.Signature(input_bits))
-    o : Out(stream.Signature(b))
+    i : In(stream.Signature(input_bits))  (``lanes`` > 1: an array of ``lanes`` samples)
+    o : Out(stream.Signature(b))  (``lanes`` > 1: an array of ``lanes`` codes)
     thr : In(ThresholdWriteSignature(b, input_bits)), only with ``runtime=True``.
     """
 
     def __init__(self, input_bits: int, thresholds, *, runtime: bool = False,
-                 chunk_bits: int | None = None, levels_per_stage: int = 1):
+                 chunk_bits: int | None = None, levels_per_stage: int = 1, lanes: int = 1):
         self.bits = check_ladder_args(input_bits, thresholds)
+        self.lanes = check_lanes(lanes)
         if chunk_bits is None:
             chunk_bits = 2 if runtime else 4
         if not isinstance(chunk_bits, int) or not 1 <= chunk_bits <= 8:
@@ -106,8 +128,8 @@ class ComparatorLadder(wiring.Component):
         self.levels_per_stage = levels_per_stage
         self.encoder = "popcount" if runtime else "xor"
         members = {
-            "i": In(stream.Signature(unsigned(input_bits))),
-            "o": Out(stream.Signature(unsigned(self.bits))),
+            "i": In(stream.Signature(lane_shape(unsigned(input_bits), lanes))),
+            "o": Out(stream.Signature(lane_shape(unsigned(self.bits), lanes))),
         }
         if runtime:
             members["thr"] = In(ThresholdWriteSignature(self.bits, input_bits))
@@ -156,7 +178,6 @@ class ComparatorLadder(wiring.Component):
         compare_levels = self._compare_levels()
         lv.final_level = compare_levels + self._encoder_levels()
 
-        x = self.i.payload
         n = len(self.thresholds)
         if self.runtime:
             active = [Signal(self.input_bits, name=f"thr_active_{k}", init=t)
@@ -182,6 +203,30 @@ class ComparatorLadder(wiring.Component):
         else:
             sources = [Const(t, self.input_bits) for t in self.thresholds]
 
+        codes = []
+        for lane in range(self.lanes):
+            x = self.i.payload if self.lanes == 1 else self.i.payload[lane]
+            codes.append(self._lane(lv, x, sources, compare_levels,
+                                    f"_s{lane}" if self.lanes > 1 else ""))
+        lv.finish()
+        if self.lanes == 1:
+            m.d.comb += self.o.payload.eq(codes[0])
+        else:
+            m.d.comb += [self.o.payload[lane].eq(code) for lane, code in enumerate(codes)]
+
+        # Valid bits travel with the data through the same number of registers.
+        valid = self.i.valid
+        for s in range(self.latency):
+            v = Signal(name=f"valid_{s}")
+            with m.If(en):
+                m.d.sync += v.eq(valid)
+            valid = v
+        m.d.comb += self.o.valid.eq(valid)
+        return m
+
+    def _lane(self, lv, x, sources, compare_levels, suffix):
+        """Build one lane's compares and encoder on sample ``x``; return its code."""
+        n = len(self.thresholds)
         # Level 1: partial compares, shared by chunk value (constants) or per threshold.
         chunks = self._chunks()
         last = len(chunks) - 1
@@ -197,10 +242,10 @@ class ComparatorLadder(wiring.Component):
             if key not in memo:
                 xc = x[lo:hi]
                 if p == last:
-                    memo[key] = ("ge", lv.emit(xc >= v, 1, name=f"ge_c{p}_{key[-1]}"))
+                    memo[key] = ("ge", lv.emit(xc >= v, 1, name=f"ge_c{p}_{key[-1]}{suffix}"))
                 else:
-                    memo[key] = ("gteq", lv.emit(xc > v, 1, name=f"gt_c{p}_{key[-1]}"),
-                                 lv.emit(xc == v, 1, name=f"eq_c{p}_{key[-1]}"))
+                    memo[key] = ("gteq", lv.emit(xc > v, 1, name=f"gt_c{p}_{key[-1]}{suffix}"),
+                                 lv.emit(xc == v, 1, name=f"eq_c{p}_{key[-1]}{suffix}"))
             return memo[key]
 
         def combine(hi, lo, level):
@@ -244,18 +289,7 @@ class ComparatorLadder(wiring.Component):
             code = Cat(*code_bits)
         else:
             code = self._tree(lv, therm, compare_levels, lambda a, b: a + b, 2)
-        lv.finish()
-        m.d.comb += self.o.payload.eq(code)
-
-        # Valid bits travel with the data through the same number of registers.
-        valid = self.i.valid
-        for s in range(self.latency):
-            v = Signal(name=f"valid_{s}")
-            with m.If(en):
-                m.d.sync += v.eq(valid)
-            valid = v
-        m.d.comb += self.o.valid.eq(valid)
-        return m
+        return code
 
     @staticmethod
     def _tree(lv, terms, level, op, fanin):

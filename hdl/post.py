@@ -15,6 +15,8 @@ from amaranth.lib.wiring import In, Out
 from adcforge.design import product_frac_bits
 from adcforge.golden import ref_output_stage, ref_post_mac, ref_post_multiplier, sqrt_half_lut
 
+from .pipe import SkidBuffer
+
 __all__ = ["POSTMultiplier", "POSTMac", "OutputStage", "ref_post_multiplier", "ref_post_mac",
            "ref_output_stage"]
 
@@ -166,24 +168,29 @@ class OutputStage(wiring.Component):
 class POSTMac(wiring.Component):
     """POST multiply–accumulate: ``inputs`` activations in, ``outputs`` results out per inference.
 
-    Each activation is multiplied by its column of weights, ``mac_lanes`` weights per clock (so
-    an activation takes ``ceil(outputs / mac_lanes)`` clocks; ``mac_lanes = outputs`` takes one
-    activation per clock). Accumulators start at the bias; after the last activation of an inference the
-    accumulators are handed to the output stage, which emits ``outputs`` results in order, each
-    rounded and saturated as :func:`ref_output_stage` says, while the next inference accumulates.
+    A beat carries ``in_lanes`` consecutive activations of one inference (element 0 the
+    earliest); each is multiplied by its column of weights, ``mac_lanes`` weights per clock (so a
+    beat takes ``ceil(outputs / mac_lanes)`` clocks; ``mac_lanes = outputs`` takes one beat per
+    clock), and the ``in_lanes`` products of each output are summed by a pipelined adder tree.
+    Accumulators start at the bias; after the last beat of an inference the accumulators are
+    handed to the output stage, which emits the ``outputs`` results in order, ``out_lanes`` per
+    beat, each rounded and saturated as :func:`ref_output_stage` says, while the next inference
+    accumulates. The output stage's back-pressure is registered (a skid buffer), so the MAC's
+    enable depends on registers only.
 
     Parameters come from a design's ``mac`` section (see ``docs/design-format.md``):
     ``sign``/``exponent`` of shape (outputs, inputs), ``bias`` (outputs,), the activation
     ``width``, ``exponent_bits``, ``guard_bits``, ``acc_bits``, ``output_bits``, ``output_shift``.
+    ``in_lanes`` must divide ``inputs``; ``out_lanes`` is 1 or ``outputs``.
 
     Members
     -------
-    i : In(stream.Signature(signed(width)))
-    o : Out(stream.Signature(signed(output_bits)))
+    i : In(stream.Signature(signed(width)))  (``in_lanes`` > 1: an array of activations)
+    o : Out(stream.Signature(signed(output_bits)))  (``out_lanes`` > 1: an array of results)
     """
 
     def __init__(self, *, sign, exponent, bias, width, exponent_bits, guard_bits, acc_bits,
-                 output_bits, output_shift, mac_lanes=None):
+                 output_bits, output_shift, mac_lanes=None, in_lanes=1, out_lanes=1):
         _check_post_args(width, exponent_bits, guard_bits)
         sign, exponent = np.asarray(sign), np.asarray(exponent)
         bias = np.asarray(bias)
@@ -195,130 +202,203 @@ class POSTMac(wiring.Component):
         if not isinstance(mac_lanes, int) or not 1 <= mac_lanes <= self.outputs:
             raise ValueError(f"mac_lanes must be an integer in [1, {self.outputs}], not "
                              f"{mac_lanes!r}")
+        if (not isinstance(in_lanes, int) or isinstance(in_lanes, bool) or in_lanes < 1
+                or self.inputs % in_lanes):
+            raise ValueError(f"in_lanes must be a positive divisor of the {self.inputs} inputs, "
+                             f"not {in_lanes!r}")
+        if out_lanes not in (1, self.outputs):
+            raise ValueError(f"out_lanes must be 1 or {self.outputs} (the outputs), not "
+                             f"{out_lanes!r}")
         self.sign, self.exponent, self.bias = sign, exponent, bias
         self.width, self.exponent_bits, self.guard_bits = width, exponent_bits, guard_bits
         self.q = product_frac_bits(exponent_bits, guard_bits)
         self.acc_bits, self.output_bits, self.output_shift = acc_bits, output_bits, output_shift
         self.mac_lanes = mac_lanes
+        self.in_lanes, self.out_lanes = in_lanes, out_lanes
         self.groups = -(-self.outputs // mac_lanes)
+        self.beats = self.inputs // in_lanes
+        in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
+        out_shape = (signed(output_bits) if out_lanes == 1
+                     else data.ArrayLayout(signed(output_bits), out_lanes))
         super().__init__({
-            "i": In(stream.Signature(signed(width))),
-            "o": Out(stream.Signature(signed(output_bits))),
+            "i": In(stream.Signature(in_shape)),
+            "o": Out(stream.Signature(out_shape)),
         })
 
+    def _weight_layout(self):
+        lane_word = data.ArrayLayout(WeightLayout(self.exponent_bits), self.mac_lanes)
+        return lane_word if self.in_lanes == 1 else data.ArrayLayout(lane_word, self.in_lanes)
+
     def _weight_rom_init(self):
-        """One word per (input, group): ``mac_lanes`` weights, lane 0 in the low bits."""
-        word_layout = data.ArrayLayout(WeightLayout(self.exponent_bits), self.mac_lanes)
+        """One word per (beat, group): for each of the beat's ``in_lanes`` activations,
+        ``mac_lanes`` weights, lane 0 in the low bits."""
         init = []
-        for i in range(self.inputs):
+        for b in range(self.beats):
             for g in range(self.groups):
-                row = []
-                for lane in range(self.mac_lanes):
-                    j = g * self.mac_lanes + lane
-                    if j < self.outputs:
-                        row.append({"sign": int(self.sign[j, i]),
-                                    "exponent": int(self.exponent[j, i])})
-                    else:
-                        row.append({"sign": 0, "exponent": 0})
-                init.append(row)
-        return word_layout, init
+                word = []
+                for p in range(self.in_lanes):
+                    i = b * self.in_lanes + p
+                    row = []
+                    for lane in range(self.mac_lanes):
+                        j = g * self.mac_lanes + lane
+                        if j < self.outputs:
+                            row.append({"sign": int(self.sign[j, i]),
+                                        "exponent": int(self.exponent[j, i])})
+                        else:
+                            row.append({"sign": 0, "exponent": 0})
+                    word.append(row)
+                init.append(word[0] if self.in_lanes == 1 else word)
+        return self._weight_layout(), init
 
     def elaborate(self, platform):
         m = Module()
-        G, L, N = self.groups, self.mac_lanes, self.inputs
+        G, L, B, P = self.groups, self.mac_lanes, self.beats, self.in_lanes
         en = Signal()  # the product pipeline advances
 
-        # Beat sequencer: each activation is presented for G clocks, one lane group each.
+        def act(p):
+            return self.i.payload if P == 1 else self.i.payload[p]
+
+        # Beat sequencer: each beat is presented for G clocks, one lane group each.
         group = Signal(range(G))
-        waddr = Signal(range(N * G))
+        waddr = Signal(range(B * G))
         beat = self.i.valid & en
         m.d.comb += self.i.ready.eq(en & (group == G - 1))
         with m.If(beat):
             m.d.sync += [group.eq(Mux(group == G - 1, 0, group + 1)),
-                         waddr.eq(Mux(waddr == N * G - 1, 0, waddr + 1))]
+                         waddr.eq(Mux(waddr == B * G - 1, 0, waddr + 1))]
 
         # Stage 1: table reads (odd-exponent LUT, weight word) and the even-exponent value.
         m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q)
-        lut_rd = lut.read_port(domain="sync")
+        lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
         word_layout, init = self._weight_rom_init()
-        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=N * G, init=init)
+        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init)
         w_rd = wrom.read_port(domain="sync")
-        m.d.comb += [lut_rd.addr.eq(self.i.payload.as_unsigned()), lut_rd.en.eq(en),
-                     w_rd.addr.eq(waddr), w_rd.en.eq(en)]
-        even = Signal(signed(self.width + self.q))
+        m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
+        for p, rd in enumerate(lut_rds):
+            m.d.comb += [rd.addr.eq(act(p).as_unsigned()), rd.en.eq(en)]
+        sfx = (lambda p: "") if P == 1 else (lambda p: f"_a{p}")
+        even = [Signal(signed(self.width + self.q), name=f"even{sfx(p)}") for p in range(P)]
         valid1, last1 = Signal(), Signal()
         with m.If(en):
-            m.d.sync += [even.eq(self.i.payload << self.q), valid1.eq(beat),
-                         last1.eq(waddr == N * G - 1)]
+            m.d.sync += [valid1.eq(beat), last1.eq(waddr == B * G - 1)]
+            m.d.sync += [even[p].eq(act(p) << self.q) for p in range(P)]
 
         # Stage 2: the table outputs registered as they are (block RAM outputs are slow).
-        word_shape = data.ArrayLayout(WeightLayout(self.exponent_bits), L)
-        odd2, even2 = Signal(signed(self.width + self.q)), Signal(signed(self.width + self.q))
-        weights2 = Signal(word_shape)
+        odd2 = [Signal(signed(self.width + self.q), name=f"odd2{sfx(p)}") for p in range(P)]
+        even2 = [Signal(signed(self.width + self.q), name=f"even2{sfx(p)}") for p in range(P)]
+        weights2 = Signal(word_layout)
         valid2, last2 = Signal(), Signal()
         with m.If(en):
-            m.d.sync += [odd2.eq(lut_rd.data), even2.eq(even), weights2.eq(w_rd.data),
-                         valid2.eq(valid1), last2.eq(last1)]
+            m.d.sync += [weights2.eq(w_rd.data), valid2.eq(valid1), last2.eq(last1)]
+            m.d.sync += [odd2[p].eq(lut_rds[p].data) for p in range(P)]
+            m.d.sync += [even2[p].eq(even[p]) for p in range(P)]
 
-        # Stage 3: per lane, parity select and shift; stage 4: sign.
-        mags = [Signal(signed(self.width + self.q), name=f"magnitude_{lane}") for lane in range(L)]
-        signs = [Signal(signed(2), name=f"sign_{lane}") for lane in range(L)]
+        def weight(p, lane):
+            return weights2[lane] if P == 1 else weights2[p][lane]
+
+        # Stage 3: per activation and lane, parity select and shift; stage 4: sign.
+        mag_shape = signed(self.width + self.q)
         prod_shape = signed(self.width + self.q + 1)
-        products = [Signal(prod_shape, name=f"product_{lane}") for lane in range(L)]
+        products = [[None] * L for _ in range(P)]
         valid3, last3, valid4, last4 = Signal(), Signal(), Signal(), Signal()
         with m.If(en):
             m.d.sync += [valid3.eq(valid2), last3.eq(last2), valid4.eq(valid3), last4.eq(last3)]
-            for lane in range(L):
-                m.d.sync += [mags[lane].eq(_post_magnitude(even2, odd2,
-                                                           weights2[lane].exponent)),
-                             signs[lane].eq(weights2[lane].sign),
-                             products[lane].eq(_post_signed(mags[lane], signs[lane]))]
+            for p in range(P):
+                for lane in range(L):
+                    mag = Signal(mag_shape, name=f"magnitude{sfx(p)}_{lane}")
+                    sgn = Signal(signed(2), name=f"sign{sfx(p)}_{lane}")
+                    prod = Signal(prod_shape, name=f"product{sfx(p)}_{lane}")
+                    w = weight(p, lane)
+                    m.d.sync += [mag.eq(_post_magnitude(even2[p], odd2[p], w.exponent)),
+                                 sgn.eq(w.sign), prod.eq(_post_signed(mag, sgn))]
+                    products[p][lane] = prod
 
-        # Stage 5: accumulate into a ring of G lane groups; the head group is updated and the
-        # ring rotates once per beat, so after an inference (N * G beats) it is aligned again.
+        # Stages 5...: the in_lanes products of each lane summed pairwise, one register level
+        # per adder level (none for one activation per beat).
+        sums = [[products[p][lane] for p in range(P)] for lane in range(L)]
+        valid_k, last_k = valid4, last4
+        level = 0
+        while len(sums[0]) > 1:
+            level += 1
+            nv, nl = Signal(name=f"valid_sum{level}"), Signal(name=f"last_sum{level}")
+            with m.If(en):
+                m.d.sync += [nv.eq(valid_k), nl.eq(last_k)]
+            valid_k, last_k = nv, nl
+            for lane in range(L):
+                terms, reduced = sums[lane], []
+                for j in range(0, len(terms), 2):
+                    if j + 1 == len(terms):
+                        r = Signal(terms[j].shape(), name=f"sum{level}_{lane}_{j}")
+                        expr = terms[j]
+                    else:
+                        r = Signal(signed(max(len(terms[j]), len(terms[j + 1])) + 1),
+                                   name=f"sum{level}_{lane}_{j}")
+                        expr = terms[j] + terms[j + 1]
+                    with m.If(en):
+                        m.d.sync += r.eq(expr)
+                    reduced.append(r)
+                sums[lane] = reduced
+        lane_sum = [sums[lane][0] for lane in range(L)]
+
+        # Accumulate into a ring of G lane groups; the head group is updated and the ring
+        # rotates once per clock of a beat, so after an inference (B * G clocks) it is aligned.
         acc_shape = signed(self.acc_bits)
         bias = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
         ring = [[Signal(acc_shape, name=f"acc_g{g}_l{lane}", init=bias[g * L + lane])
                  for lane in range(L)] for g in range(G)]
         head = [Signal(acc_shape, name=f"acc_next_{lane}") for lane in range(L)]
-        m.d.comb += [head[lane].eq(ring[0][lane] + products[lane]) for lane in range(L)]
+        m.d.comb += [head[lane].eq(ring[0][lane] + lane_sum[lane]) for lane in range(L)]
         rotated = ring[1:] + [head]  # group order after this beat's update
 
+        K = self.out_lanes
+        R = self.outputs // K  # output beats per inference
         out_buf = [Signal(acc_shape, name=f"out_{j}") for j in range(self.outputs)]
         out_busy = Signal()
-        out_count = Signal(range(self.outputs))
-        m.d.comb += en.eq(~(valid4 & last4 & out_busy))
-        with m.If(valid4 & en):
-            with m.If(last4):
+        out_count = Signal(range(R))
+        # Output: out_buf[0:K] go to the rounding, saturating output stages (lockstep: same
+        # valid, same ready), then through a skid buffer; the buffer shifts by K.
+        stages = [OutputStage(self.acc_bits, self.output_bits, self.output_shift)
+                  for _ in range(K)]
+        for k, st in enumerate(stages):
+            m.submodules[f"output_stage{'' if K == 1 else k}"] = st
+        m.submodules.output_skid = skid = SkidBuffer(self.o.payload.shape())
+        wiring.connect(m, skid.o, wiring.flipped(self.o))
+        m.d.comb += skid.i.valid.eq(stages[0].o.valid)
+        for k, st in enumerate(stages):
+            m.d.comb += [st.i.valid.eq(out_busy), st.i.payload.eq(out_buf[k]),
+                         st.o.ready.eq(skid.i.ready)]
+            m.d.comb += (skid.i.payload.eq(st.o.payload) if K == 1
+                         else skid.i.payload[k].eq(st.o.payload))
+        taken = Signal()  # the output stages take a beat of results this clock
+        m.d.comb += taken.eq(stages[0].i.valid & stages[0].i.ready)
+        freed = taken & (out_count == R - 1)  # ... the last one of the inference
+        # Stall only if an inference completes while the previous one is still being emitted.
+        m.d.comb += en.eq(~(valid_k & last_k & out_busy & ~freed))
+        with m.If(valid_k & en):
+            with m.If(last_k):
                 m.d.sync += [ring[g][lane].eq(bias[g * L + lane])
                              for g in range(G) for lane in range(L)]
             with m.Else():
                 m.d.sync += [ring[g][lane].eq(rotated[g][lane])
                              for g in range(G) for lane in range(L)]
-
-        # Output: out_buf[0] goes to the rounding, saturating output stage; the buffer shifts.
-        m.submodules.output_stage = out_stage = OutputStage(self.acc_bits, self.output_bits,
-                                                            self.output_shift)
-        wiring.connect(m, out_stage.o, wiring.flipped(self.o))
-        m.d.comb += [out_stage.i.valid.eq(out_busy), out_stage.i.payload.eq(out_buf[0])]
-        with m.If(out_stage.i.valid & out_stage.i.ready):
-            m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[1:])]
-            m.d.sync += out_count.eq(Mux(out_count == self.outputs - 1, 0, out_count + 1))
-            with m.If(out_count == self.outputs - 1):
+        with m.If(taken):
+            m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[K:])]
+            m.d.sync += out_count.eq(Mux(out_count == R - 1, 0, out_count + 1))
+            with m.If(out_count == R - 1):
                 m.d.sync += out_busy.eq(0)
         # A finished inference fills the buffer (after the shift above, which it overrides).
-        with m.If(valid4 & en & last4):
+        with m.If(valid_k & en & last_k):
             m.d.sync += [out_busy.eq(1), out_count.eq(0)]
             flat = [s for grp in rotated for s in grp][:self.outputs]
             m.d.sync += [b.eq(s) for b, s in zip(out_buf, flat)]
         return m
 
     @classmethod
-    def from_design(cls, design, mac_lanes=None):
+    def from_design(cls, design, mac_lanes=None, in_lanes=1, out_lanes=1):
         """Build the MAC core of a design file's ``mac`` section."""
         mac = design.mac
         return cls(sign=mac.sign, exponent=mac.exponent, bias=mac.bias,
                    width=design.decode.width, exponent_bits=mac.exponent_bits,
                    guard_bits=mac.guard_bits, acc_bits=design.acc_bits,
                    output_bits=mac.output_bits, output_shift=mac.output_shift,
-                   mac_lanes=mac_lanes)
+                   mac_lanes=mac_lanes, in_lanes=in_lanes, out_lanes=out_lanes)

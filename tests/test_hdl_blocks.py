@@ -222,3 +222,208 @@ def test_a_missing_system_tool_is_one_line_naming_its_package(missing):
 def re_escape(text):
     import re
     return re.escape(text)
+
+
+# -- sample lanes ----------------------------------------------------------------------------------
+
+def _beats(xs, lanes):
+    """Cut a sample stream into beats of ``lanes`` samples (a plain sample for one lane)."""
+    xs = list(xs)
+    return xs if lanes == 1 else [xs[k:k + lanes] for k in range(0, len(xs), lanes)]
+
+
+def _flat(got, lanes, field=None):
+    """The per-sample values of ``lanes``-wide beats, in stream order."""
+    out = []
+    for g in got:
+        items = [g] if lanes == 1 else [g[k] for k in range(lanes)]
+        out += [int(getattr(v, field) if field else v) for v in items]
+    return out
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+@pytest.mark.parametrize("runtime", [False, True], ids=["constant", "runtime"])
+def test_comparator_ladder_lanes(lanes, runtime):
+    d = load_design(example_designs()["adc4_in12"])
+    dut = ComparatorLadder(d.input_bits, d.thresholds, runtime=runtime, lanes=lanes)
+    xs = list(range(0, 2**12, 3))[:1364 // lanes * lanes]
+    got = stream_through(dut, dut.i, dut.o, _beats(xs, lanes), len(xs) // lanes)
+    assert _flat(got, lanes) == ref_comparator_ladder(xs, d.thresholds).tolist()
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_decode_lut_lanes(lanes):
+    d = load_design(example_designs()["adc8_in16_mac"])
+    dut = DecodeLUT(d.decode.table, d.decode.width, lanes=lanes)
+    codes = list(range(256)) + [255, 0, 7, 9]
+    got = stream_through(dut, dut.i, dut.o, _beats(codes, lanes), len(codes) // lanes)
+    items = got if lanes == 1 else [g[k] for g in got for k in range(lanes)]
+    assert [int(g.code) for g in items] == codes
+    assert [[int(v) for v in g.values] for g in items] == \
+        ref_decode_lut(codes, d.decode.table).tolist()
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+@pytest.mark.parametrize("name", ["adc1_in8", "adc4_in12", "adc8_in16_mac"])
+def test_adc_pipeline_lanes_codes(name, lanes):
+    """N samples per beat in stream order: codes and decoded values equal the golden model."""
+    d = load_design(example_designs()[name])
+    rng = np.random.default_rng(lanes)
+    xs = rng.integers(0, 2**d.input_bits, size=96 * lanes).tolist()
+    xs[:len(d.thresholds)] = d.thresholds[:96 * lanes]  # every code boundary near the front
+    ref = ref_adc_pipeline(d, np.array(xs).reshape(-1, d.samples_per_inference))
+    ref = {k: ref[k].reshape(len(xs), -1).squeeze(-1) if k == "codes" else
+           ref[k].reshape(len(xs), -1) for k in ("codes", "values")}
+    dut = AdcPipeline(d, lanes=lanes)
+    setup = (lambda ctx: ctx.set(dut.mode, 0)) if d.mac else None
+    got = stream_through(dut, dut.i, dut.codes, _beats(xs, lanes), len(xs) // lanes,
+                         setup=setup)
+    items = got if lanes == 1 else [g[k] for g in got for k in range(lanes)]
+    assert [int(g.code) for g in items] == ref["codes"].tolist()
+    assert [[int(v) for v in g.values] for g in items] == ref["values"].tolist()
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+@pytest.mark.parametrize("mac_lanes", [None, 2], ids=["mac lanes: outputs", "mac lanes: 2"])
+def test_adc_pipeline_lanes_mac(lanes, mac_lanes):
+    """The POST layer takes N samples' activations per beat; with N > 1 one beat per inference
+    carries all its results. Random idle cycles and back-pressure."""
+    d = load_design(example_designs()["adc8_in16_mac"])
+    rng = np.random.default_rng(10 + lanes)
+    x = rng.integers(0, 2**16, size=(6, d.samples_per_inference))
+    x[0] = d.thresholds[-1]  # the largest code everywhere
+    ref = ref_adc_pipeline(d, x)
+    dut = AdcPipeline(d, lanes=lanes, mac_lanes=mac_lanes)
+    n_out = ref["outputs"].size if lanes == 1 else len(x)
+    got = stream_through(dut, dut.i, dut.outputs, _beats(x.ravel().tolist(), lanes), n_out,
+                         setup=lambda ctx: ctx.set(dut.mode, 1))
+    assert _flat(got, 1 if lanes == 1 else d.mac.outputs) == ref["outputs"].ravel().tolist()
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_post_layer_never_stalls_the_ladder(lanes):
+    """In mode 1 the ladder and decoder advance every clock (their enables are constant) while
+    the outputs are held back; the input is refused only when the credits for the FIFO in
+    front of the MAC run out, and with outputs always ready one beat is accepted per clock."""
+    d = load_design(example_designs()["adc8_in16_mac"])
+    dut = AdcPipeline(d, lanes=lanes)
+    beats = 64
+    x = np.random.default_rng(3).integers(0, 2**16, size=beats * lanes)
+    ref = ref_adc_pipeline(d, x.reshape(-1, d.samples_per_inference))
+    stats = {"refused": 0, "ladder_stalled": 0, "accepted": 0}
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dut.mode, 1)
+        pending = _beats(x.tolist(), lanes)
+        for cycle in range(400):
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+            ctx.set(dut.outputs.ready, not 40 <= cycle < 80)  # held back for 40 clocks
+            await ctx.delay(1e-9)
+            took = pending and ctx.get(dut.i.ready)
+            stats["ladder_stalled"] += not ctx.get(dut.ladder.o.ready)
+            stats["refused"] += bool(pending) and not took
+            if ctx.get(dut.outputs.valid) and ctx.get(dut.outputs.ready):
+                got.append(ctx.get(dut.outputs.payload))
+            await ctx.tick()
+            if took:
+                pending.pop(0)
+                stats["accepted"] += 1
+                if stats["accepted"] == beats // 2:
+                    stats["first_half_refusals"] = stats["refused"]
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert stats["ladder_stalled"] == 0
+    assert stats["accepted"] == beats
+    assert 0 < stats["refused"]  # the held-back outputs did throttle the input ...
+    assert _flat(got, 1 if lanes == 1 else d.mac.outputs) == ref["outputs"].ravel().tolist()
+
+
+def test_adc_pipeline_full_rate_with_lanes():
+    """With outputs always ready, a MAC design takes one beat of N samples every clock."""
+    d = load_design(example_designs()["adc8_in16_mac"])
+    for lanes in (1, 2, 4):
+        dut = AdcPipeline(d, lanes=lanes)
+        refused = []
+
+        async def testbench(ctx):
+            ctx.set(dut.mode, 1)
+            ctx.set(dut.outputs.ready, 1)
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, 0 if lanes == 1 else [0] * lanes)
+            for _ in range(200):
+                await ctx.delay(1e-9)
+                refused.append(not ctx.get(dut.i.ready))
+                await ctx.tick()
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        sim.add_testbench(testbench)
+        sim.run()
+        assert sum(refused) == 0, f"{lanes} lanes: refused {sum(refused)} of 200 beats"
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_runtime_thresholds_switch_every_lane_at_one_beat(lanes):
+    """One register bank: a commit in the middle of a stream switches all lanes of a beat."""
+    d = load_design(example_designs()["adc4_in12"])
+    new = [t + 37 for t in d.thresholds]
+    dut = AdcPipeline(d, runtime_thresholds=True, lanes=lanes)
+    xs = np.random.default_rng(4).integers(0, 2**12, size=200 * lanes).tolist()
+    got = []
+
+    async def testbench(ctx):
+        ctx.set(dut.codes.ready, 1)
+        pending = _beats(xs, lanes)
+        for cycle in range(300):
+            if 50 <= cycle < 50 + len(new):
+                ctx.set(dut.thr.we, 1)
+                ctx.set(dut.thr.addr, cycle - 50)
+                ctx.set(dut.thr.data, new[cycle - 50])
+            else:
+                ctx.set(dut.thr.we, 0)
+            ctx.set(dut.thr.commit, cycle == 50 + len(new))
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+            await ctx.delay(1e-9)
+            took = pending and ctx.get(dut.i.ready)
+            if ctx.get(dut.codes.valid):
+                got.append(ctx.get(dut.codes.payload))
+            await ctx.tick()
+            if took:
+                pending.pop(0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    codes = _flat(got, lanes, "code")
+    old_ref = ref_comparator_ladder(xs, d.thresholds).reshape(-1, lanes)
+    new_ref = ref_comparator_ladder(xs, new).reshape(-1, lanes)
+    codes = np.array(codes).reshape(-1, lanes)
+    is_old = (codes == old_ref).all(axis=1)
+    is_new = (codes == new_ref).all(axis=1)
+    assert (is_old | is_new).all(), "a beat mixes the old and the new thresholds"
+    first_new_only = np.nonzero(is_new & ~is_old)[0][0]
+    last_old_only = np.nonzero(is_old & ~is_new)[0][-1]
+    assert last_old_only < first_new_only  # one switch, at a beat boundary
+
+
+@pytest.mark.parametrize("lanes, message", [
+    (0, r"lanes must be a positive integer, not 0"),
+    (-2, r"lanes must be a positive integer, not -2"),
+    (1.5, r"lanes must be a positive integer, not 1.5"),
+    (True, r"lanes must be a positive integer, not True"),
+    (3, r"lanes: 3 does not divide the POST layer's 8 samples per inference "
+        r"\(mac.inputs 16 = 8 samples x 2 channels\); use a divisor of 8"),
+])
+def test_adc_pipeline_refuses_bad_lanes(lanes, message):
+    d = load_design(example_designs()["adc8_in16_mac"])
+    with pytest.raises(ValueError, match=message):
+        AdcPipeline(d, lanes=lanes)
