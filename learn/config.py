@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "lr_network": 1e-3,
         "lr_decay": "cosine",
         "freeze_epochs": 4,
-        "threshold_warmup_epochs": 0,
+        "threshold_warmup_epochs": 1,
         "seed": 0,
         "device": "cpu",
         "threads": 1,
@@ -244,8 +244,8 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
     return out
 
 
-LEARNED_DEFAULTS = {"starts": ["quantile", "uniform", "task"], "estimator": "logistic",
-                    "window_anneal": [0.25, 0.002], "threshold_param": "dn"}
+LEARNED_DEFAULTS = {"starts": ["quantile", "uniform", "task"], "estimator": "normal",
+                    "window_anneal": None, "threshold_param": "dn"}
 """What ``auto`` means for method ``learned``; the other learned-threshold methods (``bitwise``,
 ``gumbel``) resolve ``auto`` to one start (``quantizer.init``), their own relaxation (no
 estimator, no annealed window) and the ``absolute`` parameterisation."""
