@@ -268,7 +268,8 @@ def resolve_auto(cfg: dict, height: int, width: int) -> dict:
     if q["estimator"] == "auto":
         q["estimator"] = LEARNED_DEFAULTS["estimator"] if learned else "box"
     if q["window_anneal"] == "auto":
-        q["window_anneal"] = list(LEARNED_DEFAULTS["window_anneal"]) if learned else None
+        anneal = LEARNED_DEFAULTS["window_anneal"]
+        q["window_anneal"] = list(anneal) if learned and anneal is not None else None
     if q["threshold_param"] == "auto":
         q["threshold_param"] = LEARNED_DEFAULTS["threshold_param"] if learned else "absolute"
     return cfg
