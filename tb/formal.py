@@ -162,10 +162,15 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool):
     want = expected_ports(design, runtime)
     missing = [n for n in want if n not in netlist.ports]
     if missing:
-        hint = ("" if runtime or not any(n.startswith("thr__") for n in netlist.ports)
-                else " (it has a threshold write port: add --runtime-thresholds)")
         raise AdcforgeError(f"{netlist.path.name}: module {netlist.top} lacks the pipeline "
-                            f"port(s) {', '.join(missing)} of {design.name}{hint}")
+                            f"port(s) {', '.join(missing)} of {design.name}")
+    extra = [n for n, (direction, _) in netlist.ports.items()
+             if direction == "input" and n not in want]
+    if extra:
+        hint = (" (a runtime-threshold netlist: add --runtime-thresholds)"
+                if any(n.startswith("thr__") for n in extra) else "")
+        raise AdcforgeError(f"{netlist.path.name}: module {netlist.top} has input port(s) "
+                            f"{', '.join(extra)} that the pipeline of {design.name} lacks{hint}")
     for n, (direction, width) in want.items():
         got = netlist.ports[n]
         if got[0] != direction:
@@ -613,6 +618,28 @@ def read_vcd(path: Path, scope: str = "spec") -> list[dict[str, int]]:
     return steps
 
 
+def _failing_step(prop: str, steps: list[dict[str, int]], latency: int) -> int:
+    """Return the first step at which the property's assertion is violated (else the last)."""
+    for c, s in enumerate(steps):
+        if prop == "flow":
+            want = s.get(f"ref_valid_{latency - 1}", 0)
+            if s.get("out_valid", 0) != want or (want and s.get("out_payload") !=
+                                                 s.get(f"ref_payload_{latency - 1}")):
+                return c
+        elif prop == "stream":
+            delivered = s.get("out_valid", 0) and s.get("out_ready", 0)
+            if delivered and s.get("delivered_count", 0) >= s.get("accepted_count", 0):
+                return c
+            if delivered and s.get("delivered_count") == s.get("pick") and (
+                    not s.get("picked") or s.get("out_payload") != s.get("expected")):
+                return c
+        elif prop == "hold":
+            if s.get("held") and (not s.get("out_valid") or
+                                  s.get("out_payload") != s.get("held_payload")):
+                return c
+    return len(steps) - 1
+
+
 def decode_payload(design: Design, payload: int) -> dict:
     """Split a ``codes`` payload into the code and its decoded values (signed)."""
     w = design.decode.width
@@ -627,7 +654,8 @@ def decode_payload(design: Design, payload: int) -> dict:
 def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
                    latency: int) -> dict:
     """Describe a failing trace in the design's terms: cycle, input sample, expected and got."""
-    last = len(steps) - 1
+    last = _failing_step(prop, steps, latency)
+    steps = steps[:last + 1]
     now = steps[last]
     ce: dict = {"cycle": last}
     resets = [c for c, s in enumerate(steps) if s.get("rst")]
@@ -765,6 +793,15 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         status, seconds, task = run_sby(name, spec, workdir, mode=mode, depth=d,
                                         sources=[netlist.path], timeout=timeout,
                                         prelude=bank_prelude(netlist) if runtime else "")
+        if status == "UNKNOWN":
+            # The induction did not close: look for a real counterexample from reset, as deep
+            # as the bounded checks go.
+            log(f"{name}: induction did not close; checking from reset to depth {depth}...")
+            status, more, task = run_sby(name, make_spec(), workdir, mode="bmc", depth=depth,
+                                         sources=[netlist.path], timeout=timeout,
+                                         prelude=bank_prelude(netlist) if runtime else "")
+            seconds += more
+            status = {"PASS": "UNKNOWN"}.get(status, status)
         verdict = {"PASS": "proved" if kind == "induction" else "passed", "FAIL": "failed",
                    "UNKNOWN": "unknown", "TIMEOUT": "timeout"}[status]
         pr = PropertyResult(name, kind, d, seconds, verdict,
