@@ -3,7 +3,7 @@
 Golden model: :func:`ref_adc_pipeline`.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -62,9 +62,12 @@ class AdcPipeline(wiring.Component):
     (the default) every payload is the plain one-sample shape, and ``outputs`` carries one
     result per beat. Results equal :func:`ref_adc_pipeline` of the samples in stream order.
 
-    With a MAC layer the ladder never stalls for the POST layer: a sample is accepted only
-    against a credit for a free entry in a small FIFO between the decoder and the MAC (sized
-    from the ladder's latency), so the MAC's back-pressure ends at that FIFO.
+    With a MAC layer, in mode 1 nothing between the input and a small FIFO after the MAC ever
+    stalls (the ladder, the decoder and the MAC have no clock enable): a beat is accepted only
+    when the FIFO has room for the results it will produce (credits, sized from the latency)
+    and when the MAC can take it (a beat every ``ceil(outputs / mac_lanes)`` clocks; an
+    inference's last beat no sooner than the previous inference's results have left the MAC),
+    so the back-pressure of ``outputs`` ends at that FIFO.
 
     Parameters
     ----------
@@ -115,15 +118,19 @@ class AdcPipeline(wiring.Component):
         self.decode = DecodeLUT(design.decode.table, design.decode.width, lanes=lanes)
         self.mac = (POSTMac.from_design(design, mac_lanes=mac_lanes,
                                         in_lanes=lanes * design.channels,
-                                        out_lanes=1 if lanes == 1 else design.mac.outputs)
+                                        out_lanes=1 if lanes == 1 else design.mac.outputs,
+                                        stall=False)
                     if design.mac is not None else None)
-        # Credits and FIFO between the decoder and the MAC: enough entries for every sample in
-        # flight in the ladder and decoder plus the FIFO's own read latency, so that a MAC that
-        # takes a beat every clock never runs out of credits.
         self.latency = self.ladder.latency + self.decode.latency
-        self.credits = self.latency + 4
-        # SyncFIFOBuffered guarantees depth - 1 free entries (one may be in its output move)
-        self.fifo_depth = self.credits + 1
+        if self.mac is not None:
+            mac = self.mac
+            hold = 1 if mac.groups > 1 else 0
+            # results in flight at most: one inference's per beat_cycles * beats clocks
+            flight = self.latency + hold + mac.latency + mac.output_beats + 2
+            per_inference = mac.groups * mac.beats
+            self.credits = mac.output_beats * (-(-flight // per_inference) + 2)
+            # SyncFIFOBuffered guarantees depth - 1 free entries (one may be in its output move)
+            self.fifo_depth = self.credits + 1
         decoded = DecodedLayout(design.bits, design.decode.width, design.channels)
         members = {
             "i": In(stream.Signature(lane_shape(unsigned(design.input_bits), lanes))),
@@ -149,33 +156,66 @@ class AdcPipeline(wiring.Component):
             wiring.connect(m, decode.o, wiring.flipped(self.codes))
             return m
 
-        d, N, C, W = self.design, self.lanes, self.design.channels, self.design.decode.width
+        N, C, W = self.lanes, self.design.channels, self.design.decode.width
         m.submodules.mac = mac = self.mac
-        wiring.connect(m, mac.o, wiring.flipped(self.outputs))
+        G, B, R = mac.groups, mac.beats, mac.output_beats
         # The activations of a beat, sample-major and channel-minor (the design's input order).
         lanes = [decode.o.payload] if N == 1 else [decode.o.payload[k] for k in range(N)]
         acts = Cat(*(lane.values[c] for lane in lanes for c in range(C)))
-        m.submodules.mac_fifo = fifo = SyncFIFOBuffered(width=N * C * W, depth=self.fifo_depth)
+        mac_valid = decode.o.valid & self.mode
+        if G == 1:
+            m.d.comb += [mac.i.payload.eq(acts), mac.i.valid.eq(mac_valid)]
+        else:  # hold each beat for the G clocks the MAC takes for it
+            hold = Signal(len(acts))
+            hold_count = Signal(range(G + 1))
+            with m.If(mac_valid):
+                m.d.sync += [hold.eq(acts), hold_count.eq(G)]
+            with m.Elif(hold_count != 0):
+                m.d.sync += hold_count.eq(hold_count - 1)
+            m.d.comb += [mac.i.payload.eq(hold), mac.i.valid.eq(hold_count != 0)]
+
+        m.submodules.out_fifo = fifo = SyncFIFOBuffered(width=len(Value.cast(mac.o.payload)),
+                                                        depth=self.fifo_depth)
+        m.d.comb += [
+            fifo.w_data.eq(mac.o.payload), fifo.w_en.eq(mac.o.valid), mac.o.ready.eq(1),
+            self.outputs.payload.eq(fifo.r_data), self.outputs.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(self.outputs.ready),
+        ]
+
+        # Admission in mode 1: every condition is a register or a compare of one.
+        beat_index = Signal(range(B))
+        is_last = beat_index == B - 1
+        gap = Signal(range(G))  # clocks until the MAC takes another beat
+        last_gap = Signal(range(R))  # clocks until the MAC takes another inference's last beat
         credits = Signal(range(self.credits + 1), init=self.credits)
-        has_credit = Signal(init=1)
+        credit_ok = Signal(init=1)  # credits >= R
+        admit = Signal()
+        m.d.comb += admit.eq((gap == 0) & (~is_last | ((last_gap == 0) & credit_ok)))
         m.d.comb += [
             ladder.i.payload.eq(self.i.payload),
-            ladder.i.valid.eq(self.i.valid & (~self.mode | has_credit)),
-            # mode 1: a sample needs a credit, and the ladder and decoder never stall.
-            self.i.ready.eq(Mux(self.mode, has_credit, ladder.i.ready)),
-            fifo.w_data.eq(acts),
-            fifo.w_en.eq(decode.o.valid & self.mode),
+            ladder.i.valid.eq(self.i.valid & (~self.mode | admit)),
+            # mode 1: the ladder and decoder never stall
+            self.i.ready.eq(Mux(self.mode, admit, ladder.i.ready)),
             self.codes.payload.eq(decode.o.payload),
             self.codes.valid.eq(decode.o.valid & ~self.mode),
             decode.o.ready.eq(self.mode | self.codes.ready),
-            mac.i.payload.eq(fifo.r_data),
-            mac.i.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(mac.i.ready),
         ]
-        take = self.i.valid & self.i.ready & self.mode
+        take = self.i.valid & admit & self.mode
+        with m.If(take):
+            m.d.sync += beat_index.eq(Mux(is_last, 0, beat_index + 1))
+        if G > 1:
+            with m.If(take):
+                m.d.sync += gap.eq(G - 1)
+            with m.Elif(gap != 0):
+                m.d.sync += gap.eq(gap - 1)
+        if R > 1:
+            with m.If(take & is_last):
+                m.d.sync += last_gap.eq(R - 1)
+            with m.Elif(last_gap != 0):
+                m.d.sync += last_gap.eq(last_gap - 1)
         give = fifo.r_rdy & fifo.r_en
-        new_credits = credits - take + give
-        m.d.sync += [credits.eq(new_credits), has_credit.eq(new_credits != 0)]
+        new_credits = credits - Mux(take & is_last, R, 0) + give
+        m.d.sync += [credits.eq(new_credits), credit_ok.eq(new_credits >= R)]
         return m
 
 

@@ -178,6 +178,13 @@ class POSTMac(wiring.Component):
     accumulates. The output stage's back-pressure is registered (a skid buffer), so the MAC's
     enable depends on registers only.
 
+    With ``stall=False`` the core has no enable at all (every register advances every clock,
+    the fastest form): ``i`` must present each beat for exactly ``ceil(outputs / mac_lanes)``
+    clocks (``valid`` high for that many clocks, then a new beat or idle), the last beats of two
+    inferences must be at least ``output_beats`` clocks apart, and ``o`` must always be ready
+    (``o.ready`` is ignored): :class:`AdcPipeline` guarantees this with credits for a FIFO
+    after the core. ``latency`` is then the clocks from a last beat to its first result.
+
     Parameters come from a design's ``mac`` section (see ``docs/design-format.md``):
     ``sign``/``exponent`` of shape (outputs, inputs), ``bias`` (outputs,), the activation
     ``width``, ``exponent_bits``, ``guard_bits``, ``acc_bits``, ``output_bits``, ``output_shift``.
@@ -190,7 +197,8 @@ class POSTMac(wiring.Component):
     """
 
     def __init__(self, *, sign, exponent, bias, width, exponent_bits, guard_bits, acc_bits,
-                 output_bits, output_shift, mac_lanes=None, in_lanes=1, out_lanes=1):
+                 output_bits, output_shift, mac_lanes=None, in_lanes=1, out_lanes=1,
+                 stall=True):
         _check_post_args(width, exponent_bits, guard_bits)
         sign, exponent = np.asarray(sign), np.asarray(exponent)
         bias = np.asarray(bias)
@@ -217,6 +225,11 @@ class POSTMac(wiring.Component):
         self.in_lanes, self.out_lanes = in_lanes, out_lanes
         self.groups = -(-self.outputs // mac_lanes)
         self.beats = self.inputs // in_lanes
+        self.stall = bool(stall)
+        self.output_beats = self.outputs // out_lanes
+        # stages: 2 table reads, 2 product, adder tree, accumulate, 2 output (+ skid)
+        self.tree_levels = (in_lanes - 1).bit_length()
+        self.latency = 4 + self.tree_levels + 1 + 2 + (1 if self.stall else 0)
         in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
         out_shape = (signed(output_bits) if out_lanes == 1
                      else data.ArrayLayout(signed(output_bits), out_lanes))
@@ -361,19 +374,23 @@ class POSTMac(wiring.Component):
                   for _ in range(K)]
         for k, st in enumerate(stages):
             m.submodules[f"output_stage{'' if K == 1 else k}"] = st
-        m.submodules.output_skid = skid = SkidBuffer(self.o.payload.shape())
-        wiring.connect(m, skid.o, wiring.flipped(self.o))
-        m.d.comb += skid.i.valid.eq(stages[0].o.valid)
+        if self.stall:
+            m.submodules.output_skid = skid = SkidBuffer(self.o.payload.shape())
+            wiring.connect(m, skid.o, wiring.flipped(self.o))
+            out = skid.i
+        else:  # the caller guarantees that o is always ready
+            out = self.o
+        m.d.comb += out.valid.eq(stages[0].o.valid)
         for k, st in enumerate(stages):
             m.d.comb += [st.i.valid.eq(out_busy), st.i.payload.eq(out_buf[k]),
-                         st.o.ready.eq(skid.i.ready)]
-            m.d.comb += (skid.i.payload.eq(st.o.payload) if K == 1
-                         else skid.i.payload[k].eq(st.o.payload))
+                         st.o.ready.eq(skid.i.ready if self.stall else 1)]
+            m.d.comb += (out.payload.eq(st.o.payload) if K == 1
+                         else out.payload[k].eq(st.o.payload))
         taken = Signal()  # the output stages take a beat of results this clock
         m.d.comb += taken.eq(stages[0].i.valid & stages[0].i.ready)
         freed = taken & (out_count == R - 1)  # ... the last one of the inference
         # Stall only if an inference completes while the previous one is still being emitted.
-        m.d.comb += en.eq(~(valid_k & last_k & out_busy & ~freed))
+        m.d.comb += en.eq(~(valid_k & last_k & out_busy & ~freed) if self.stall else 1)
         with m.If(valid_k & en):
             with m.If(last_k):
                 m.d.sync += [ring[g][lane].eq(bias[g * L + lane])
@@ -394,11 +411,11 @@ class POSTMac(wiring.Component):
         return m
 
     @classmethod
-    def from_design(cls, design, mac_lanes=None, in_lanes=1, out_lanes=1):
+    def from_design(cls, design, mac_lanes=None, in_lanes=1, out_lanes=1, stall=True):
         """Build the MAC core of a design file's ``mac`` section."""
         mac = design.mac
         return cls(sign=mac.sign, exponent=mac.exponent, bias=mac.bias,
                    width=design.decode.width, exponent_bits=mac.exponent_bits,
                    guard_bits=mac.guard_bits, acc_bits=design.acc_bits,
                    output_bits=mac.output_bits, output_shift=mac.output_shift,
-                   mac_lanes=mac_lanes, in_lanes=in_lanes, out_lanes=out_lanes)
+                   mac_lanes=mac_lanes, in_lanes=in_lanes, out_lanes=out_lanes, stall=stall)

@@ -303,8 +303,8 @@ def test_adc_pipeline_lanes_mac(lanes, mac_lanes):
 @pytest.mark.parametrize("lanes", [1, 2, 4])
 def test_post_layer_never_stalls_the_ladder(lanes):
     """In mode 1 the ladder and decoder advance every clock (their enables are constant) while
-    the outputs are held back; the input is refused only when the credits for the FIFO in
-    front of the MAC run out, and with outputs always ready one beat is accepted per clock."""
+    the outputs are held back; the input is refused only when the credits for the FIFO after
+    the MAC run out, and every result arrives, in order."""
     d = load_design(example_designs()["adc8_in16_mac"])
     dut = AdcPipeline(d, lanes=lanes)
     beats = 64
