@@ -1,8 +1,8 @@
 """`adcforge demo`: the whole flow on the bundled default, with a report a person can read.
 
-sensor → learned 3-bit ADC with its POST layer (and the uniform-ADC baseline) → design file →
-Verilog → Verilator co-simulation → iCEBreaker bitstream → hardware-in-the-loop run against the
-simulated board (or a real board with ``--board/--port``) → ``runs/demo/report.md`` (+ HTML).
+sensor → learned 3-bit ADC with its POST layer (and the uniform and histogram baselines) → design
+file → Verilog → Verilator co-simulation → iCEBreaker bitstream → hardware-in-the-loop run against
+the simulated board (or a real board with ``--board/--port``) → ``runs/demo/report.md`` (+ HTML).
 
 Each step runs as its own ``adcforge`` command and leaves a stamp in ``<out>/.done/``; running the
 demo again skips the finished steps (``--restart`` starts over). Ctrl-C stops cleanly and says
@@ -93,6 +93,7 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
     """Assemble ``report.md`` (and ``report.html``) from the steps' outputs."""
     learned = _read_json(out / "learned" / "metrics.json")
     uniform = _read_json(out / "uniform" / "metrics.json")
+    hist = _read_json(out / "hist" / "metrics.json")
     cosim = _read_json(out / "cosim.json")
     hw = _read_json(out / "board" / "report.json")
     hil = _read_json(out / "hil.json")
@@ -119,11 +120,35 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
         v = m.get("test_accuracy")
         return f"{v:.3f}" if isinstance(v, (int, float)) else "n/a"
 
-    lines += ["## 2. Training", "", "| ADC | bits | test accuracy (golden model) |", "|---|---|---|",
-              f"| learned thresholds + POST layer | 3 | {acc(learned)} |",
-              f"| uniform ADC (range set for the scene) | 3 | {acc(uniform)} |", ""]
+    def ladder(m, key):
+        t = m.get(key)
+        return " / ".join(str(v) for v in t) if t else "n/a"
+
+    def val(m):
+        v = m.get("val_accuracy")
+        return f"{v:.3f}" if isinstance(v, (int, float)) else "n/a"
+
+    lines += ["## 2. Training", "",
+              "| ADC | bits | thresholds (DN) | validation accuracy | test accuracy (golden "
+              "model) |", "|---|---|---|---|---|",
+              f"| learned thresholds + POST layer | 3 | {ladder(learned, 'thresholds')} | "
+              f"{val(learned)} | {acc(learned)} |",
+              f"| histogram-equalised ADC | 3 | {ladder(hist, 'thresholds')} | {val(hist)} | "
+              f"{acc(hist)} |",
+              f"| uniform ADC (range set for the scene) | 3 | {ladder(uniform, 'thresholds')} | "
+              f"{val(uniform)} | {acc(uniform)} |", ""]
+    if learned.get("thresholds"):
+        scores = ", ".join(f"{k} {v['val_accuracy']:.3f}" for k, v in
+                           (learned.get("starts") or {}).items() if "val_accuracy" in v)
+        lines += [f"The learned ladder started at {ladder(learned, 'initial_thresholds')} DN (the "
+                  f"`{learned.get('start')}` start, chosen on the validation split"
+                  + (f" — {scores}" if scores else "") + ") and was exported at "
+                  f"{ladder(learned, 'thresholds')} DN. Every choice during training is made on "
+                  "the validation split carved from the training data; the test split is scored "
+                  "once, through the golden model.", ""]
     captions = {"thresholds.png": "The learned ADC's thresholds on the histogram of training "
-                                  "samples: the start (quantiles) and the exported ladder",
+                                  "samples: the start chosen on validation and the exported "
+                                  "ladder",
                 "training.png": "Training loss and accuracy per epoch"}
     shown = [n for n in captions if (out / "learned" / n).exists()]
     if shown:
@@ -208,6 +233,9 @@ def run_demo(out: Path, photons: float, epochs: int | None, restart: bool, board
         Step("baseline", "train the uniform-ADC baseline",
              lambda: _adcforge(["train", "--method", "uniform", "--bits", "3", "--photons",
                                 str(photons), *ep, "-o", str(out / "uniform"), "--quiet"], log)),
+        Step("baseline-hist", "train the histogram-equalised ADC baseline",
+             lambda: _adcforge(["train", "--method", "hist", "--bits", "3", "--photons",
+                                str(photons), *ep, "-o", str(out / "hist"), "--quiet"], log)),
         Step("verilog", "write the Verilog",
              lambda: _adcforge(["verilog", str(design), "-o", str(out / "verilog")], log)),
         Step("cosim", "co-simulate on Verilator against the golden model",

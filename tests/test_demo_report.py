@@ -55,3 +55,21 @@ def test_report_html_renders_tables_and_puts_figures_where_the_text_refers_to_th
     for n in (1, 2, 3):  # the text refers to every figure and every figure has its caption
         assert f"*Figure {n}." in md
     assert "(figure 1)" in md and "(figures 2–3)" in md
+
+
+def test_report_shows_the_start_and_learned_ladders_and_the_hist_and_uniform_baselines(tmp_path):
+    _fake_run(tmp_path)
+    (tmp_path / "hist").mkdir()
+    (tmp_path / "hist" / "metrics.json").write_text(json.dumps(
+        {"test_accuracy": 0.6, "val_accuracy": 0.61, "thresholds": [257, 258, 260]}))
+    (tmp_path / "learned" / "metrics.json").write_text(json.dumps(
+        {"test_accuracy": 0.7, "val_accuracy": 0.72, "thresholds": [259, 263, 270],
+         "initial_thresholds": [257, 258, 260], "start": "quantile",
+         "starts": {"quantile": {"val_accuracy": 0.7}, "uniform": {"val_accuracy": 0.65}}}))
+    write_report(tmp_path, 10.0, None)
+    md = (tmp_path / "report.md").read_text()
+    assert "| learned thresholds + POST layer | 3 | 259 / 263 / 270 | 0.720 | 0.700 |" in md
+    assert "| histogram-equalised ADC | 3 | 257 / 258 / 260 | 0.610 | 0.600 |" in md
+    assert "| uniform ADC (range set for the scene) | 3 | n/a | n/a | 0.500 |" in md
+    assert "started at 257 / 258 / 260 DN" in md and "exported at 259 / 263 / 270 DN" in md
+    assert "quantile 0.700, uniform 0.650" in md
