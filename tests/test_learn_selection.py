@@ -167,3 +167,17 @@ def test_exported_ladder_is_never_worse_on_validation_than_its_start_and_both_ar
     assert m["val_accuracy"] >= m["val_accuracy_start"]
     assert m["val_accuracy"] == max(m["history"]["val_accuracy"])
     assert 0 <= m["test_accuracy"] <= 1 and m["val_samples"] == 800
+
+
+def test_resume_after_the_choice_of_start_reaches_the_same_design(tmp_path):
+    from learn.train import train_model
+
+    cfg = {"quantizer": {"method": "learned", "starts": ["quantile", "uniform"]},
+           "train": {"epochs": 3, "freeze_epochs": 1, "start_epochs": 1, "lr_network": 1e-2}}
+    straight = train(cfg, tmp_path / "a", progress=False, plots=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cfg, tmp_path / "b", progress=False, plots=False, stop_after=1)
+    resumed = train(cfg, tmp_path / "b", progress=False, plots=False, resume=True)
+    assert resumed["starts"] == straight["starts"] and resumed["start"] == straight["start"]
+    assert ((tmp_path / "a" / "design.yaml").read_bytes()
+            == (tmp_path / "b" / "design.yaml").read_bytes())
