@@ -128,7 +128,8 @@ class AdcPipeline(wiring.Component):
             # results in flight at most: one inference's per beat_cycles * beats clocks
             flight = self.latency + hold + mac.latency + mac.output_beats + 2
             per_inference = mac.groups * mac.beats
-            self.credits = mac.output_beats * (-(-flight // per_inference) + 2)
+            # (+1 inference: credit_ok lags the counter by a clock, see elaborate)
+            self.credits = mac.output_beats * (-(-flight // per_inference) + 3)
             # SyncFIFOBuffered guarantees depth - 1 free entries (one may be in its output move)
             self.fifo_depth = self.credits + 1
         decoded = DecodedLayout(design.bits, design.decode.width, design.channels)
@@ -188,7 +189,9 @@ class AdcPipeline(wiring.Component):
         gap = Signal(range(G))  # clocks until the MAC takes another beat
         last_gap = Signal(range(R))  # clocks until the MAC takes another inference's last beat
         credits = Signal(range(self.credits + 1), init=self.credits)
-        credit_ok = Signal(init=1)  # credits >= R
+        # credit_ok is registered from the counter alone (credits >= 2R a clock ago: at most
+        # one last beat, R credits, was taken since), so no adder sits behind the admission.
+        credit_ok = Signal(init=1)
         admit = Signal()
         m.d.comb += admit.eq((gap == 0) & (~is_last | ((last_gap == 0) & credit_ok)))
         m.d.comb += [
@@ -214,8 +217,8 @@ class AdcPipeline(wiring.Component):
             with m.Elif(last_gap != 0):
                 m.d.sync += last_gap.eq(last_gap - 1)
         give = fifo.r_rdy & fifo.r_en
-        new_credits = credits - Mux(take & is_last, R, 0) + give
-        m.d.sync += [credits.eq(new_credits), credit_ok.eq(new_credits >= R)]
+        m.d.sync += [credits.eq(credits - Mux(take & is_last, R, 0) + give),
+                     credit_ok.eq(credits >= 2 * R)]
         return m
 
 
