@@ -8,6 +8,42 @@ from pathlib import Path
 
 import click
 
+from .methods import METHODS
+
+
+def with_sets(cfg: dict, sets) -> dict:
+    """Return ``cfg`` with ``KEY=VALUE`` settings applied (values parsed as YAML); a malformed
+    item or a key under no section is a ConfigError naming it. The caller validates the result
+    (with the other command-line overrides, so that --method fixed and its thresholds go
+    together)."""
+    import copy
+
+    import yaml
+
+    from adcforge.errors import ConfigError
+
+    cfg = copy.deepcopy(cfg)
+    for item in sets:
+        key, eq, text = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=8")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML") from None
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        node, parts = cfg, key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"--set {item!r}: unknown key {key.strip()!r}")
+            node = node[part]
+        node[parts[-1]] = value
+    return cfg
+
 
 def register(main, bench):
     """Add the learn commands to the ``adcforge`` group and its ``bench`` group."""
@@ -21,17 +57,22 @@ def register(main, bench):
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
               help="output folder: design.yaml, metrics.json, thresholds.png, training.png")
 @click.option("--data", help="dataset: digits, hdr, scenes, or an ImageFolder directory")
-@click.option("--method", help="learned, bitwise, gumbel, hist, uniform, uniform-full, sqrt, "
-                               "lloyd, lsq, lsqplus, fp")
+@click.option("--method", help=", ".join(METHODS) + " (fixed: with --set "
+                               "quantizer.thresholds=[...])")
 @click.option("--bits", type=int, help="ADC code bits, 1..8")
 @click.option("--photons", type=float, help="mean photons per pixel at white")
 @click.option("--epochs", type=int, help="training epochs")
 @click.option("--seed", type=int, help="training seed (init, noise, shuffling)")
 @click.option("--network", help="task network: auto (linear up to 8x8, else cnn3), linear, cnn, "
                                 "cnn3")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="set any config key (repeatable), e.g. --set train.lr_thresholds=1e-3 or "
+                   "--set quantizer.thresholds=[380,450,530]; values are YAML, validated like "
+                   "the file")
 @click.option("--resume", is_flag=True, help="continue from OUT/.checkpoint if present")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, resume, quiet):
+def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, sets, resume,
+              quiet):
     """Train a learned ADC and its POST layer on the simulated sensor; export the design file.
 
     Without CONFIG: the bundled default task (digits, phone sensor, 10 photons, learned 2-bit
@@ -41,14 +82,14 @@ def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, r
     from .config import apply_overrides, load_config
     from .train import train
 
-    cfg = apply_overrides(load_config(config), data=data, method=method, bits=bits,
-                          photons=photons, epochs=epochs, seed=seed, network=network)
+    cfg = apply_overrides(with_sets(load_config(config), sets), data=data, method=method,
+                          bits=bits, photons=photons, epochs=epochs, seed=seed, network=network)
     m = train(cfg, out, progress=not quiet, resume=resume)
     where = "golden model" if "golden" in m["measured_through"] else "float model"
     click.echo(f"{m['method']} {m['bits']} bit, {m['photons']} photons: test accuracy "
                f"{m['test_accuracy']:.4f} ({where}); {m['wall_seconds']:.1f} s")
     for f in ("design.yaml", "metrics.json", "thresholds.png", "training.png"):
-        click.echo(f"  {out}/{f}")
+        click.echo(f"  {Path(out) / f}")
 
 
 @click.command("compare")

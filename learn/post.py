@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -241,7 +240,3 @@ def patches(samples: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     cols = F.unfold(x, kernel)  # [N, kh*kw, P]
     return cols.transpose(1, 2).round().to(torch.int64)
 
-
-def np_patches(samples: np.ndarray, kernel: tuple[int, int]) -> np.ndarray:
-    """NumPy version of :func:`patches` (for feeding the golden model)."""
-    return patches(torch.as_tensor(np.asarray(samples, dtype=np.float64)), kernel).numpy()

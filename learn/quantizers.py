@@ -33,12 +33,9 @@ from torch import nn
 from adcforge.design import threshold_problem
 from adcforge.errors import ConfigError
 
+from .methods import COMPARED_METHODS, METHODS  # noqa: F401  (re-exported)
 from .ste import grad_scale, heaviside_ste, round_ste
 
-METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "sqrt", "lloyd",
-           "lsq", "lsqplus", "fp", "fixed")
-FIXED_METHODS = ("hist", "uniform", "uniform-full", "sqrt", "lloyd", "fixed")
-COMPARED_METHODS = tuple(m for m in METHODS if m != "fixed")  # 'fixed' needs its own ladder
 DECODERS = ("embedding", "onehot", "centroid")
 INITS = ("quantile", "uniform", "task")
 ESTIMATORS = ("box", "normal", "logistic")
