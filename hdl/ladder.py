@@ -279,6 +279,12 @@ class ComparatorLadder(wiring.Component):
                 nodes = merged
             therm.append(nodes[0][1])
         assert level == compare_levels
+        if self.runtime:
+            # Named copies of the thermometer code (wires only, no logic): `adcforge prove`
+            # checks the compares and the ones-count encoder of free thresholds separately.
+            for k, t in enumerate(therm):
+                alias = Signal(name=f"therm_{k}{suffix}")
+                lv.m.d.comb += alias.eq(t)
 
         # Encoder: thermometer -> binary.
         code_bits = []

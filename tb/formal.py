@@ -46,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amaranth.asserts import AnyConst, AnySeq, Initial
+from amaranth.asserts import AnyConst, AnySeq
 from amaranth.hdl import (
     Array,
     Assert,
@@ -182,7 +182,7 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool):
 
 
 BANK_REGISTERS = ("ladder.thr_active_*", "ladder.thr_shadow_*", "ladder.write_one_hot",
-                  "ladder.write_data", "ladder.commit")
+                  "ladder.write_data", "ladder.commit", "ladder.therm_*")  # therm: wires
 
 
 def bank_prelude(netlist: "Netlist") -> str:
@@ -194,13 +194,6 @@ def bank_prelude(netlist: "Netlist") -> str:
             f"expose {netlist.top}/{sel.replace(' ', f' {netlist.top}/')}")
 
 
-def free_banks_postlude() -> str:
-    """Return the yosys commands that make the threshold banks (netlist and model) start with
-    any values, so that a bounded check starts from thresholds in any order."""
-    return ("setattr -unset init w:ladder.thr_active_* w:ladder.thr_shadow_* "
-            "spec/w:model_active_* spec/w:model_shadow_*")
-
-
 def pipeline_latency(design: Design, runtime: bool = False) -> int:
     """Return the clocks from a sample's acceptance to its code on ``codes`` (ladder + decode)."""
     from hdl.ladder import ComparatorLadder
@@ -208,6 +201,18 @@ def pipeline_latency(design: Design, runtime: bool = False) -> int:
     ladder = ComparatorLadder(design.input_bits, design.thresholds, runtime=runtime)
     ladder._MustUse__silence = True  # built for its latency only, never elaborated
     return ladder.latency + 1
+
+
+def therm_delay(design: Design) -> int:
+    """Return the clocks from a sample's acceptance to its thermometer code (runtime ladder)."""
+    from hdl.ladder import ComparatorLadder
+    from hdl.pipe import is_registered
+
+    ladder = ComparatorLadder(design.input_bits, design.thresholds, runtime=True)
+    ladder._MustUse__silence = True
+    final = ladder._compare_levels() + ladder._encoder_levels()
+    return sum(is_registered(lv, final, ladder.levels_per_stage)
+               for lv in range(1, ladder._compare_levels() + 1))
 
 
 def generate_netlist(design: Design, path: Path, runtime: bool) -> Path:
@@ -234,14 +239,19 @@ def ref_code_sorted(x, thresholds):
     return search(0, len(thresholds))
 
 
-def ref_code_unsorted(x, thresholds):
-    """Return the ones-count of the thermometer code of ``x`` against ``thresholds`` (signals, in
-    any order) (:func:`adcforge.golden.ref_comparator_ladder_unsorted`)."""
-    terms = [(x >= t).as_unsigned() for t in thresholds]
+def ones_count(bits):
+    """Return the number of ones among ``bits`` (a pairwise adder tree)."""
+    terms = [b.as_unsigned() for b in bits]
     while len(terms) > 1:
         terms = [terms[j] + terms[j + 1] if j + 1 < len(terms) else terms[j]
                  for j in range(0, len(terms), 2)]
     return terms[0]
+
+
+def ref_code_unsorted(x, thresholds):
+    """Return the ones-count of the thermometer code of ``x`` against ``thresholds`` (signals, in
+    any order) (:func:`adcforge.golden.ref_comparator_ladder_unsorted`)."""
+    return ones_count([x >= t for t in thresholds])
 
 
 def ref_codes_payload(design: Design, code):
@@ -272,7 +282,8 @@ class _Spec(Elaboratable):
 class _Harness:
     """The netlist instance inside a specification, with named signals on every port."""
 
-    def __init__(self, m, design: Design, top: str, runtime: bool, *, ready=None):
+    def __init__(self, m, design: Design, top: str, runtime: bool, *, ready=None,
+                 extra_ports=None):
         self.design = design
         self.sample = Signal(design.input_bits)
         self.in_valid = Signal()
@@ -306,6 +317,7 @@ class _Harness:
                          i_thr__we=self.thr_we, i_thr__commit=self.thr_commit)
             self.active = self._bank_model(m)
             ports.update(self._bank_invariants(m))
+        ports.update(extra_ports or {})
         m.submodules.dut = Instance(top, **ports)
 
     def _bank_model(self, m):
@@ -342,8 +354,6 @@ class _Harness:
                 ports[f"o_ladder.thr_{bank}_{k}"] = dut
                 m.d.comb += Assert(dut == model[k], f"threshold {k}: {bank} bank differs from "
                                    "the model (a write or commit misapplied)")
-                with m.If(Initial()):  # the banks start free (any order) when their init is
-                    m.d.comb += Assume(dut == model[k])  # unset (FREE_BANKS), else equal
         one_hot = Signal(n, name="dut_write_one_hot")
         data = Signal(d.input_bits, name="dut_write_data")
         commit = Signal(name="dut_commit")
@@ -439,6 +449,38 @@ class FlowSpec(_Spec):
         return m
 
 
+class EncoderSpec(_Spec):
+    """Runtime thresholds, output always ready, free valid, reset and threshold writes: the
+    beat that leaves ``latency - therm_delay`` clocks after a thermometer code (the netlist's
+    ``therm_k`` wires) was registered carries the ones-count of that code and its decoded values,
+    for every thermometer code: bubbles included, so thresholds in any order count correctly.
+    k-inductive at ``latency - therm_delay + 1``."""
+
+    def __init__(self, design: Design, top: str, *, latency: int, therm_delay: int):
+        super().__init__()
+        self.design, self.top = design, top
+        self.latency, self.therm_delay = latency, therm_delay
+
+    def elaborate(self, platform):
+        m = self.module()
+        d = self.design
+        n = len(d.thresholds)
+        therm = [Signal(name=f"dut_therm_{k}") for k in range(n)]
+        h = _Harness(m, d, self.top, True, ready=Const(1, 1),
+                     extra_ports={f"o_ladder.therm_{k}": therm[k] for k in range(n)})
+        delay = self.latency - self.therm_delay
+        seen = [Signal(n, name=f"seen_therm_{s}") for s in range(delay)]
+        filled = [Signal(name=f"seen_filled_{s}") for s in range(delay)]
+        m.d.sync += [seen[0].eq(Cat(therm)), filled[0].eq(1)]
+        for s in range(1, delay):
+            m.d.sync += [seen[s].eq(seen[s - 1]), filled[s].eq(filled[s - 1])]
+        ones = ones_count([seen[-1][k] for k in range(n)])
+        with m.If(filled[-1] & h.out_valid):
+            m.d.comb += Assert(h.out_payload == ref_codes_payload(d, ones),
+                               "a code is not the ones-count of its thermometer code")
+        return m
+
+
 class CommitSpec(_Spec):
     """Free threshold writes and commits (and everything else): in every cycle the netlist's
     threshold banks and write-port registers equal the model's, so a commit copies the whole
@@ -505,6 +547,27 @@ class PropertyResult:
         return d
 
 
+def _kill_tree(pid: int):
+    """End a process and its descendants (sby starts its engines in their own groups)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, tree = [pid], []
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    for p in tree:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
             prelude: str = "", postlude: str = "", timeout: float | None = None):
     """Run one sby task on ``spec`` (an Amaranth elaboratable) with the netlist files
@@ -542,14 +605,13 @@ def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
     sby = workdir / f"{name}.sby"
     sby.write_text(config)
     start = time.perf_counter()
-    # sby in its own process group, so that a timeout also ends its solver.
     proc = subprocess.Popen([_tool("yowasp-sby"), "-f", "-d", task.name, sby.name], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=formal_env(), start_new_session=True)
+                            env=formal_env())
     try:
         log, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        _kill_tree(proc.pid)
         proc.communicate()
         return "TIMEOUT", time.perf_counter() - start, task
     seconds = time.perf_counter() - start
@@ -727,6 +789,9 @@ CLAIMS = {
               "of the k-th sample accepted, for every k; none lost, none duplicated",
 }
 RUNTIME_CLAIMS = {
+    "encoder": "output always ready: each beat is the ones-count of its thermometer code and its "
+               "decoded values, for every thermometer code (bubbles included): thresholds in any "
+               "order count correctly",
     "commit": "threshold writes and commits in any cycle: the banks always equal the model's; a "
               "commit makes the whole shadow bank active in one clock (never half-applied)",
     "flow": CLAIMS["flow"] + "; thresholds written and committed at any time, in any order",
@@ -738,10 +803,11 @@ RUNTIME_CLAIMS = {
 def default_depth(design: Design, latency: int, runtime: bool = False) -> int:
     """Return the bounded checks' depth: a beat through the pipeline, stalled and overtaken
     (``2 * latency + 2``); ``latency + 4`` for ladders over 4 bits, whose unrolled compare trees
-    make each step costly; ``latency + 3`` with runtime thresholds (free thresholds make every
-    step a ones-count equivalence)."""
+    make each step costly; ``latency + 4`` with runtime thresholds: enough for a threshold
+    written and committed in the first cycles to reach the output, as each step with written
+    thresholds is a costly equivalence."""
     if runtime:
-        return latency + 3
+        return latency + 4
     return 2 * latency + 2 if design.bits <= 4 else latency + 4
 
 
@@ -769,6 +835,7 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     check_netlist(netlist, design, runtime)
     latency = pipeline_latency(design, runtime)
     depth = depth or default_depth(design, latency, runtime)
+    has_therm = runtime and re.search(r"\btherm_0\b", netlist.path.read_text()) is not None
     result = ProofResult(design.name, str(source), runtime, latency,
                          split=("codes path (ladder, decode, handshake) in mode 0" if design.mac
                                 else "whole pipeline (ladder, decode, handshake)"))
@@ -781,6 +848,10 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     ]
     if runtime:
         plan.append(("commit", lambda: CommitSpec(design, netlist.top), "prove", 2))
+        if has_therm:
+            plan.append(("encoder", lambda: EncoderSpec(design, netlist.top, latency=latency,
+                                                        therm_delay=therm_delay(design)),
+                         "prove", latency - therm_delay(design) + 1))
     plan.append(("stream", lambda: StreamSpec(design, netlist.top, runtime=runtime, depth=depth),
                  "bmc", depth))
     for name, make_spec, mode, d in plan:
