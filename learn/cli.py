@@ -60,6 +60,8 @@ def register(main, bench):
 @click.option("--method", help=", ".join(METHODS) + " (fixed: with --set "
                                "quantizer.thresholds=[...])")
 @click.option("--bits", type=int, help="ADC code bits, 1..8")
+@click.option("--size", metavar="HxW", help="resize image-folder images to height x width "
+                                            "(default: the folder's most common size)")
 @click.option("--photons", type=float, help="mean photons per pixel at white")
 @click.option("--epochs", type=int, help="training epochs")
 @click.option("--seed", type=int, help="training seed (init, noise, shuffling)")
@@ -71,8 +73,8 @@ def register(main, bench):
                    "the file")
 @click.option("--resume", is_flag=True, help="continue from OUT/.checkpoint if present")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, sets, resume,
-              quiet):
+def train_cmd(config, out, data, method, bits, size, photons, epochs, seed, network, sets,
+              resume, quiet):
     """Train a learned ADC and its POST layer on the simulated sensor; export the design file.
 
     Without CONFIG: the bundled default task (digits, phone sensor, 10 photons, learned 2-bit
@@ -82,6 +84,7 @@ def train_cmd(config, out, data, method, bits, photons, epochs, seed, network, s
     from .config import apply_overrides, load_config
     from .train import train
 
+    sets = ([f"data.size={size}"] if size else []) + list(sets)
     cfg = apply_overrides(with_sets(load_config(config), sets), data=data, method=method,
                           bits=bits, photons=photons, epochs=epochs, seed=seed, network=network)
     m = train(cfg, out, progress=not quiet, resume=resume)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ DEVICES = ("cpu", "cuda", "auto")
 
 DEFAULTS: dict[str, Any] = {
     "name": "digits",
-    "data": {"dataset": "digits", "seed": 0, "val_fraction": 0.2},
+    "data": {"dataset": "digits", "seed": 0, "val_fraction": 0.2, "size": None},
     "sensor": {"preset": "phone", "seed": 0},
     "photons": 10.0,
     "quantizer": {
@@ -228,6 +229,17 @@ def validate(cfg: dict, source: str = "<config>") -> dict:
                           f"of the sample range)")
     if isinstance(wa, (list, tuple)):
         q["window_anneal"] = [float(wa[0]), float(wa[1])]
+    size = out["data"]["size"]
+    if size is not None:
+        if isinstance(size, str) and re.fullmatch(r"\d+x\d+", size):
+            size = [int(v) for v in size.split("x")]
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096
+                           for v in size)):
+            raise ConfigError(f"{source}: key 'data.size': got {size!r}; expected null (image "
+                              f"folders: the most common size) or [height, width] (or "
+                              f"'HxW'), each in 1..4096")
+        out["data"]["size"] = [int(size[0]), int(size[1])]
     if q["method"] == "fixed":
         if q["thresholds"] is None:
             raise ConfigError(f"{source}: method 'fixed' needs key 'quantizer.thresholds': a list "

@@ -105,9 +105,11 @@ class Task:
         from sim.data import load_dataset
 
         d = cfg["data"]
+        size = tuple(d["size"]) if d.get("size") else None
         self.train_images, self.train_labels, self.classes = load_dataset(
-            d["dataset"], "train", seed=d["seed"])
-        self.test_images, self.test_labels, _ = load_dataset(d["dataset"], "test", seed=d["seed"])
+            d["dataset"], "train", seed=d["seed"], size=size)
+        self.test_images, self.test_labels, _ = load_dataset(d["dataset"], "test", seed=d["seed"],
+                                                             size=size)
         for split, imgs in (("train", self.train_images), ("test", self.test_images)):
             if len(imgs) == 0:
                 raise ConfigError(f"data.dataset {d['dataset']!r}: the {split} split has no "
@@ -605,7 +607,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     if quant.exportable:
         prov = {"tool": "adcforge learn", "method": qc["method"], "bits": qc["bits"],
                 "photons": cfg["photons"], "dataset": cfg["data"]["dataset"],
-                "data_seed": cfg["data"]["seed"],
+                "data_seed": cfg["data"]["seed"], "data_size": cfg["data"].get("size"),
                 "sensor": {"preset": cfg["sensor"]["preset"], "seed": cfg["sensor"]["seed"]},
                 "network": nc["kind"], "seed": tc["seed"],
                 "classes": [str(c) for c in task.classes]}

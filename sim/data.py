@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,7 +65,8 @@ def load_dataset(name_or_dir: str | os.PathLike, split: str = "train", seed: int
     ``split``: ``"train"`` or ``"test"``. ``seed`` fixes the procedural scenes and seeded splits.
     ``mode``: ``"gray"`` (linear luminance) or ``"bayer"`` (RGGB mosaic of linear camera RGB;
     folders and CIFAR only). ``size``: ``(height, width)`` to resize folder images to; without
-    it, all images of a folder must have one size. Raises :class:`DatasetError` /
+    it, to the folder's most common size (:func:`common_size`; a :class:`DatasetNote` warning
+    says how many were resized). Raises :class:`DatasetError` /
     :class:`~adcforge.errors.ConfigError` naming the problem (and the file).
     """
     if split not in SPLITS:
@@ -303,15 +305,38 @@ def _load_image_folder(root: Path, split: str, seed: int, mode: str, size):
         labels = labels[idx]
         if not files:
             raise DatasetError(f"{root}: the {split} split is empty (too few images per class)")
-    images = []
-    for f in files:
-        img = _read_image(f, mode, size)
-        if images and img.shape != images[0].shape:
-            raise DatasetError(f"{f}: image is {img.shape[1]}x{img.shape[0]} but {files[0].name} "
-                               f"is {images[0].shape[1]}x{images[0].shape[0]}; pass "
-                               f"size=(height, width) to resize")
-        images.append(img)
+    if size is None:
+        size, resized = common_size(root)
+        if resized:
+            warnings.warn(f"{root}: {resized} images resized to {size[0]}x{size[1]} (height x "
+                          f"width), the folder's most common size; set data.size (train "
+                          f"--size HxW) to choose", DatasetNote, stacklevel=3)
+    images = [_read_image(f, mode, size) for f in files]
     return np.stack(images), labels, classes
+
+
+class DatasetNote(UserWarning):
+    """Something a loader did that the user should know (images resized)."""
+
+
+@lru_cache(maxsize=16)
+def common_size(root: Path) -> tuple[tuple[int, int], int]:
+    """Return the most common image size ``(height, width)`` of an image folder (all splits;
+    ties to the larger image) and how many images have another size."""
+    from collections import Counter
+
+    from PIL import Image, UnidentifiedImageError
+
+    counts: Counter = Counter()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()
+                    and p.suffix.lower() in IMAGE_EXTENSIONS):
+        try:
+            with Image.open(f) as im:  # the header only
+                counts[(im.size[1], im.size[0])] += 1
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise DatasetError(f"{f}: cannot read image ({exc})") from None
+    (size, n), = sorted(counts.items(), key=lambda kv: (-kv[1], -kv[0][0] * kv[0][1]))[:1]
+    return size, sum(counts.values()) - n
 
 
 # -- CIFAR ----------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ def task_frames(design: Design, photons: float | None = None,
 
     p = design.provenance
     data_seed = p.get("data_seed", 0)
-    images, labels, _ = load_dataset(p["dataset"], split="test", seed=data_seed)
+    size = tuple(p["data_size"]) if p.get("data_size") else None
+    images, labels, _ = load_dataset(p["dataset"], split="test", seed=data_seed, size=size)
     if n is not None:
         images, labels = images[:n], labels[:n]
     h, w = images.shape[1:]

@@ -19,9 +19,11 @@ def register(main, bench):
     @click.option("--runtime-thresholds", is_flag=True, help="Check the runtime-threshold build "
                   "(adds a threshold reload in the middle of a stream).")
     @click.option("--sensor", is_flag=True, help="Also stream simulated sensor frames.")
+    @click.option("--lanes", type=int, default=1, show_default=True,
+                  help="Sample lanes: samples per clock (every input value on every lane).")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the report as JSON.")
-    def cosim_cmd(design, samples, seed, runtime_thresholds, sensor, json_path):
+    def cosim_cmd(design, samples, seed, runtime_thresholds, sensor, lanes, json_path):
         """Co-simulate DESIGN on Verilator (cocotb) against the golden model, bit for bit.
 
         Streams every input value (with random idle cycles and back-pressure), a random
@@ -29,9 +31,18 @@ def register(main, bench):
         in the middle of a stream. Exits non-zero on any mismatch."""
         from .cosim import cosim
 
+        from hdl.ladder import check_lanes
+        from hdl.pipeline import lanes_problem
+
         d = resolve_design(design)
+        try:
+            check_lanes(lanes)
+        except ValueError as exc:
+            raise AdcforgeError(str(exc)) from None
+        if lanes_problem(d, lanes):
+            raise AdcforgeError(f"{d.name}: {lanes_problem(d, lanes)}")
         report = cosim(d, samples=samples, seed=seed, runtime=runtime_thresholds, sensor=sensor,
-                       log=lambda s: click.echo(s, err=True))
+                       lanes=lanes, log=lambda s: click.echo(s, err=True))
         for b in report.get("batches", []):
             codes = (f"  codes {b['codes_seen']}/{b['codes_total']}" if "codes_seen" in b
                      else "")
@@ -41,7 +52,8 @@ def register(main, bench):
             click.echo(f"  MISMATCH {e['batch']} sample {e['index']}: input {e['input']} "
                        f"expected {e['expected']} got {e['got']}")
         build = f"build {report['build_s']:.1f} s" if report["build_s"] else "build cached"
-        click.echo(f"{d.name}: {report.get('checked', 0)} checked, "
+        click.echo(f"{d.name} ({lanes} lane{'s' if lanes > 1 else ''}): "
+                   f"{report.get('checked', 0)} checked, "
                    f"{report.get('mismatches', 'n/a')} mismatches, "
                    f"{report.get('samples_per_s', 0):,.0f} samples/s ({build})")
         if json_path:

@@ -36,7 +36,7 @@ def _target():
     t = CONFIG["target"]
     if t["kind"] == "pipeline":
         return PipelineTarget(load_design(t["design"]), runtime_thresholds=t.get("runtime", False),
-                              mac_lanes=t.get("mac_lanes"))
+                              mac_lanes=t.get("mac_lanes"), lanes=t.get("lanes", 1))
     return PostMultiplierTarget(t["width"], t["exponent_bits"], t["guard_bits"])
 
 
@@ -82,7 +82,8 @@ class TB:
         (one sample and one code; or one inference and its results); each copy takes an equal
         share of whole units (the last unit repeated to fill the copies).
         """
-        stim = np.asarray(stim, dtype=np.int64).reshape(-1, unit)
+        wide = np.asarray(stim).dtype == object  # words of more than 63 bits
+        stim = np.asarray(stim, dtype=object if wide else np.int64).reshape(-1, unit)
         units = len(stim)
         per = -(-units // copies)
         padded = np.concatenate([stim, np.repeat(stim[-1:], per * copies - units, axis=0)])
@@ -115,7 +116,10 @@ class TB:
             lines = [x for x in (self.work / f"resp{k}.hex").read_text().split("\n")
                      if x and not x.startswith("//")]
             raw.extend(int(x, 16) for x in lines)
-        return np.array(raw[:units * outs_per_unit], dtype=np.uint64), cycles
+        raw = raw[:units * outs_per_unit]
+        if any(x >> 64 for x in raw):  # results of more than 64 bits stay Python integers
+            return np.array(raw, dtype=object), cycles
+        return np.array(raw, dtype=np.uint64), cycles
 
 
 def _compare(name, inputs, expected, got, mismatches, limit=10):
@@ -158,11 +162,12 @@ async def bulk(dut):
         wrong += n_bad
         cycles_total += cycles
         batches.append({"name": cfg["name"], "checked": len(batch["expected"]),
-                        "samples": int(len(batch["stim"])), "mismatches": n_bad,
+                        "samples": int(len(batch.get("samples", batch["stim"]))),
+                        "mismatches": n_bad, "lanes": getattr(target, "lanes", 1),
                         "copies": target.spec.copies,
                         "cycles": cycles, "seconds": seconds})
         if isinstance(target, PipelineTarget):  # which codes the batch's samples exercised
-            cover = code_coverage(target.design, batch["stim"])
+            cover = code_coverage(target.design, batch["samples"])
             batches[-1].update(codes_seen=cover["codes_seen"], codes_total=cover["codes_total"])
         tb.log.info("%s: %d checked, %d mismatches, %d cycles, %.2f s", cfg["name"],
                     len(batch["expected"]), n_bad, cycles, seconds)
@@ -228,12 +233,15 @@ async def reset_midstream(dut):
     rng = random.Random(CONFIG.get("seed", 1))
     d = target.design
     top = 2**d.input_bits
-    first = [rng.randrange(top) for _ in range(200)]
+    lanes = target.lanes  # samples per stream word
+    first = [rng.randrange(top) for _ in range(200 // lanes * lanes)]
+    words = [int(w) for w in target.pack(first)]
     stream = ManualStream(tb, rng)
-    await stream.run(first, len(first), stop_after_out=60)  # leaves samples in flight
+    await stream.run(words, len(words), stop_after_out=60 // lanes)  # leaves samples in flight
     await tb.reset()
-    second = [rng.randrange(top) for _ in range(300)]
-    _, got = await stream.run(second, len(second))
+    second = [rng.randrange(top) for _ in range(300 // lanes * lanes)]
+    words = [int(w) for w in target.pack(second)]
+    _, got = await stream.run(words, len(words))
     codes, values = target.unpack_codes(np.array(got, dtype=object))
     exp = target.reference_codes(np.array(second))
     assert codes.tolist() == exp["codes"].tolist(), "codes after a mid-stream reset differ"
@@ -257,7 +265,9 @@ async def threshold_reload(dut):
     new = rng.sample(range(1, top), len(old))  # unsorted: the ones-count encoder's claim
     if len(new) > 1 and new == sorted(new):
         new.reverse()
-    samples = [rng.randrange(top) for _ in range(600)]
+    lanes = target.lanes  # samples per stream word: one beat switches all of them
+    samples = [rng.randrange(top) for _ in range(600 // lanes * lanes)]
+    words = [int(w) for w in target.pack(samples)]
     commit_cycle = []
     schedule = {}
     for k, t in enumerate(new):  # writes from cycle 100 on, commit after them
@@ -279,14 +289,15 @@ async def threshold_reload(dut):
             commit_cycle.append(cycle)
 
     stream = ManualStream(tb, rng)
-    accepted, got = await stream.run(samples, len(samples), on_cycle=on_cycle)
+    accepted, got = await stream.run(words, len(words), on_cycle=on_cycle)
     dut.thr__we.value = 0
     dut.thr__commit.value = 0
     codes, _ = target.unpack_codes(np.array(got, dtype=object))
     c = commit_cycle[0]
     expected = [int(ref_comparator_ladder_unsorted(x, old if cyc <= c + 1 else new))
-                for cyc, x in accepted]
+                for k, (cyc, _) in enumerate(accepted)
+                for x in samples[k * lanes:(k + 1) * lanes]]
     assert codes.tolist() == expected, "codes around a threshold reload differ"
-    n_new = sum(cyc > c + 1 for cyc, _ in accepted)
+    n_new = lanes * sum(cyc > c + 1 for cyc, _ in accepted)
     _report({"threshold_reload": {"checked": len(samples), "after_reload": n_new,
                                   "mismatches": 0}})

@@ -42,6 +42,7 @@ def make_batch(target, cfg: dict) -> dict:
     assert isinstance(target, PipelineTarget)
     d = target.design
     top = 2**d.input_bits
+    lanes = target.lanes
     if mode == "outputs":
         spi, n = d.samples_per_inference, cfg["n"]
         if kind == "random":
@@ -56,16 +57,22 @@ def make_batch(target, cfg: dict) -> dict:
         else:
             raise ValueError(f"unknown stimulus {kind!r} for MAC outputs")
         exp = target.reference(samples)["outputs"].reshape(-1, 1)
-        return {"stim": samples.ravel(), "inputs": np.repeat(samples, d.mac.outputs, axis=0),
+        # one word per result (one lane), or per inference (lanes: all its results at once)
+        unit, outs = (spi, d.mac.outputs) if lanes == 1 else (spi // lanes, 1)
+        return {"stim": target.pack(samples.ravel()), "samples": samples.ravel(),
+                "inputs": np.repeat(samples, d.mac.outputs, axis=0),
                 "expected": exp, "unpack": lambda raw: target.unpack_outputs(raw)[:, None],
-                "mode": "outputs", "unit": spi, "outs_per_unit": d.mac.outputs}
+                "mode": "outputs", "unit": unit, "outs_per_unit": outs}
 
     if kind == "exhaustive":
-        samples = np.arange(top)
+        # every input value on every lane: lane k of beat b carries (b + k * top / lanes) % top
+        beats = np.arange(top)
+        samples = ((beats[:, None] + np.arange(lanes)[None, :] * (top // lanes)) % top).ravel()
     elif kind == "random":
-        samples = rng.integers(0, top, size=cfg["n"])
+        samples = rng.integers(0, top, size=-(-cfg["n"] // lanes) * lanes)
     elif kind == "sensor":
         samples, _ = sensor_samples(d, cfg["n"], seed=cfg.get("seed", 1), scene="levels")
+        samples = samples[:len(samples) // lanes * lanes]
     else:
         raise ValueError(f"unknown stimulus {kind!r}")
     ref = target.reference_codes(samples)
@@ -75,5 +82,6 @@ def make_batch(target, cfg: dict) -> dict:
         codes, values = target.unpack_codes(raw)
         return np.concatenate([codes[:, None], values], axis=1)
 
-    return {"stim": samples, "inputs": samples, "expected": expected, "unpack": unpack,
-            "mode": "codes", "unit": 1, "outs_per_unit": 1}
+    return {"stim": target.pack(samples), "samples": samples, "inputs": samples,
+            "expected": expected, "unpack": unpack, "mode": "codes", "unit": 1,
+            "outs_per_unit": 1}

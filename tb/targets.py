@@ -48,29 +48,35 @@ class Target:
 class PipelineTarget:
     """`AdcPipeline` of a design; output ``codes`` (code and decoded values) or MAC ``outputs``.
 
-    Stimulus: samples. With a MAC layer the ``mode`` static selects the output (the harness's
-    ``out_sel`` follows it).
+    Stimulus: samples, packed ``lanes`` to a stream word (lane 0 in the low bits: the earliest
+    sample). With a MAC layer the ``mode`` static selects the output (the harness's ``out_sel``
+    follows it). Words wider than 63 bits travel as Python integers.
     """
 
-    def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None):
+    def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None,
+                 lanes: int = 1):
         self.design = design
         self.runtime_thresholds = runtime_thresholds
         self.mac_lanes = mac_lanes
+        self.lanes = lanes
         self.code_width = design.bits + design.decode.width * design.channels
         if self.code_width > 64:
             raise ValueError(f"co-simulation unpacks codes and values in 64 bits; this design "
                              f"needs {self.code_width}")
         statics = {}
-        out_ports = [("codes", self.code_width)]
+        out_ports = [("codes", self.code_width * lanes)]
         if design.mac is not None:
             statics["mode"] = 1
-            out_ports.append(("outputs", design.mac.output_bits))
+            out_width = design.mac.output_bits * (1 if lanes == 1 else design.mac.outputs)
+            out_ports.append(("outputs", out_width))
         if runtime_thresholds:
             statics.update({"thr__addr": max(design.bits, 1), "thr__data": design.input_bits,
                             "thr__we": 1, "thr__commit": 1})
-        suffix = ("_rt" if runtime_thresholds else "") + (f"_m{mac_lanes}" if mac_lanes else "")
+        suffix = (("_rt" if runtime_thresholds else "") + (f"_m{mac_lanes}" if mac_lanes else "")
+                  + (f"_n{lanes}" if lanes > 1 else ""))
         self.name = f"{design.name}{suffix}"
-        self.spec = HarnessSpec(dut_module="dut_top", in_port="i", in_width=design.input_bits,
+        self.spec = HarnessSpec(dut_module="dut_top", in_port="i",
+                                in_width=design.input_bits * lanes,
                                 out_ports=out_ports, statics=statics)
 
     def target(self) -> Target:
@@ -78,18 +84,25 @@ class PipelineTarget:
         from hdl.pipeline import AdcPipeline
 
         dut = AdcPipeline(self.design, runtime_thresholds=self.runtime_thresholds,
-                          mac_lanes=self.mac_lanes)
+                          mac_lanes=self.mac_lanes, lanes=self.lanes)
         text = verilog.convert(dut, name="dut_top", emit_src=False)
         return Target(name=self.name, spec=self.spec, dut_verilog=text)
 
     # Stimulus and results ----------------------------------------------------------------------
 
-    def pack(self, samples: np.ndarray) -> np.ndarray:
-        return np.asarray(samples, dtype=np.int64).ravel()
+    def pack(self, samples) -> np.ndarray:
+        """Pack samples (a multiple of ``lanes``, in stream order) into stream words."""
+        samples = np.asarray(samples, dtype=np.int64).ravel()
+        if self.lanes == 1:
+            return samples
+        if len(samples) % self.lanes:
+            raise ValueError(f"{len(samples)} samples do not fill beats of {self.lanes} lanes")
+        return join_fields(samples.reshape(-1, self.lanes), self.design.input_bits)
 
-    def unpack_codes(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def unpack_codes(self, raw) -> tuple[np.ndarray, np.ndarray]:
+        """Codes and decoded values of each sample (``lanes`` per word) in stream order."""
         d = self.design
-        raw = np.asarray(raw, dtype=np.uint64)  # code_width <= 8 + 16 * 24 bits: see below
+        raw = split_fields(raw, self.code_width, self.lanes).ravel().astype(np.uint64)
         codes = (raw & np.uint64((1 << d.bits) - 1)).astype(np.int64)
         w = d.decode.width
         values = np.stack([((raw >> np.uint64(d.bits + c * w)) & np.uint64((1 << w) - 1))
@@ -106,7 +119,35 @@ class PipelineTarget:
         return {"codes": codes, "values": ref_decode_lut(codes, self.design.decode.table)}
 
     def unpack_outputs(self, raw: np.ndarray) -> np.ndarray:
-        return to_signed(np.asarray(raw, dtype=np.int64), self.design.mac.output_bits)
+        """MAC results in order (one per word, or with lanes one inference's per word)."""
+        ob = self.design.mac.output_bits
+        per = 1 if self.lanes == 1 else self.design.mac.outputs
+        return to_signed(split_fields(raw, ob, per).ravel().astype(np.int64), ob)
+
+
+def join_fields(rows: np.ndarray, width: int) -> np.ndarray:
+    """Pack each row's ``width``-bit fields into one word (element 0 in the low bits); words of
+    more than 63 bits are Python integers (an object array)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.shape[1] * width <= 63:
+        shifts = np.arange(rows.shape[1], dtype=np.int64) * width
+        return (rows << shifts).sum(axis=1)
+    out = np.zeros(len(rows), dtype=object)
+    for k in range(rows.shape[1]):
+        out = out + (rows[:, k].astype(object) << (k * width))
+    return out
+
+
+def split_fields(raw, width: int, count: int) -> np.ndarray:
+    """Split each word into ``count`` ``width``-bit fields (element 0 from the low bits):
+    shape (words, count), uint64."""
+    arr = np.asarray(raw)
+    if count == 1 and arr.dtype != object:
+        return arr.astype(np.uint64).reshape(-1, 1)
+    words = [int(v) for v in arr.ravel()]
+    mask = (1 << width) - 1
+    fields = [[(w >> (k * width)) & mask for k in range(count)] for w in words]
+    return np.array(fields, dtype=np.uint64).reshape(-1, count)
 
 
 class PostMultiplierTarget:

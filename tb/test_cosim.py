@@ -83,3 +83,26 @@ def test_mac_worst_case(pattern, output_bits, output_shift, tmp_path):
     d = _worst_case_design(tmp_path / "worst.yaml", pattern, output_bits, output_shift)
     report = cosim(d, samples=2000, extra_tests=False)
     _check(report)
+
+
+@pytest.mark.parametrize("name, lanes, runtime", [
+    pytest.param("adc4_in12", 4, False, id="adc4_in12, 4 lanes"),
+    pytest.param("adc4_in12", 2, True, id="adc4_in12, 2 lanes, runtime thresholds"),
+    pytest.param("adc8_in16_mac", 2, False, id="adc8_in16_mac, 2 lanes"),
+])
+def test_sample_lanes(name, lanes, runtime):
+    """N samples per beat: every input value on every lane (with idle cycles and
+    back-pressure), a random stream, a reset in the middle of a stream (and a threshold reload
+    for runtime thresholds; random and worst-case inferences for a MAC layer), all equal to the
+    golden model of the samples in stream order."""
+    d = load_design(example_designs()[name])
+    report = cosim(d, samples=20000, lanes=lanes, runtime=runtime)
+    _check(report)
+    assert report["reset_midstream"]["mismatches"] == 0
+    sweep = next(b for b in report["batches"] if b["name"] == "exhaustive")
+    assert sweep["checked"] == lanes * 2**d.input_bits  # every value on each of the lanes
+    assert sweep["lanes"] == lanes
+    if runtime:
+        assert report["threshold_reload"]["after_reload"] > 100
+    if d.mac is not None:
+        assert {b["name"] for b in report["batches"]} >= {"mac-random", "mac-extremes"}

@@ -46,3 +46,34 @@ def test_fixed_ladder_from_the_command_line_and_whole_paths(tmp_path):
     assert r.exit_code == 0, r.output
     assert f"{out}/design.yaml" in r.output and "//" not in r.output
     assert "thresholds: [258, 262, 270]" in (out / "design.yaml").read_text()
+
+
+def _folder(root, sizes):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i, (h, w) in enumerate(sizes):
+            Image.fromarray(rng.integers(0, 256, (h, w), dtype=np.uint8)).save(root / c / f"{i}.png")
+
+
+def test_data_size_key_and_flag(tmp_path):
+    from learn.config import validate
+
+    assert validate({"data": {"size": "12x16"}})["data"]["size"] == [12, 16]
+    assert validate({"data": {"size": [12, 16]}})["data"]["size"] == [12, 16]
+    for bad in ("12", [0, 4], [4, 4, 4], "axb"):
+        with pytest.raises(ConfigError, match="key 'data.size'"):
+            validate({"data": {"size": bad}})
+    _folder(tmp_path / "imgs", [(8, 8)] * 6 + [(10, 6)])
+    r = CliRunner().invoke(main_group, ["train", "-o", str(tmp_path / "run"), "--data",
+                                        str(tmp_path / "imgs"), "--size", "6x6", "--set",
+                                        "train.epochs=1", "--set", "train.freeze_epochs=1",
+                                        "--quiet"])
+    assert r.exit_code == 0, r.output
+    import yaml
+    design = yaml.safe_load((tmp_path / "run" / "design.yaml").read_text())
+    assert design["provenance"]["data_size"] == [6, 6]
+    assert design["mac"]["inputs"] == 36
