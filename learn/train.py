@@ -607,7 +607,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     if quant.exportable:
         prov = {"tool": "adcforge learn", "method": qc["method"], "bits": qc["bits"],
                 "photons": cfg["photons"], "dataset": cfg["data"]["dataset"],
-                "data_seed": cfg["data"]["seed"], "data_size": cfg["data"].get("size"),
+                "data_seed": cfg["data"]["seed"],
+                **({"data_size": cfg["data"]["size"]} if cfg["data"].get("size") else {}),
                 "sensor": {"preset": cfg["sensor"]["preset"], "seed": cfg["sensor"]["seed"]},
                 "network": nc["kind"], "seed": tc["seed"],
                 "classes": [str(c) for c in task.classes]}
