@@ -63,6 +63,34 @@ def connect(scheduler: str | None = None, cluster: str | None = None, timeout: f
     return client, client.close
 
 
+def check_workers(client) -> None:
+    """Raise a one-line :class:`ClusterError` unless every worker has this version of adcforge
+    (a worker without it would fail every run it is given)."""
+    from adcforge import __version__
+
+    def probe():  # defined here so that it travels by value: the worker may lack the package
+        try:
+            import adcforge
+            import learn  # noqa: F401
+        except ImportError as exc:
+            return f"missing ({exc.name})"
+        return adcforge.__version__
+
+    try:
+        versions = client.run(probe)
+    except Exception as exc:  # noqa: BLE001  (any failure to reach the workers)
+        raise ClusterError(f"cannot ask the Dask workers what they run ({exc})") from None
+    if not versions:
+        raise ClusterError("the Dask cluster has no workers: start some with "
+                           "`dask worker tcp://HOST:8786 --nthreads 1`")
+    bad = {w: v for w, v in versions.items() if v != __version__}
+    if bad:
+        worker, version = next(iter(sorted(bad.items())))
+        raise ClusterError(f"Dask worker {worker} has adcforge {version}, not {__version__} "
+                           f"({len(bad)} of {len(versions)} workers): install this version "
+                           f"there (`pip install -e .` in the same checkout)")
+
+
 def run_on_dask(fn: Callable, tasks: Sequence[tuple], *, scheduler: str | None = None,
                 cluster: str | None = None, on_result: Callable[[int, object], None],
                 on_progress: Callable[[int, int, int], None] | None = None) -> list[int]:
@@ -79,6 +107,7 @@ def run_on_dask(fn: Callable, tasks: Sequence[tuple], *, scheduler: str | None =
     failed: list[int] = []
     done = 0
     try:
+        check_workers(client)
         for i, args in enumerate(tasks):
             futures[client.submit(fn, *args, pure=False, key=f"adcforge-run-{i}")] = i
         for fut in as_completed(list(futures)):

@@ -86,3 +86,35 @@ def test_a_worker_that_dies_loses_only_its_run_which_runs_again(tmp_path):
     assert failed == [] and (tmp_path / "died").exists()
     assert got == {0: 0, 1: 10, 2: 20, 3: 30}
     assert progress[-1][0] == 4 and progress[-1][2] == 0  # done, running, failed
+
+
+class FakeClient:
+    """Answers ``client.run`` as workers would: the probe's result per worker address."""
+
+    def __init__(self, versions):
+        self.versions = versions
+
+    def run(self, fn):
+        return dict(self.versions)
+
+
+def test_a_worker_without_adcforge_is_one_line():
+    from adcforge import __version__
+    from learn.cluster import check_workers
+
+    check_workers(FakeClient({"tcp://a:1": __version__}))
+    with pytest.raises(ClusterError, match=r"worker tcp://b:2 has adcforge missing \(learn\), "
+                                           r"not .*1 of 2 workers"):
+        check_workers(FakeClient({"tcp://a:1": __version__, "tcp://b:2": "missing (learn)"}))
+    with pytest.raises(ClusterError, match="has no workers"):
+        check_workers(FakeClient({}))
+
+
+def test_the_probe_runs_on_real_workers():
+    from learn.cluster import check_workers, connect
+
+    client, close = connect(cluster="local:1")
+    try:
+        check_workers(client)  # the local workers have this very package
+    finally:
+        close()
