@@ -7,6 +7,12 @@ pin at the device's target frequency; no UART, no protocol, no PLL. Yosys (``syn
 nextpnr. With a MAC layer the ``codes`` and ``outputs`` streams share the output pins (``mode``
 selects), and runtime thresholds are written through a one-pin shift register, so that every
 bundled design fits the UP5K's 39 I/O.
+
+With ``lanes`` > 1 (N samples per clock) the input register is a shift register loaded from one
+pin and the output register a shift register that loads the whole result beat and shifts it out
+to one pin (same flip-flops as parallel registers, the load/shift multiplexer packs with them),
+so that wide multi-lane cores fit any package. The report adds ``lanes`` and
+``msamples_per_s`` = lanes x Fmax, and ``sensor_formats`` says which pixel rates that carries.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Mux, Shape, Signal
+from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Mux, Shape, Signal, Value
 
 from adcforge.design import Design
+from adcforge.errors import AdcforgeError, ToolchainError
 from hdl.pipeline import AdcPipeline
-from adcforge.errors import ToolchainError
 
 from .report import load_nextpnr_report, write_report
 from .toolchain import require_tool, run_tool
@@ -36,18 +42,45 @@ class Device:
     nextpnr_args: tuple[str, ...]
     target_mhz: float
     description: str
+    logic_cells: int  # LUT4s: ICESTORM_LC / TRELLIS_COMB available
 
 
 DEVICES = {
     "up5k": Device("up5k", "ice40", ("--up5k", "--package", "sg48"), 120.0,
-                   "Lattice iCE40UP5K-SG48 (iCEBreaker)"),
+                   "Lattice iCE40UP5K-SG48 (iCEBreaker)", 5280),
     "hx8k": Device("hx8k", "ice40", ("--hx8k", "--package", "ct256"), 150.0,
-                   "Lattice iCE40HX8K-CT256"),
+                   "Lattice iCE40HX8K-CT256", 7680),
     "ecp5-85": Device("ecp5-85", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"), 200.0,
-                      "Lattice ECP5 LFE5U-85F-6BG381 (ULX3S)"),
+                      "Lattice ECP5 LFE5U-85F-6BG381 (ULX3S)", 83640),
     "ecp5-25": Device("ecp5-25", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"), 200.0,
-                      "Lattice ECP5 LFE5U-25F-6BG381"),
+                      "Lattice ECP5 LFE5U-25F-6BG381", 24288),
 }
+
+# Pixel rates of common sensor formats, M samples/s (one sample per pixel, blanking included
+# as the usual timing standards count it: 2200 x 1125 x 60 and 4400 x 2250 x 60).
+SENSOR_FORMATS = (("1080p60", 124.0), ("4K60", 498.0), ("4K120", 995.0))
+
+
+def sensor_formats(msamples_per_s: float | None) -> list[str]:
+    """Return the formats of :data:`SENSOR_FORMATS` whose pixel rate ``msamples_per_s`` carries."""
+    if not msamples_per_s:
+        return []
+    return [name for name, rate in SENSOR_FORMATS if msamples_per_s >= rate]
+
+
+def check_bench_lanes(design: Design, lanes) -> int:
+    """Check a lane count for ``design``; raise :class:`AdcforgeError` in one line."""
+    from hdl.ladder import check_lanes
+    from hdl.pipeline import lanes_problem
+
+    try:
+        check_lanes(lanes)
+    except ValueError as exc:
+        raise AdcforgeError(str(exc)) from None
+    problem = lanes_problem(design, lanes)
+    if problem:
+        raise AdcforgeError(f"{design.name}: {problem}")
+    return lanes
 
 
 def get_device(name: str) -> Device:
@@ -62,20 +95,26 @@ def get_device(name: str) -> Device:
 class RegisteredCore(Elaboratable):
     """The ADC core between registered inputs and registered outputs (an Amaranth elaboratable)."""
 
-    def __init__(self, design: Design, *, runtime_thresholds: bool = False):
+    def __init__(self, design: Design, *, runtime_thresholds: bool = False, lanes: int = 1):
         self.design = design
-        self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds)
+        self.lanes = lanes
+        self.serial = lanes > 1
+        self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds, lanes=lanes)
         self.has_mac = hasattr(self.core, "outputs")
         self.has_thr = hasattr(self.core, "thr")
         codes_layout = self.core.codes.payload.shape()
         self.has_values = not self.has_mac
         # without a MAC layer the decoded values leave the core too (else synthesis prunes the
         # decode table); with one, codes and MAC outputs share the pins
-        out_bits = Shape.cast(codes_layout).width if self.has_values else design.bits
+        out_bits = Shape.cast(codes_layout).width if self.has_values else design.bits * lanes
         if self.has_mac:
-            out_bits = max(out_bits, design.mac.output_bits)
+            out_bits = max(out_bits, Shape.cast(self.core.outputs.payload.shape()).width)
         self.cd = ClockDomain("sync")
-        self.in_payload = Signal(design.input_bits)
+        self.in_payload = Signal(design.input_bits * lanes)
+        if self.serial:
+            self.in_serial = Signal()
+            self.out_serial = Signal()
+            self.out_load = Signal()
         self.in_valid = Signal()
         self.in_ready = Signal()
         self.out_payload = Signal(out_bits)
@@ -90,8 +129,12 @@ class RegisteredCore(Elaboratable):
             self.thr_commit = Signal()
 
     def ports(self):
-        ports = [self.cd.clk, self.cd.rst, self.in_payload, self.in_valid, self.in_ready,
-                 self.out_payload, self.out_valid, self.out_ready]
+        if self.serial:
+            ports = [self.cd.clk, self.cd.rst, self.in_serial, self.in_valid, self.in_ready,
+                     self.out_serial, self.out_load, self.out_valid, self.out_ready]
+        else:
+            ports = [self.cd.clk, self.cd.rst, self.in_payload, self.in_valid, self.in_ready,
+                     self.out_payload, self.out_valid, self.out_ready]
         if self.has_mac:
             ports.append(self.mode)
         if self.has_thr:
@@ -104,8 +147,15 @@ class RegisteredCore(Elaboratable):
         m.submodules.core = core = self.core
         # input registers
         sync = m.d.sync
-        sync += [core.i.payload.eq(self.in_payload), core.i.valid.eq(self.in_valid),
-                 self.in_ready.eq(core.i.ready)]
+        if self.serial:
+            # the input register is a shift register fed from one pin
+            sync += self.in_payload.eq(Cat(self.in_serial, self.in_payload[:-1]))
+            m.d.comb += core.i.payload.eq(self.in_payload)
+            out_word = Signal.like(self.out_payload)
+        else:
+            sync += core.i.payload.eq(self.in_payload)
+            out_word = self.out_payload
+        sync += [core.i.valid.eq(self.in_valid), self.in_ready.eq(core.i.ready)]
         ready = Signal()
         sync += ready.eq(self.out_ready)
         m.d.comb += core.codes.ready.eq(ready)
@@ -118,24 +168,37 @@ class RegisteredCore(Elaboratable):
         if self.has_mac:
             sync += core.mode.eq(self.mode)
             m.d.comb += core.outputs.ready.eq(ready)
-            sync += [self.out_payload.eq(Mux(core.mode, core.outputs.payload,
-                                             core.codes.payload.code)),
-                     self.out_valid.eq(core.codes.valid | core.outputs.valid)]
+            codes = (core.codes.payload.code if self.lanes == 1 else
+                     Cat(*(core.codes.payload[k].code for k in range(self.lanes))))
+            word = Mux(core.mode, Value.cast(core.outputs.payload), codes)
+            valid = core.codes.valid | core.outputs.valid
         else:
-            sync += [self.out_payload.eq(core.codes.payload), self.out_valid.eq(core.codes.valid)]
+            word, valid = Value.cast(core.codes.payload), core.codes.valid
+        sync += self.out_valid.eq(valid)
+        if self.serial:
+            # one register for the whole result beat: it loads a beat or shifts out to one pin
+            sync += out_word.eq(Mux(self.out_load, word, out_word >> 1))
+            m.d.comb += self.out_serial.eq(out_word[0])
+        else:
+            sync += out_word.eq(word)
         return m
 
 
 def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresholds=False,
-             target_mhz: float | None = None, seed: int = 1, log=print) -> dict:
-    """Place and route the registered ADC core on ``device``; write and return ``report.json``."""
+             target_mhz: float | None = None, seed: int = 1, lanes: int = 1, log=print) -> dict:
+    """Place and route the registered ADC core on ``device``; write and return ``report.json``.
+
+    A lane count that is not a positive integer, that does not divide the POST layer's samples
+    per inference, or whose synthesised core needs more LUT4s than the device has, raises
+    :class:`AdcforgeError` in one line before anything is placed."""
     dev = get_device(device)
+    check_bench_lanes(design, lanes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     yosys = require_tool("yosys")
     nextpnr = require_tool(f"nextpnr-{dev.family}")
     target = float(target_mhz or dev.target_mhz)
-    top = RegisteredCore(design, runtime_thresholds=runtime_thresholds)
+    top = RegisteredCore(design, runtime_thresholds=runtime_thresholds, lanes=lanes)
     t0 = time.monotonic()
     (out / "top.il").write_text(rtlil.convert(top, ports=top.ports(), name="top"))
     synth = "synth_ice40 -dsp" if dev.family == "ice40" else "synth_ecp5"
@@ -144,6 +207,11 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
               f"read_rtlil top.il; {synth} -top top; write_json top.json"],
              cwd=out, log=out / "yosys.out", what="yosys synthesis")
     t1 = time.monotonic()
+    luts = count_luts(json.loads((out / "top.json").read_text()), dev.family)
+    if luts > dev.logic_cells:
+        raise AdcforgeError(f"{design.name} with {lanes} lane{'s' if lanes > 1 else ''} does "
+                            f"not fit the {dev.name}: synthesis needs {luts} LUT4s, the device "
+                            f"has {dev.logic_cells}; use fewer lanes or a larger device")
     log(f"placing and routing at {target:g} MHz (nextpnr-{dev.family})...")
     pnr = [nextpnr, *dev.nextpnr_args, "--json", "top.json", "--freq", f"{target:g}",
            "--report", "nextpnr-report.json", "--timing-allow-fail", "--seed", str(seed),
@@ -158,9 +226,20 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
         "device_description": dev.description, "runtime_thresholds": runtime_thresholds,
         "core": type(top.core).__qualname__, "io_registers": "fabric (counted)",
         "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1), "seed": seed,
+        "lanes": lanes, "io": "serial shift registers" if top.serial else "parallel pins",
     })
+    fmax = summary.get("fmax_mhz")
+    summary["msamples_per_s"] = round(lanes * fmax, 1) if fmax else None
+    summary["sensor_formats"] = sensor_formats(summary["msamples_per_s"])
     write_report(summary, out / "report.json")
     return summary
+
+
+def count_luts(yosys_netlist: dict, family: str) -> int:
+    """Return the LUT4 cells of a synthesised netlist (the logic cells it needs at least)."""
+    cell = "SB_LUT4" if family == "ice40" else "LUT4"
+    return sum(1 for mod in yosys_netlist.get("modules", {}).values()
+               for c in mod.get("cells", {}).values() if c.get("type") == cell)
 
 
 def load_report(path: str | Path) -> dict:

@@ -91,29 +91,89 @@ def board_flash(board, build_dir, to_flash, dry_run, cable):
     click.echo(" ".join(cmd) if dry_run else f"programmed the {where} of {board}")
 
 
+def _int_list(ctx, param, value):
+    """Parse a comma-separated list of positive integers (``1,2,4``)."""
+    if value is None:
+        return None
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, not {value!r}") from None
+    if not items or any(v < 1 for v in items):
+        raise click.BadParameter(f"expected positive integers, not {value!r}")
+    return items
+
+
 @click.command("hw")
 @click.argument("design")
 @click.option("--device", default="up5k", show_default=True,
               help="up5k, hx8k, ecp5-25 or ecp5-85.")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Output directory (default: build/bench-<device>-<design>).")
+              help="Output directory (default: build/bench-<device>-<design>[-lN]).")
 @click.option("--runtime-thresholds", is_flag=True,
               help="Runtime-writeable thresholds (the board top's ladder) instead of constants.")
 @click.option("--freq", "target_mhz", type=float, default=None,
               help="Target clock in MHz (default: 120 on up5k, 200 on ECP5).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
-def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed):
-    """Place and route the ADC core alone (registered I/O, no UART) and report LC/FF/Fmax."""
+@click.option("--lanes", type=int, default=1, show_default=True,
+              help="Sample lanes: samples per clock (N ladders side by side).")
+@click.option("--sweep-lanes", "sweep", callback=_int_list, default=None, metavar="N,N,...",
+              help="Place the core for each lane count and print the table N / Fmax / LC / "
+                   "M samples/s (one report.json per count under the output directory).")
+@click.option("--seeds", callback=_int_list, default=None, metavar="S,S,...",
+              help="With --sweep-lanes: nextpnr seeds to run for each count (Fmax min-max).")
+def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lanes, sweep,
+             seeds):
+    """Place and route the ADC core alone (registered I/O, no UART) and report LC/FF/Fmax and
+    M samples/s (lanes x Fmax), and which sensor formats that rate carries."""
     from .bench import bench_hw as run
+    from .bench import check_bench_lanes, sensor_formats
     from .report import format_report
     d = resolve_design(design)
     suffix = "-rt" if runtime_thresholds else ""
-    out = Path(out_dir or f"build/bench-{device}-{design_label(design, d)}{suffix}")
-    s = run(d, device, out, runtime_thresholds=runtime_thresholds, target_mhz=target_mhz,
-            seed=seed, log=lambda m: click.echo(m, err=True))
-    click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']})"))
-    click.echo(f"synthesis {s['synth_s']} s, place and route {s['pnr_s']} s; "
-               f"report: {out / 'report.json'}")
+    base = f"build/bench-{device}-{design_label(design, d)}{suffix}"
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    if sweep is None:
+        check_bench_lanes(d, lanes)
+        out = Path(out_dir or (base + (f"-l{lanes}" if lanes > 1 else "")))
+        s = run(d, device, out, runtime_thresholds=runtime_thresholds, target_mhz=target_mhz,
+                seed=seed, lanes=lanes, log=log)
+        click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']}, "
+                                    f"{lanes} lane{'s' if lanes > 1 else ''})"))
+        click.echo(f"{s['msamples_per_s']} M samples/s ({lanes} x {s['fmax_mhz']} MHz): "
+                   + _formats_line(s["msamples_per_s"]))
+        click.echo(f"synthesis {s['synth_s']} s, place and route {s['pnr_s']} s; "
+                   f"report: {out / 'report.json'}")
+        return
+    for n in sweep:
+        check_bench_lanes(d, n)
+    seeds = seeds or [seed]
+    root = Path(out_dir or base + "-sweep")
+    rows = []
+    for n in sweep:
+        runs = [run(d, device, root / f"l{n}-s{sd}", runtime_thresholds=runtime_thresholds,
+                    target_mhz=target_mhz, seed=sd, lanes=n, log=log) for sd in seeds]
+        rows.append((n, runs))
+    click.echo(f"{device} / {d.name}: ADC core alone, "
+               f"{'runtime' if runtime_thresholds else 'constant'} thresholds, seeds "
+               f"{','.join(map(str, seeds))}")
+    click.echo(f"{'lanes':>5} {'Fmax MHz':>16} {'LC':>7} {'FF':>7} {'M samples/s':>18}  formats")
+    for n, runs in rows:
+        f = sorted(r["fmax_mhz"] or 0.0 for r in runs)
+        fmax = f"{f[0]:.1f}" if len(f) == 1 else f"{f[0]:.1f}-{f[-1]:.1f}"
+        ms = f"{n * f[0]:.0f}" if len(f) == 1 else f"{n * f[0]:.0f}-{n * f[-1]:.0f}"
+        fits = "" if all(r.get("fits", True) for r in runs) else "  DOES NOT FIT"
+        click.echo(f"{n:>5} {fmax:>16} {runs[0]['logic_cells']:>7} {runs[0]['flip_flops']:>7} "
+                   f"{ms:>18}  {', '.join(sensor_formats(n * f[0])) or '-'}{fits}")
+    click.echo(f"reports: {root}/l<N>-s<seed>/report.json")
+
+
+def _formats_line(msps) -> str:
+    from .bench import SENSOR_FORMATS, sensor_formats
+
+    ok = sensor_formats(msps)
+    return ", ".join(f"{name} ({rate:g} M/s) {'carried' if name in ok else 'not carried'}"
+                     for name, rate in SENSOR_FORMATS)
 
 
 @click.command("hil")
@@ -135,8 +195,16 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write the report here.")
+@click.option("--sim-as", "sim_as", default=None, metavar="BOARD",
+              help="With --sim: give the simulated board BOARD's UART (its clock cycles per bit).")
+@click.option("--record", "record", type=click.Path(dir_okay=False), default=None,
+              help="Write every byte each way, with its time, to this file (a recording that "
+                   "--replay checks again).")
+@click.option("--replay", "replay_path", type=click.Path(dir_okay=False), default=None,
+              help="Re-run the host side against a recording made with --record and check "
+                   "that it makes the same decisions and every answer equals the golden model.")
 def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, sensor, seed,
-                json_path):
+                json_path, sim_as, record, replay_path):
     """Stream simulated sensor data through a board and check every answer (golden model)."""
     import json
 
@@ -148,12 +216,21 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     from .hil import HilError, run_hil
     from .platforms import get_board
 
+    if replay_path:
+        if use_sim or board_name or record:
+            raise HilError("--replay runs against the recording alone: drop --sim, --board "
+                           "and --record")
+        return replay_command(design, replay_path, json_path)
     if use_sim == bool(board_name):
         raise HilError("choose one of --sim or --board BOARD --port PORT")
+    if sim_as and not use_sim:
+        raise HilError("--sim-as BOARD goes with --sim (a real board is --board BOARD)")
     d = resolve_design(design)
-    if board_name:
-        b = get_board(board_name)
+    sim_divisor = None
+    if board_name or sim_as:
+        b = get_board(board_name or sim_as)
         baud = baud or b.baud
+        sim_divisor = b.divisor if sim_as else None
     baud = baud or 3_000_000
     labels = None
     task = task_frames(d, photons) if (mode or "mac") == "mac" else None
@@ -194,7 +271,8 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                             f"resent {stats.resends}, failed {stats.failed}")
 
         report = run_hil(d, samples, sim=use_sim, port=port, baud=baud, mode=mode,
-                         progress=progress, log=lambda m: console.print(m), labels=labels)
+                         progress=progress, log=lambda m: console.print(m), labels=labels,
+                         record=record, sim_divisor=sim_divisor, board=board_name or sim_as)
     if labels is not None:  # the design's own sensor and light, from its provenance
         sensor_cfg = d.provenance["sensor"]
         report.update({"photons": task_photons, "sensor": sensor_cfg["preset"],
@@ -224,10 +302,37 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
         click.echo(f"report: {json_path}")
+    if record:
+        click.echo(f"recording: {report['recording']}")
     if report["aborted"]:  # the board vanished or fell silent: one line, after the report
         click.secho(f"error: {report['aborted']}", fg="red", err=True)
         raise SystemExit(1)
     if report["mismatches"] or report["failed"]:
+        raise SystemExit(1)
+
+
+def replay_command(design, path, json_path):
+    """``hil --replay``: check a recording again; exit 1 on any mismatch or divergence."""
+    import json
+
+    from .recording import replay
+
+    d = resolve_design(design)
+    r = replay(path, d)
+    rp = r["replay"]
+    click.echo(f"replayed {path} ({rp['transport'] or 'recorded run'}): the host sent the "
+               f"same {rp['writes']} writes ({r['frames_sent']} frames, {r['resends']} resends) "
+               f"and reached the same verdicts")
+    click.echo(f"checked {r['checked']}  mismatches {r['mismatches']}  retried {r['retried']}  "
+               f"failed {r['failed']}  not run {r['not_run']}  (unit: {r['unit']}; answers "
+               f"against the golden model)")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(r, indent=2) + "\n")
+        click.echo(f"report: {json_path}")
+    if r["aborted"]:
+        click.echo(f"the recorded run ended early: {r['aborted']}")
+    if r["mismatches"] or r["failed"] or r["aborted"]:
         raise SystemExit(1)
 
 
