@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 from collections.abc import Callable, Sequence
 
 from adcforge.errors import AdcforgeError
@@ -42,8 +43,14 @@ def connect(scheduler: str | None = None, cluster: str | None = None, timeout: f
         raise ClusterError("give one of --scheduler tcp://HOST:PORT or --cluster local:N")
     if cluster is not None:
         n = parse_cluster(cluster)
-        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                             dashboard_address=None, silence_logs=logging.ERROR)
+        # The workers start with Ctrl-C ignored (Python keeps an inherited SIG_IGN): Ctrl-C is
+        # the driver's to handle, which cancels the runs and closes the cluster cleanly.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                 dashboard_address=None, silence_logs=logging.ERROR)
+        finally:
+            signal.signal(signal.SIGINT, previous)
         client = Client(local)
 
         def close():
