@@ -208,8 +208,9 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     """Stream simulated sensor data through a board and check every answer (golden model)."""
     import json
 
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
+
+    from adcforge.console import console as progress_console
 
     from sim.samples import covering_photons, sensor_samples, task_frames
 
@@ -246,9 +247,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                 click.echo(f"note: no light level makes sensor '{sensor}' cross every threshold "
                            f"of {d.name}: at most {seen} of {d.levels} codes", err=True)
         samples, source = sensor_samples(d, n, photons=photons, sensor=sensor, seed=seed)
-    console = Console(stderr=True)
-    if not console.is_terminal:  # a log file or CI: whole lines, not a bar cut to 80 columns
-        console = Console(stderr=True, width=200)
+    console = progress_console()
     console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
     spi = d.samples_per_inference if (mode or ("mac" if d.mac else "codes")) == "mac" else 1
     if len(samples) % spi:

@@ -233,7 +233,9 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
     if progress:
         from rich.progress import Progress
 
-        bar = Progress()
+        from adcforge.console import console
+
+        bar = Progress(console=console())
         bar.start()
         tid = bar.add_task("compare", total=len(tasks))
 

@@ -260,9 +260,11 @@ class _Progress:
                 TimeRemainingColumn,
             )
 
+            from adcforge.console import console
+
             self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                 MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                                TimeElapsedColumn(), TimeRemainingColumn())
+                                TimeElapsedColumn(), TimeRemainingColumn(), console=console())
             self.bar.start()
             self.task = self.bar.add_task(label, total=total, info="")
 

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUND = {"adcforge.errors", "adcforge.yamlfile", "adcforge.design", "adcforge.golden",
-          "adcforge.examples", "adcforge"}
+          "adcforge.console", "adcforge.examples", "adcforge"}
 TOP = {"adcforge.cli", "adcforge.demo", "adcforge.__main__"}
 STAGES = ("sim", "learn", "hdl", "tb", "boards")
 # What each floor may import, besides itself and third-party packages.
