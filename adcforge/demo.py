@@ -97,6 +97,7 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
     cosim = _read_json(out / "cosim.json")
     hw = _read_json(out / "board" / "report.json")
     hil = _read_json(out / "hil.json")
+    prove = _read_json(out / "prove.json")
     lines = ["# adcforge demo report", "",
              f"Bundled digits task, `phone` sensor preset, {photons:g} photons per pixel at "
              "white, 3-bit ADC.", ""]
@@ -163,6 +164,16 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
                   f"random idle cycles and back-pressure): **{cosim.get('checked', 0)} results "
                   f"checked, {cosim.get('mismatches', '?')} mismatches**, "
                   f"{cosim.get('samples_per_s', 0):,.0f} samples/s.", ""]
+    if prove:
+        rows = [f"| `{p['name']}` | {p['kind']} | {p.get('depth', '')} | {p['result']} | "
+                f"{p['seconds']:.1f} |" for p in prove.get("properties", [])]
+        verdict = ("**proved**: every property holds" if prove.get("proved") else
+                   "**not proved**: see the failing property")
+        lines += [f"Formal proof (`adcforge prove`, yowasp-sby with yices, every sample and "
+                  f"every valid/ready/reset pattern; the codes path, the POST MAC co-simulated): "
+                  f"{verdict}, {prove.get('seconds', 0):.0f} s.", "",
+                  "| property | kind | depth | result | seconds |", "|---|---|---|---|---|",
+                  *rows, ""]
     if hw:
         lines += [f"iCEBreaker (iCE40UP5K) board top: {hw.get('logic_cells', '?')} logic cells, "
                   f"{hw.get('flip_flops', '?')} flip-flops, Fmax {hw.get('fmax_mhz', 0):.1f} MHz, "
@@ -240,6 +251,9 @@ def run_demo(out: Path, photons: float, epochs: int | None, restart: bool, board
              lambda: _adcforge(["verilog", str(design), "-o", str(out / "verilog")], log)),
         Step("cosim", "co-simulate on Verilator against the golden model",
              lambda: _adcforge(["cosim", str(design), "--json", str(out / "cosim.json")], log)),
+        Step("prove", "prove the netlist computes the golden model (formal, every input)",
+             lambda: _adcforge(["prove", str(design), "--json", str(out / "prove.json"), "-o",
+                                str(out / "prove")], log)),
     ]
     if not skip_board_build:
         steps.append(Step("board", "build the iCEBreaker bitstream",
