@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
         "lr_thresholds": 1e-4,
         "lr_thresholds_dn": 1.0,
         "start_epochs": 2,
+        "start_selection": "halving",
         "task_start_epochs": 3,
         "lr_network": 1e-3,
         "lr_decay": "cosine",
@@ -95,7 +96,7 @@ _TYPES = {
     "train.lr_network": float, "train.freeze_epochs": int,
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int, "train.photons_per": str,
-    "train.lr_decay": str,
+    "train.lr_decay": str, "train.start_selection": str,
 }
 _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
@@ -115,7 +116,7 @@ _CHOICES = {
     "quantizer.estimator": ESTIMATORS, "quantizer.task_weight": ("fisher", "abs"),
     "quantizer.ste_window": ("auto", "gap", "noise"),
     "network.kind": NETWORKS, "train.device": DEVICES, "train.photons_per": ("batch", "image"),
-    "train.lr_decay": ("cosine", "none"),
+    "train.lr_decay": ("cosine", "none"), "train.start_selection": ("halving", "once"),
 }
 
 

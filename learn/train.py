@@ -364,6 +364,11 @@ def _interrupted() -> bool:
     return isinstance(exc, KeyboardInterrupt)
 
 
+def run_limit(tc: dict) -> int:
+    """The last epoch a start's refinement may reach: the freeze phase is the winner's."""
+    return tc["epochs"] - tc["freeze_epochs"]
+
+
 class _Run:
     """One training run of one model: optimiser, generators, history, and the best state on the
     validation frames so far (every choice is made on validation; test frames choose nothing)."""
@@ -534,24 +539,38 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         ladders = {s: (task_start(cfg, task, stats) if s == "task" else s) for s in starts}
         start_epoch, samples_before = 0, 0
         if len(starts) > 1 and tc["start_epochs"] > 0:
-            # several starts, the first start_epochs of the schedule each; the best on
-            # validation continues
+            # several starts, the first start_epochs of the schedule each; the better half on
+            # validation runs the next start_epochs (train.start_selection: halving) until one
+            # is left, which continues
             k = min(tc["start_epochs"], epochs)
+            halving = tc["start_selection"] == "halving"
             bar = _Progress(progress, k * len(starts), f"starts {qc['method']} {qc['bits']}b")
             try:
-                runs = []
-                for s in starts:
-                    r = _Run(cfg, task, stats, ladders[s], val_dn, val_y, s)
-                    for e in range(k):
-                        r.epoch(e, bar)
-                    runs.append(r)
+                alive = [_Run(cfg, task, stats, ladders[s], val_dn, val_y, s) for s in starts]
+                runs, epoch0 = list(alive), 0
+                while True:
+                    for r in alive:
+                        for e in range(epoch0, epoch0 + k):
+                            r.epoch(e, bar)
+                    epoch0 += k
+                    ranked = sorted(alive, key=lambda r: -r.best[0])  # stable: first among equals
+                    keep = (len(alive) + 1) // 2 if halving else 1
+                    if keep < len(alive):
+                        for r in ranked[keep:]:
+                            r.rounds = epoch0 // k
+                    alive = ranked[:keep]
+                    if len(alive) == 1 or epoch0 + k > run_limit(tc):
+                        break
+                    if bar.bar is not None:
+                        bar.bar.update(bar.task, total=bar.bar.tasks[0].total + k * len(alive))
             finally:
                 bar.close()
-            run = max(runs, key=lambda r: r.best[0])  # first among equals
+            run = alive[0]
+            run.rounds = epoch0 // k
             samples_before = sum(r.samples_seen for r in runs if r is not run)
-            selection = {r.start_name: {"val_accuracy": r.best[0],
+            selection = {r.start_name: {"val_accuracy": r.best[0], "rounds": r.rounds,
                                         "thresholds": r.init_thresholds} for r in runs}
-            start_epoch = k
+            start_epoch = epoch0
         else:
             run = _Run(cfg, task, stats, ladders[starts[0]], val_dn, val_y, starts[0])
             if starts[0] is not None:

@@ -181,3 +181,20 @@ def test_resume_after_the_choice_of_start_reaches_the_same_design(tmp_path):
     assert resumed["starts"] == straight["starts"] and resumed["start"] == straight["start"]
     assert ((tmp_path / "a" / "design.yaml").read_bytes()
             == (tmp_path / "b" / "design.yaml").read_bytes())
+
+
+def test_starts_are_halved_on_validation_until_one_continues():
+    cfg = {"quantizer": {"method": "learned", "bits": 2},
+           "train": {"epochs": 4, "freeze_epochs": 1, "start_epochs": 1, "task_start_epochs": 1,
+                     "lr_network": 1e-2}}
+    m = train(cfg, None, progress=False, plots=False)
+    starts = m["starts"]
+    assert set(starts) == {"quantile", "uniform", "task"}
+    assert sorted(s["rounds"] for s in starts.values()) == [1, 2, 2]
+    finalists = [k for k, s in starts.items() if s["rounds"] == 2]
+    assert m["start"] in finalists and len(m["history"]["epoch"]) == 4
+    out = [k for k, s in starts.items() if s["rounds"] == 1][0]
+    assert all(starts[out]["val_accuracy"] <= starts[k]["val_accuracy"] for k in finalists)
+    once = train({**cfg, "train": {**cfg["train"], "start_selection": "once"}}, None,
+                 progress=False, plots=False)
+    assert sorted(s["rounds"] for s in once["starts"].values()) == [1, 1, 1]
