@@ -45,6 +45,11 @@ MAC_DECODE_WIDTH_MAX = 12
 # -- the rules every stage applies (written once) -----------------------------------------
 
 
+def signed_range(width: int) -> tuple[int, int]:
+    """Return the range ``(-2**(width-1), 2**(width-1) - 1)`` of a signed ``width``-bit word."""
+    return -(2 ** (width - 1)), 2 ** (width - 1) - 1
+
+
 def max_half_shift(exponent_bits: int) -> int:
     """Return ``K``, the largest ``k = n // 2`` over the exponents ``n < 2**exponent_bits``."""
     return (2**exponent_bits - 1) // 2
@@ -296,7 +301,7 @@ def parse_design(data: Any, source: str = "<memory>") -> Design:
     if not DECODE_CHANNELS[0] <= channels <= DECODE_CHANNELS[1]:
         raise c.fail("decode.table[0]", first,
                      f"expected a list of {DECODE_CHANNELS[0]}..{DECODE_CHANNELS[1]} channel values")
-    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    lo, hi = signed_range(width)
     table = c.matrix(table_raw, "decode.table", 2**bits, channels, lo, hi)
     decode = Decode(width=width, frac_bits=frac, table=table)
 

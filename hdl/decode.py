@@ -8,6 +8,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from adcforge.design import signed_range
 from adcforge.golden import ref_decode_lut
 
 from .ladder import check_lanes, lane_shape
@@ -50,7 +51,7 @@ class DecodeLUT(wiring.Component):
             raise ValueError(f"table must have shape (2**bits, channels), not {table.shape}")
         if not isinstance(width, int) or not 2 <= width <= 24:
             raise ValueError(f"width must be an integer in [2, 24], not {width!r}")
-        lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+        lo, hi = signed_range(width)
         if table.min() < lo or table.max() > hi:
             raise ValueError(f"table values must lie in [{lo}, {hi}] for width {width}")
         self.table = table.astype(np.int64)

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from adcforge.design import threshold_problem
+from adcforge.design import signed_range, threshold_problem
 from adcforge.errors import ConfigError
 
 from .methods import COMPARED_METHODS, METHODS  # noqa: F401  (re-exported)
@@ -293,7 +293,7 @@ def decode_fixed(table: torch.Tensor, width: int) -> tuple[int, torch.Tensor]:
     :func:`decode_frac_bits` (F is clamped at 0, so very large values saturate).
     """
     f = decode_frac_bits(table, width)
-    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    lo, hi = signed_range(width)
     ints = torch.floor(table.detach().to(DTYPE) * 2.0**f + 0.5).clamp(lo, hi).to(torch.int64)
     return f, ints
 
@@ -301,7 +301,7 @@ def decode_fixed(table: torch.Tensor, width: int) -> tuple[int, torch.Tensor]:
 def fake_quant_table(table: torch.Tensor, width: int) -> torch.Tensor:
     """The decode table as the hardware holds it (fixed point), with a straight-through gradient."""
     f, _ = decode_fixed(table, width)
-    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    lo, hi = signed_range(width)
     return torch.clamp(round_ste(table.to(DTYPE) * 2.0**f), lo, hi) / 2.0**f
 
 
