@@ -124,7 +124,7 @@ class AdcPipeline(wiring.Component):
         self.latency = self.ladder.latency + self.decode.latency
         if self.mac is not None:
             mac = self.mac
-            hold = 1 if mac.groups > 1 else 0
+            hold = 1  # the register between the decoder's table and the MAC's
             # results in flight at most: one inference's per beat_cycles * beats clocks
             flight = self.latency + hold + mac.latency + mac.output_beats + 2
             per_inference = mac.groups * mac.beats
@@ -164,8 +164,11 @@ class AdcPipeline(wiring.Component):
         lanes = [decode.o.payload] if N == 1 else [decode.o.payload[k] for k in range(N)]
         acts = Cat(*(lane.values[c] for lane in lanes for c in range(C)))
         mac_valid = decode.o.valid & self.mode
+        # A register between the decoder's table and the MAC's (block RAM outputs are slow).
         if G == 1:
-            m.d.comb += [mac.i.payload.eq(acts), mac.i.valid.eq(mac_valid)]
+            act_reg, act_valid = Signal(len(acts)), Signal()
+            m.d.sync += [act_reg.eq(acts), act_valid.eq(mac_valid)]
+            m.d.comb += [mac.i.payload.eq(act_reg), mac.i.valid.eq(act_valid)]
         else:  # hold each beat for the G clocks the MAC takes for it
             hold = Signal(len(acts))
             hold_count = Signal(range(G + 1))
