@@ -25,20 +25,23 @@ def port_summary(design, component) -> list[str]:
     return lines
 
 
-def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, mac_lanes=None) -> Path:
+def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, mac_lanes=None,
+                  lanes: int = 1) -> Path:
     """Write ``<out_dir>/<name>.v`` and ``<name>.ports.txt``; return the Verilog path."""
     from amaranth.back import verilog
 
     from hdl.pipeline import AdcPipeline
 
-    top = AdcPipeline(design, runtime_thresholds=runtime_thresholds, mac_lanes=mac_lanes)
+    top = AdcPipeline(design, runtime_thresholds=runtime_thresholds, mac_lanes=mac_lanes,
+                      lanes=lanes)
     text = verilog.convert(top, name=design.name, emit_src=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{design.name}.v"
     path.write_text(text)
     summary = [f"module {design.name}: {design.bits}-bit ADC on a {design.input_bits}-bit "
                f"sample, decode {design.channels} x s{design.decode.width}"
-               + (f", POST MAC {design.mac.inputs}->{design.mac.outputs}" if design.mac else ""),
+               + (f", POST MAC {design.mac.inputs}->{design.mac.outputs}" if design.mac else "")
+               + (f", {lanes} samples per clock (lane 0 = the earliest)" if lanes > 1 else ""),
                f"  ladder latency {top.ladder.latency} clocks, decode 1 clock"]
     summary += port_summary(design, top)
     (out_dir / f"{design.name}.ports.txt").write_text("\n".join(summary) + "\n")
@@ -55,7 +58,9 @@ def register(main, bench):
     @click.option("--mac-lanes", type=int, default=None,
                   help="Parallel multiply lanes of the MAC core: weights per clock for each "
                        "activation (default: one per output).")
-    def verilog_cmd(design, out_dir, runtime_thresholds, mac_lanes):
+    @click.option("--lanes", type=int, default=1, show_default=True,
+                  help="Sample lanes: samples per clock (N ladders side by side).")
+    def verilog_cmd(design, out_dir, runtime_thresholds, mac_lanes, lanes):
         """Write the Verilog of DESIGN's whole ADC pipeline, and a port summary.
 
         DESIGN is a design file or the name of a bundled example
@@ -63,7 +68,7 @@ def register(main, bench):
         d = resolve_design(design)
         try:
             path = write_verilog(d, out_dir, runtime_thresholds=runtime_thresholds,
-                                 mac_lanes=mac_lanes)
+                                 mac_lanes=mac_lanes, lanes=lanes)
         except ValueError as exc:
             raise AdcforgeError(str(exc)) from None
         click.echo(path.with_suffix(".ports.txt").read_text(), nl=False)

@@ -427,3 +427,20 @@ def test_adc_pipeline_refuses_bad_lanes(lanes, message):
     d = load_design(example_designs()["adc8_in16_mac"])
     with pytest.raises(ValueError, match=message):
         AdcPipeline(d, lanes=lanes)
+
+
+def test_verilog_cli_lanes_and_mac_lanes(tmp_path):
+    """`adcforge verilog --lanes N` is the sample lanes, `--mac-lanes` the MAC's multiply lanes."""
+    from click.testing import CliRunner
+
+    from adcforge.cli import main_group
+
+    r = CliRunner().invoke(main_group, ["verilog", "adc4_in12", "--lanes", "2", "-o",
+                                        str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "2 samples per clock" in r.output and "ArrayLayout(unsigned(12), 2)" in r.output
+    r = CliRunner().invoke(main_group, ["verilog", "adc8_in16_mac", "--lanes", "3", "-o",
+                                        str(tmp_path)])
+    assert r.exit_code != 0 and "does not divide" in str(r.exception)
+    r = CliRunner().invoke(main_group, ["verilog", "--help"])
+    assert "--mac-lanes" in r.output and "Sample lanes" in r.output
