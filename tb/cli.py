@@ -101,8 +101,13 @@ def register(main, bench):
                     click.echo(f"      {line}")
             if p.vcd:
                 click.echo(f"      trace: {p.vcd}")
-        click.echo(f"{d.name}: {'proved' if result.proved else 'NOT proved'} "
-                   f"({result.split}) in {result.seconds:.1f} s")
+        induction = [p.name for p in result.properties if p.result == "proved"]
+        bounded = [f"{p.name} (depth {p.depth})" for p in result.properties
+                   if p.result == "passed"]
+        verdict = ("every property holds" if result.proved else "NOT proved") + (
+            f": {', '.join(induction)} by induction" if induction else "") + (
+            f"; {', '.join(bounded)} bounded" if bounded else "")
+        click.echo(f"{d.name}: {verdict} - {result.split} - {result.seconds:.1f} s")
         if json_path:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(result.as_dict(), indent=1))

@@ -680,9 +680,39 @@ def read_vcd(path: Path, scope: str = "spec") -> list[dict[str, int]]:
     return steps
 
 
-def _failing_step(prop: str, steps: list[dict[str, int]], latency: int) -> int:
+def _bank_problem(s: dict[str, int]) -> list[str]:
+    """Return the threshold registers whose netlist value differs from the model's in a step."""
+    out = []
+    for name in sorted(s):
+        mo = re.fullmatch(r"dut_(active|shadow)_(\d+)", name)
+        if mo and s[name] != s.get(f"model_{mo.group(1)}_{mo.group(2)}", s[name]):
+            out.append(f"{mo.group(1)} threshold {mo.group(2)}: netlist {s[name]}, "
+                       f"model {s[f'model_{mo.group(1)}_{mo.group(2)}']}")
+    return out
+
+
+def _pack_payload(design: Design, code: int) -> int:
+    """Return the ``codes`` payload of a code (the golden decode), as the netlist packs it."""
+    w = design.decode.width
+    payload = code
+    for c, v in enumerate(design.decode.table[code]):
+        payload |= (int(v) & ((1 << w) - 1)) << (design.bits + w * c)
+    return payload
+
+
+def _encoder_expected(design: Design, s: dict[str, int]):
+    """Return the payload an EncoderSpec step expects (None before its register is filled)."""
+    filled = [int(n[12:]) for n in s if n.startswith("seen_filled_")]
+    if not filled or not s[f"seen_filled_{max(filled)}"]:
+        return None
+    return _pack_payload(design, bin(s.get(f"seen_therm_{max(filled)}", 0)).count("1"))
+
+
+def _failing_step(prop: str, design: Design, steps: list[dict[str, int]], latency: int) -> int:
     """Return the first step at which the property's assertion is violated (else the last)."""
     for c, s in enumerate(steps):
+        if _bank_problem(s):
+            return c
         if prop == "flow":
             want = s.get(f"ref_valid_{latency - 1}", 0)
             if s.get("out_valid", 0) != want or (want and s.get("out_payload") !=
@@ -698,6 +728,10 @@ def _failing_step(prop: str, steps: list[dict[str, int]], latency: int) -> int:
         elif prop == "hold":
             if s.get("held") and (not s.get("out_valid") or
                                   s.get("out_payload") != s.get("held_payload")):
+                return c
+        elif prop == "encoder":
+            want = _encoder_expected(design, s)
+            if want is not None and s.get("out_valid") and s.get("out_payload") != want:
                 return c
     return len(steps) - 1
 
@@ -716,14 +750,24 @@ def decode_payload(design: Design, payload: int) -> dict:
 def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
                    latency: int) -> dict:
     """Describe a failing trace in the design's terms: cycle, input sample, expected and got."""
-    last = _failing_step(prop, steps, latency)
+    last = _failing_step(prop, design, steps, latency)
     steps = steps[:last + 1]
     now = steps[last]
     ce: dict = {"cycle": last}
     resets = [c for c, s in enumerate(steps) if s.get("rst")]
     if resets:
         ce["resets"] = resets
-    if prop == "stream":
+    bank = _bank_problem(now)
+    if bank:
+        ce["problem"] = "threshold bank differs from the model: " + "; ".join(bank)
+    elif prop == "encoder":
+        want = _encoder_expected(design, now)
+        filled = [int(n[12:]) for n in now if n.startswith("seen_filled_")]
+        ce["thermometer"] = format(now.get(f"seen_therm_{max(filled)}", 0) if filled else 0,
+                                   f"0{len(design.thresholds)}b")[::-1]
+        ce["expected"] = decode_payload(design, want) if want is not None else "no check"
+        ce["got"] = decode_payload(design, now.get("out_payload", 0))
+    elif prop == "stream":
         ce["beat"] = now.get("pick", 0)
         if now.get("picked"):
             ce["input"] = now.get("picked_sample")
@@ -746,13 +790,15 @@ def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
         ce["got"] = (decode_payload(design, now.get("out_payload", 0))
                      if now.get("out_valid") else "no beat")
     elif prop == "hold":
+        ce["problem"] = f"the beat offered in cycle {last - 1} and not taken " + (
+            "changed" if now.get("out_valid") else "disappeared")
         ce["expected"] = decode_payload(design, now.get("held_payload", 0))
         ce["got"] = (decode_payload(design, now.get("out_payload", 0))
                      if now.get("out_valid") else "no beat")
-    ce["pattern"] = {"in_valid": "".join(str(s.get("in_valid", 0)) for s in steps),
-                     "in_ready": "".join(str(s.get("in_ready", 0)) for s in steps),
-                     "out_valid": "".join(str(s.get("out_valid", 0)) for s in steps),
-                     "out_ready": "".join(str(s.get("out_ready", 0)) for s in steps)}
+    ce["pattern"] = {name: "".join(str(s.get(name, 0)) for s in steps)
+                     for name in ("in_valid", "in_ready", "out_valid", "out_ready", "thr_we",
+                                  "thr_commit")
+                     if any(name in s for s in steps)}
     return ce
 
 
@@ -910,7 +956,9 @@ def format_counterexample(ce: dict) -> list[str]:
         lines.append(f"got      {show(ce['got'])}")
     if ce.get("resets"):
         lines.append(f"reset in cycle(s) {', '.join(map(str, ce['resets']))}")
-    p = ce["pattern"]
-    lines.append(f"i.valid {p['in_valid']}  i.ready {p['in_ready']}  "
-                 f"o.valid {p['out_valid']}  o.ready {p['out_ready']}")
+    if "thermometer" in ce:
+        lines.append(f"thermometer code (threshold 0 first) {ce['thermometer']}")
+    names = {"in_valid": "i.valid", "in_ready": "i.ready", "out_valid": "o.valid",
+             "out_ready": "o.ready", "thr_we": "thr.we", "thr_commit": "thr.commit"}
+    lines.append("  ".join(f"{names[n]} {v}" for n, v in ce["pattern"].items()))
     return lines

@@ -98,6 +98,31 @@ def test_half_applied_commit_is_caught(tmp_path):
     assert p.vcd
 
 
+def test_miscounting_encoder_is_caught(tmp_path):
+    """A ones-count tree that ORs two thermometer bits instead of adding them: the encoder's
+    induction does not close, and the bounded search from reset finds the sample."""
+    d = resolve_design("adc4_in12")
+    text = generate_netlist(d, tmp_path / "good.v", True).read_text()
+    text = _mutate(text, r"(= ladder_stage_l\d+\[2\]) \+ (ladder_stage_l\d+\[3\];)", r"\1 | \2")
+    path = tmp_path / "or_encoder.v"
+    path.write_text(text)
+    result = prove(d, verilog=path, runtime=True, workdir=tmp_path / "w", only=("encoder",))
+    p = _by_name(result)["encoder"]
+    assert (p.kind, p.result) == ("induction", "failed")
+    assert p.vcd
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["adc1_in8"])  # adc4_in12's: its mutation tests, the README
+def test_prove_runtime_thresholds(name, tmp_path):
+    result = prove(resolve_design(name), runtime=True, workdir=tmp_path)
+    props = _by_name(result)
+    assert result.proved, [p.as_dict() for p in result.properties]
+    expected = {"flow": "bounded", "hold": "induction", "commit": "induction",
+                "encoder": "induction", "stream": "bounded"}
+    assert {n: p.kind for n, p in props.items()} == expected
+
+
 def test_prove_cli_json_and_report(tmp_path, capsys):
     out = tmp_path / "proof.json"
     main(["prove", "adc1_in8", "--json", str(out), "-o", str(tmp_path / "w")])
@@ -114,7 +139,7 @@ def test_prove_cli_json_and_report(tmp_path, capsys):
 
 
 def test_prove_cli_failure_exits_non_zero(tmp_path, capsys):
-    d, path = _dropping_netlist(tmp_path)
+    _, path = _dropping_netlist(tmp_path)
     with pytest.raises(SystemExit) as exc:
         main(["prove", "adc4_in12", "--verilog", str(path), "-o", str(tmp_path / "w"),
               "--json", str(tmp_path / "p.json")])
