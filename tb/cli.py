@@ -104,14 +104,15 @@ def register(main, bench):
         induction = [p.name for p in result.properties if p.result == "proved"]
         bounded = [f"{p.name} (depth {p.depth})" for p in result.properties
                    if p.result == "passed"]
-        verdict = ("every property holds" if result.proved else "NOT proved") + (
-            f": {', '.join(induction)} by induction" if induction else "") + (
-            f"; {', '.join(bounded)} bounded" if bounded else "")
+        failed = [f"{p.name} {p.result}" for p in result.properties if not p.ok]
+        verdict = "; ".join(
+            ([f"NOT proved ({', '.join(failed)})"] if failed else
+             ["every property holds"])
+            + ([f"{', '.join(induction)} proved by induction"] if induction else [])
+            + ([f"{', '.join(bounded)} checked (bounded)"] if bounded else []))
         click.echo(f"{d.name}: {verdict} - {result.split} - {result.seconds:.1f} s")
         if json_path:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(result.as_dict(), indent=1))
         if not result.proved:
-            failed = [p.name for p in result.properties if not p.ok]
-            raise AdcforgeError(f"{d.name}: {', '.join(failed)} did not hold; "
-                                f"see {out_dir}")
+            raise AdcforgeError(f"{d.name}: {', '.join(failed)}; counterexamples in {out_dir}")

@@ -177,8 +177,11 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool):
             raise AdcforgeError(f"{netlist.path.name}: port {n} is an {got[0]}, the pipeline's "
                                 f"is an {direction}")
         if got[1] != width:
+            lanes = got[1] // width if got[1] % width == 0 and got[1] > width else None
+            hint = (f"a netlist of {lanes} sample lanes? prove takes one lane" if lanes
+                    else "a netlist of another design?")
             raise AdcforgeError(f"{netlist.path.name}: port {n} is {got[1]} bits wide, "
-                                f"{design.name} needs {width} (a netlist of another design?)")
+                                f"{design.name} needs {width} ({hint})")
 
 
 BANK_REGISTERS = ("ladder.thr_active_*", "ladder.thr_shadow_*", "ladder.write_one_hot",

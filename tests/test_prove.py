@@ -148,7 +148,7 @@ def test_prove_cli_failure_exits_non_zero(tmp_path, capsys):
     assert "FAILED" in captured.out and "expected code" in captured.out
     assert "trace:" in captured.out
     assert json.loads((tmp_path / "p.json").read_text())["proved"] is False
-    assert captured.err.strip().splitlines()[-1].startswith("error: adc4_in12: hold, stream")
+    assert captured.err.strip().splitlines()[-1].startswith("error: adc4_in12: hold failed, stream failed")
 
 
 def test_netlist_without_pipeline_ports(tmp_path):
