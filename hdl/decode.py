@@ -38,6 +38,9 @@ class DecodeLUT(wiring.Component):
     lanes : int
         Codes per beat (one ROM read port each); with more than one, both payloads are
         ``ArrayLayout``s of ``lanes`` elements (element 0 = the earliest sample).
+    rom_style : str or None
+        Passed to Yosys as the table's ``rom_style`` (``"logic"``: LUTs instead of block RAM,
+        whose clock-to-output is slow on the ECP5); None lets Yosys choose.
 
     Members
     -------
@@ -45,7 +48,7 @@ class DecodeLUT(wiring.Component):
     o : Out(stream.Signature(DecodedLayout(bits, width, channels)))
     """
 
-    def __init__(self, table, width: int, *, lanes: int = 1):
+    def __init__(self, table, width: int, *, lanes: int = 1, rom_style: str | None = None):
         table = np.asarray(table)
         if table.ndim != 2 or table.shape[0] < 2 or table.shape[0] & (table.shape[0] - 1):
             raise ValueError(f"table must have shape (2**bits, channels), not {table.shape}")
@@ -60,6 +63,7 @@ class DecodeLUT(wiring.Component):
         self.channels = table.shape[1]
         self.latency = 1
         self.lanes = check_lanes(lanes)
+        self.rom_style = rom_style
         super().__init__({
             "i": In(stream.Signature(lane_shape(unsigned(self.bits), lanes))),
             "o": Out(stream.Signature(lane_shape(DecodedLayout(self.bits, width, self.channels),
@@ -72,7 +76,9 @@ class DecodeLUT(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         row_layout = data.ArrayLayout(signed(self.width), self.channels)
         init = [[int(v) for v in row] for row in self.table]
-        m.submodules.rom = rom = memory.Memory(shape=row_layout, depth=len(init), init=init)
+        attrs = {"rom_style": self.rom_style} if self.rom_style else None
+        m.submodules.rom = rom = memory.Memory(shape=row_layout, depth=len(init), init=init,
+                                               attrs=attrs)
         for lane in range(self.lanes):
             i_code = self.i.payload if self.lanes == 1 else self.i.payload[lane]
             out = self.o.payload if self.lanes == 1 else self.o.payload[lane]

@@ -83,6 +83,9 @@ class AdcPipeline(wiring.Component):
     lanes : int
         Samples per clock, a positive integer; with a MAC layer it must divide the samples per
         inference (``mac.inputs / channels``).
+    rom_style : str or None
+        Yosys's ``rom_style`` for the decode and POST tables (``"logic"``: LUTs, not block
+        RAM); None (the default) lets Yosys choose.
 
     Members
     -------
@@ -102,7 +105,7 @@ class AdcPipeline(wiring.Component):
     """
 
     def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None,
-                 levels_per_stage: int = 1, lanes: int = 1):
+                 levels_per_stage: int = 1, lanes: int = 1, rom_style: str | None = None):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {type(design).__name__}")
         check_lanes(lanes)
@@ -115,11 +118,12 @@ class AdcPipeline(wiring.Component):
         self.ladder = ComparatorLadder(design.input_bits, design.thresholds,
                                        runtime=runtime_thresholds,
                                        levels_per_stage=levels_per_stage, lanes=lanes)
-        self.decode = DecodeLUT(design.decode.table, design.decode.width, lanes=lanes)
+        self.decode = DecodeLUT(design.decode.table, design.decode.width, lanes=lanes,
+                                rom_style=rom_style)
         self.mac = (POSTMac.from_design(design, mac_lanes=mac_lanes,
                                         in_lanes=lanes * design.channels,
                                         out_lanes=1 if lanes == 1 else design.mac.outputs,
-                                        stall=False)
+                                        stall=False, rom_style=rom_style)
                     if design.mac is not None else None)
         self.latency = self.ladder.latency + self.decode.latency
         if self.mac is not None:

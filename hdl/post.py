@@ -37,14 +37,15 @@ class WeightLayout(data.StructLayout):
         super().__init__({"sign": signed(2), "exponent": unsigned(exponent_bits)})
 
 
-def _odd_lut_memory(width: int, q: int) -> memory.Memory:
+def _odd_lut_memory(width: int, q: int, rom_style: str | None = None) -> memory.Memory:
     """The odd-exponent table, addressed by the activation's two's-complement bits."""
     lut = sqrt_half_lut(width, q)
     half = 2 ** (width - 1)
     # Address = the activation's raw bits: a >= 0 at a, a < 0 at a + 2**width.
     init = [int(lut[(addr if addr < half else addr - 2 * half) + half])
             for addr in range(2 * half)]
-    return memory.Memory(shape=signed(width + q), depth=2 * half, init=init)
+    attrs = {"rom_style": rom_style} if rom_style else None
+    return memory.Memory(shape=signed(width + q), depth=2 * half, init=init, attrs=attrs)
 
 
 def _post_magnitude(even, odd, exponent):
@@ -198,7 +199,7 @@ class POSTMac(wiring.Component):
 
     def __init__(self, *, sign, exponent, bias, width, exponent_bits, guard_bits, acc_bits,
                  output_bits, output_shift, mac_lanes=None, in_lanes=1, out_lanes=1,
-                 stall=True):
+                 stall=True, rom_style=None):
         _check_post_args(width, exponent_bits, guard_bits)
         sign, exponent = np.asarray(sign), np.asarray(exponent)
         bias = np.asarray(bias)
@@ -226,6 +227,7 @@ class POSTMac(wiring.Component):
         self.groups = -(-self.outputs // mac_lanes)
         self.beats = self.inputs // in_lanes
         self.stall = bool(stall)
+        self.rom_style = rom_style  # Yosys's rom_style for the tables (None: Yosys chooses)
         self.output_beats = self.outputs // out_lanes
         # stages: 2 table reads, 2 product, adder tree, accumulate, 2 output (+ skid)
         self.tree_levels = (in_lanes - 1).bit_length()
@@ -281,10 +283,12 @@ class POSTMac(wiring.Component):
                          waddr.eq(Mux(waddr == B * G - 1, 0, waddr + 1))]
 
         # Stage 1: table reads (odd-exponent LUT, weight word) and the even-exponent value.
-        m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q)
+        m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q, self.rom_style)
         lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
         word_layout, init = self._weight_rom_init()
-        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init)
+        attrs = {"rom_style": self.rom_style} if self.rom_style else None
+        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init,
+                                                    attrs=attrs)
         w_rd = wrom.read_port(domain="sync")
         m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
         for p, rd in enumerate(lut_rds):
@@ -411,11 +415,13 @@ class POSTMac(wiring.Component):
         return m
 
     @classmethod
-    def from_design(cls, design, mac_lanes=None, in_lanes=1, out_lanes=1, stall=True):
+    def from_design(cls, design, mac_lanes=None, in_lanes=1, out_lanes=1, stall=True,
+                    rom_style=None):
         """Build the MAC core of a design file's ``mac`` section."""
         mac = design.mac
         return cls(sign=mac.sign, exponent=mac.exponent, bias=mac.bias,
                    width=design.decode.width, exponent_bits=mac.exponent_bits,
                    guard_bits=mac.guard_bits, acc_bits=design.acc_bits,
                    output_bits=mac.output_bits, output_shift=mac.output_shift,
-                   mac_lanes=mac_lanes, in_lanes=in_lanes, out_lanes=out_lanes, stall=stall)
+                   mac_lanes=mac_lanes, in_lanes=in_lanes, out_lanes=out_lanes, stall=stall,
+                   rom_style=rom_style)
