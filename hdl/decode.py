@@ -12,6 +12,7 @@ from adcforge.design import signed_range
 from adcforge.golden import ref_decode_lut
 
 from .ladder import check_lanes, lane_shape
+from .pipe import logic_rom
 
 __all__ = ["DecodeLUT", "DecodedLayout", "ref_decode_lut"]
 
@@ -61,9 +62,10 @@ class DecodeLUT(wiring.Component):
         self.width = width
         self.bits = table.shape[0].bit_length() - 1
         self.channels = table.shape[1]
-        self.latency = 1
         self.lanes = check_lanes(lanes)
         self.rom_style = rom_style
+        # rom_style "logic": a two-stage ROM in LUTs (see hdl.pipe.logic_rom)
+        self.latency = 2 if rom_style == "logic" else 1
         super().__init__({
             "i": In(stream.Signature(lane_shape(unsigned(self.bits), lanes))),
             "o": Out(stream.Signature(lane_shape(DecodedLayout(self.bits, width, self.channels),
@@ -76,6 +78,8 @@ class DecodeLUT(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         row_layout = data.ArrayLayout(signed(self.width), self.channels)
         init = [[int(v) for v in row] for row in self.table]
+        if self.latency == 2:
+            return self._elaborate_logic(m, en, row_layout, init)
         attrs = {"rom_style": self.rom_style} if self.rom_style else None
         m.submodules.rom = rom = memory.Memory(shape=row_layout, depth=len(init), init=init,
                                                attrs=attrs)
@@ -90,4 +94,21 @@ class DecodeLUT(wiring.Component):
             m.d.comb += [out.code.eq(code), out.values.eq(rd.data)]
         with m.If(en):
             m.d.sync += self.o.valid.eq(self.i.valid)
+        return m
+
+    def _elaborate_logic(self, m, en, row_layout, init):
+        w = self.width
+        raw = [sum((v & ((1 << w) - 1)) << (c * w) for c, v in enumerate(row)) for row in init]
+        for lane in range(self.lanes):
+            i_code = self.i.payload if self.lanes == 1 else self.i.payload[lane]
+            out = self.o.payload if self.lanes == 1 else self.o.payload[lane]
+            data = logic_rom(m, raw, w * self.channels, i_code, en, name=f"rom{lane}")
+            code1 = Signal(unsigned(self.bits), name=f"code1_{lane}")
+            code2 = Signal(unsigned(self.bits), name=f"code2_{lane}")
+            with m.If(en):
+                m.d.sync += [code1.eq(i_code), code2.eq(code1)]
+            m.d.comb += [out.code.eq(code2), out.values.eq(data)]
+        valid1 = Signal()
+        with m.If(en):
+            m.d.sync += [valid1.eq(self.i.valid), self.o.valid.eq(valid1)]
         return m

@@ -107,3 +107,33 @@ class SkidBuffer(wiring.Component):
         with m.Elif(self.i.valid & self.i.ready):  # the output is stalled: park the input
             m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
         return m
+
+
+def logic_rom(m: Module, init, width: int, addr: Value, en: Value, name: str,
+              split_bits: int = 2) -> Signal:
+    """Read ``init[addr]`` (``width``-bit raw words) from a ROM in LUTs, two register stages
+    deep: the first reads ``2**split_bits`` sub-tables by the low address bits, the second picks
+    one by the top bits. The word is valid two clocks (of ``en``) after its address. For devices
+    whose block RAM outputs are slow (ECP5: 5.8 ns without an output register)."""
+    from amaranth.hdl import Array
+
+    aw = len(addr)
+    k = min(split_bits, aw)
+    lo_bits = aw - k
+    mask = (1 << width) - 1
+    parts = []
+    for h in range(2**k):
+        part = Signal(width, name=f"{name}_part{h}")
+        table = [int(init[(h << lo_bits) | a]) & mask if (h << lo_bits) | a < len(init) else 0
+                 for a in range(2**lo_bits)]
+        value = (Array(Const(v, width) for v in table)[addr[:lo_bits]] if lo_bits
+                 else Const(table[0], width))
+        with m.If(en):
+            m.d.sync += part.eq(value)
+        parts.append(part)
+    top = Signal(max(k, 1), name=f"{name}_top")
+    out = Signal(width, name=f"{name}_data")
+    with m.If(en):
+        m.d.sync += [top.eq(addr[lo_bits:] if k else 0),
+                     out.eq(Array(parts)[top] if k else parts[0])]
+    return out

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from adcforge.design import product_frac_bits
 from adcforge.golden import ref_output_stage, ref_post_mac, ref_post_multiplier, sqrt_half_lut
 
-from .pipe import SkidBuffer
+from .pipe import SkidBuffer, logic_rom
 
 __all__ = ["POSTMultiplier", "POSTMac", "OutputStage", "ref_post_multiplier", "ref_post_mac",
            "ref_output_stage"]
@@ -283,16 +283,19 @@ class POSTMac(wiring.Component):
                          waddr.eq(Mux(waddr == B * G - 1, 0, waddr + 1))]
 
         # Stage 1: table reads (odd-exponent LUT, weight word) and the even-exponent value.
-        m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q, self.rom_style)
-        lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
+        pipelined = self.rom_style == "logic"  # the table in LUTs, two register stages
+        if not pipelined:
+            m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q, self.rom_style)
+            lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
         word_layout, init = self._weight_rom_init()
         attrs = {"rom_style": self.rom_style} if self.rom_style else None
         m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init,
                                                     attrs=attrs)
         w_rd = wrom.read_port(domain="sync")
         m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
-        for p, rd in enumerate(lut_rds):
-            m.d.comb += [rd.addr.eq(act(p).as_unsigned()), rd.en.eq(en)]
+        if not pipelined:
+            for p, rd in enumerate(lut_rds):
+                m.d.comb += [rd.addr.eq(act(p).as_unsigned()), rd.en.eq(en)]
         sfx = (lambda p: "") if P == 1 else (lambda p: f"_a{p}")
         even = [Signal(signed(self.width + self.q), name=f"even{sfx(p)}") for p in range(P)]
         valid1, last1 = Signal(), Signal()
@@ -307,8 +310,19 @@ class POSTMac(wiring.Component):
         valid2, last2 = Signal(), Signal()
         with m.If(en):
             m.d.sync += [weights2.eq(w_rd.data), valid2.eq(valid1), last2.eq(last1)]
-            m.d.sync += [odd2[p].eq(lut_rds[p].data) for p in range(P)]
+            if not pipelined:
+                m.d.sync += [odd2[p].eq(lut_rds[p].data) for p in range(P)]
             m.d.sync += [even2[p].eq(even[p]) for p in range(P)]
+
+        if pipelined:  # the ROM's two stages stand for the read and its register
+            lut = sqrt_half_lut(self.width, self.q)
+            half = 2 ** (self.width - 1)
+            init_raw = [int(lut[(a if a < half else a - 2 * half) + half])
+                        for a in range(2 * half)]
+            for p in range(P):
+                data = logic_rom(m, init_raw, self.width + self.q, act(p).as_unsigned(), en,
+                                 name=f"odd_lut{sfx(p)}")
+                m.d.comb += odd2[p].eq(data.as_signed())
 
         def weight(p, lane):
             return weights2[lane] if P == 1 else weights2[p][lane]

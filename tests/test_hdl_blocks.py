@@ -251,10 +251,11 @@ def test_comparator_ladder_lanes(lanes, runtime):
     assert _flat(got, lanes) == ref_comparator_ladder(xs, d.thresholds).tolist()
 
 
+@pytest.mark.parametrize("rom_style", [None, "logic"], ids=["memory", "two-stage LUT ROM"])
 @pytest.mark.parametrize("lanes", [1, 2, 4])
-def test_decode_lut_lanes(lanes):
+def test_decode_lut_lanes(lanes, rom_style):
     d = load_design(example_designs()["adc8_in16_mac"])
-    dut = DecodeLUT(d.decode.table, d.decode.width, lanes=lanes)
+    dut = DecodeLUT(d.decode.table, d.decode.width, lanes=lanes, rom_style=rom_style)
     codes = list(range(256)) + [255, 0, 7, 9]
     got = stream_through(dut, dut.i, dut.o, _beats(codes, lanes), len(codes) // lanes)
     items = got if lanes == 1 else [g[k] for g in got for k in range(lanes)]
@@ -284,8 +285,12 @@ def test_adc_pipeline_lanes_codes(name, lanes):
 
 
 @pytest.mark.parametrize("lanes", [1, 2, 4])
-@pytest.mark.parametrize("mac_lanes", [None, 2], ids=["mac lanes: outputs", "mac lanes: 2"])
-def test_adc_pipeline_lanes_mac(lanes, mac_lanes):
+@pytest.mark.parametrize("mac_lanes, rom_style", [
+    pytest.param(None, None, id="mac lanes: outputs"),
+    pytest.param(2, None, id="mac lanes: 2"),
+    pytest.param(None, "logic", id="tables in LUTs (two-stage ROMs)"),
+])
+def test_adc_pipeline_lanes_mac(lanes, mac_lanes, rom_style):
     """The POST layer takes N samples' activations per beat; with N > 1 one beat per inference
     carries all its results. Random idle cycles and back-pressure."""
     d = load_design(example_designs()["adc8_in16_mac"])
@@ -293,7 +298,7 @@ def test_adc_pipeline_lanes_mac(lanes, mac_lanes):
     x = rng.integers(0, 2**16, size=(6, d.samples_per_inference))
     x[0] = d.thresholds[-1]  # the largest code everywhere
     ref = ref_adc_pipeline(d, x)
-    dut = AdcPipeline(d, lanes=lanes, mac_lanes=mac_lanes)
+    dut = AdcPipeline(d, lanes=lanes, mac_lanes=mac_lanes, rom_style=rom_style)
     n_out = ref["outputs"].size if lanes == 1 else len(x)
     got = stream_through(dut, dut.i, dut.outputs, _beats(x.ravel().tolist(), lanes), n_out,
                          setup=lambda ctx: ctx.set(dut.mode, 1))
