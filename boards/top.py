@@ -1,65 +1,773 @@
 """The board top: UART, the framed protocol (:mod:`boards.protocol`) and the ADC pipeline.
 
-:class:`BoardTop` is clocked by the caller's ``sync`` domain (a PLL on a board, the harness in the
-simulated board). Its ``rx``/``tx`` pins speak 8N1 at ``clk / divisor`` baud. The receive state
-machine hunts for the sync word, checks header, length and CRC, streams samples into the
-pipeline as they arrive, and writes results into a circular buffer (block RAM); a frame's
-results are committed when its CRC is good and rolled back otherwise, so a response carries
-either all of a frame's results or none. Thresholds loaded with ``LOAD_THRESHOLDS`` land in the
-ladder's shadow bank and are committed (between samples) only with a good CRC. A frame that
-stops arriving for ``timeout`` cycles is abandoned and answered with ``TIMEOUT``; a byte that
-arrives while the receive FIFO is full marks the frame ``OVERFLOW``. Nothing waits forever
-except for bytes: the board cannot wedge.
+:class:`BoardTop` is small components joined with ``wiring.connect``, clocked by the caller's
+``sync`` domain (a PLL on a board, the harness in the simulated board)::
 
-LEDs: ``led_activity`` blinks on every good frame, ``led_error`` on every error.
+    rx ─► UARTRx ─► StreamFIFO ─► FrameReceiver ─► AdcPipeline ─► ResultSelect ─► ResultRing
+                                   │ │  └ thr (shadow bank, committed with a good CRC)  │
+                                   │ └ ring control (start / commit / rollback) ────────┤
+                                   ├ events ─► StatusCounters ─┐                        │
+                                   │        └► EventLeds       ▼ words                  ▼
+                                   └ responses ─► StreamFIFO ─► FrameTransmitter ─► UARTTx ─► tx
+
+* :class:`FrameReceiver` hunts for the sync word, checks header, length and CRC, streams
+  samples into the pipeline as they arrive (no frame buffer) and, at the frame's end, commits
+  or rolls back its results and queues a response descriptor. A frame that stops arriving for
+  ``timeout`` cycles is answered ``TIMEOUT``; a byte lost to a full receive FIFO makes it
+  ``OVERFLOW``. The only waits are for bytes and for a free response slot: it cannot wedge.
+* :class:`ResultRing`: the results in block RAM, a circular buffer whose write pointer is
+  committed when the frame's CRC is good and rolled back otherwise, so a response carries all
+  of a frame's results or none.
+* :class:`FrameTransmitter` sends one response per descriptor: header, status, the committed
+  results (or the status words), CRC.
+* :class:`StatusCounters` counts frames, errors and samples for ``STATUS``; :class:`EventLeds`
+  lights ``led_activity`` on every good frame and ``led_error`` on every error.
+
+Both CRCs are the protocol's :data:`boards.protocol.CRC16` (``amaranth.lib.crc``), the one the
+host computes.
 """
 
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.hdl import (Array, Cat, Const, Module, Mux, ResetInserter, Shape, Signal, signed,
+                          unsigned)
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from adcforge.design import Design
+from hdl.decode import DecodedLayout
+from hdl.ladder import ThresholdWriteSignature
 from hdl.pipeline import AdcPipeline
 
-from .protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command, Status,
-                       design_id, output_bytes, sample_bytes)
+from .protocol import (CRC16, MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command,
+                       Status, design_id, output_bytes, sample_bytes)
 from .uart import UARTRx, UARTTx
 
 
-def _crc16_taps():
-    """For each bit of the next CRC register, the (crc bits, byte bits) it is the XOR of."""
-    from .protocol import crc16_bitwise as crc16
-
-    def run(crc, byte):
-        c = crc ^ (byte << 8)
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        return c & 0xFFFF
-
-    # the step without initial value is linear over GF(2): probe it with unit vectors
-    assert crc16(b"1", 0) == run(0, ord("1"))
-    taps = []
-    for out in range(16):
-        taps.append(([i for i in range(16) if run(1 << i, 0) >> out & 1],
-                     [i for i in range(8) if run(0, 1 << i) >> out & 1]))
-    return taps
+def result_width(design: Design) -> int:
+    """Bits of one result word: a code, or a MAC output when the design has a MAC layer."""
+    return max(design.bits, design.mac.output_bits if design.mac is not None else 1)
 
 
-_TAPS = _crc16_taps()
+def max_results(design: Design) -> int:
+    """Results one frame can produce (``MAX_SAMPLES`` codes, or its inferences' MAC outputs)."""
+    return MAX_SAMPLES * (design.mac.outputs if design.mac is not None else 1)
 
 
-def crc16_step(crc, byte):
-    """Return the CRC-16/CCITT-FALSE register after one byte (an Amaranth expression)."""
-    bits = []
-    for crc_taps, byte_taps in _TAPS:
-        terms = [crc[i] for i in crc_taps] + [byte[i] for i in byte_taps]
-        acc = terms[0]
-        for t in terms[1:]:
-            acc = acc ^ t
-        bits.append(acc)
-    return Cat(*bits)
+def crc_register(restart):
+    """Return the protocol's CRC (``CRC16.create()``), restarted by ``restart`` through a
+    synchronous reset: its ``start`` input stays 0, so its XOR network has no multiplexer in
+    front of the register (the reset is the flip-flops' own set input)."""
+    return ResetInserter(restart)(CRC16.create())
+
+
+def _check_design(design):
+    if not isinstance(design, Design):
+        raise TypeError(f"design must be a Design, not {type(design).__name__}")
+
+
+def _check_int(name, value, low):
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name} must be an integer of at least {low}, not {value!r}")
+
+
+# -- signatures and layouts ------------------------------------------------------------------
+
+
+class ResponseLayout(data.StructLayout):
+    """A response descriptor: what the transmitter sends for one received frame."""
+
+    def __init__(self, count_bits: int):
+        super().__init__({"cmd": unsigned(8), "seq": unsigned(8), "status": unsigned(8),
+                          "count": unsigned(count_bits)})
+
+
+class RingControlSignature(wiring.Signature):
+    """The receiver's hold on the result ring (the receiver's side).
+
+    ``start`` begins a frame (``written`` counts its results from 0); ``commit`` makes them
+    readable by the transmitter, ``rollback`` discards them. One pulse each, one cycle.
+    """
+
+    def __init__(self, max_results: int):
+        self.max_results = max_results
+        super().__init__({"start": Out(1), "commit": Out(1), "rollback": Out(1),
+                          "written": In(range(max_results + 1))})
+
+
+class FrameEventSignature(wiring.Signature):
+    """What the receiver reports when a frame ends (the receiver's side).
+
+    ``done`` pulses once per answered frame, with its ``status`` (a :class:`Status` value) and,
+    for a good frame, the ``samples`` it carried.
+    """
+
+    def __init__(self):
+        super().__init__({"done": Out(1), "status": Out(8),
+                          "samples": Out(range(MAX_SAMPLES + 1))})
+
+
+#: the ``STATUS`` response's words (:data:`STATUS_FIELDS`), 32 bits each
+StatusWords = data.ArrayLayout(unsigned(32), len(STATUS_FIELDS))
+
+
+# -- a FIFO with stream ports ----------------------------------------------------------------
+
+
+class StreamFIFO(wiring.Component):
+    """A first-in first-out buffer of ``depth`` payloads of ``shape`` with ``lib.stream`` ports
+    (``lib.fifo.SyncFIFOBuffered`` inside)."""
+
+    def __init__(self, shape, depth: int):
+        _check_int("depth", depth, 2)
+        self.shape, self.depth = shape, depth
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = f = fifo.SyncFIFOBuffered(width=Shape.cast(self.shape).width,
+                                                      depth=self.depth)
+        m.d.comb += [f.w_data.eq(self.i.payload), f.w_en.eq(self.i.valid),
+                     self.i.ready.eq(f.w_rdy),
+                     self.o.payload.eq(f.r_data), self.o.valid.eq(f.r_rdy),
+                     f.r_en.eq(self.o.ready)]
+        return m
+
+
+# -- the receiver ----------------------------------------------------------------------------
+
+
+class FrameReceiver(wiring.Component):
+    """Bytes in; samples, threshold writes, ring control, events and responses out.
+
+    Parameters
+    ----------
+    design : Design
+    timeout : int
+        Cycles without a byte after which a started frame is abandoned (``TIMEOUT``).
+    runtime_thresholds : bool
+        The pipeline's thresholds are writeable (``thr`` port); otherwise ``LOAD_THRESHOLDS``
+        is answered ``UNSUPPORTED``.
+
+    Members
+    -------
+    i : In(stream.Signature(8))
+        Received bytes.
+    overflow : In(1)
+        A byte was lost before the FIFO (the frame becomes ``OVERFLOW``).
+    samples : Out(stream.Signature(input_bits))
+        Samples for the pipeline, and zero samples completing a MAC inference cut short.
+    mode : Out(1), with a MAC layer only
+        1 while a ``MAC`` frame is received (the pipeline's mode).
+    thr : Out(ThresholdWriteSignature), with ``runtime_thresholds`` only
+    ring : Out(RingControlSignature)
+    events : Out(FrameEventSignature)
+    resp : Out(stream.Signature(ResponseLayout))
+        One descriptor per answered frame.
+    """
+
+    #: the states that take a byte from ``i`` when one is there
+    BYTE_STATES = frozenset({"HUNT", "SYNC1", "CMD", "SEQ", "LEN0", "LEN1", "PAYLOAD", "CRC0",
+                             "CRC1"})
+
+    def __init__(self, design: Design, *, timeout: int, runtime_thresholds: bool = True):
+        _check_design(design)
+        _check_int("timeout", timeout, 1)
+        self.design = design
+        self.timeout = timeout
+        self.runtime_thresholds = runtime_thresholds
+        self.has_mac = design.mac is not None
+        n = max_results(design)
+        self.count_bits = n.bit_length()
+        members = {
+            "i": In(stream.Signature(8)),
+            "overflow": In(1),
+            "samples": Out(stream.Signature(unsigned(design.input_bits))),
+            "ring": Out(RingControlSignature(n)),
+            "events": Out(FrameEventSignature()),
+            "resp": Out(stream.Signature(ResponseLayout(self.count_bits))),
+        }
+        if self.has_mac:
+            members["mode"] = Out(1)
+        if runtime_thresholds:
+            members["thr"] = Out(ThresholdWriteSignature(design.bits, design.input_bits))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.design
+        sb = sample_bytes(d)
+        n_thr = len(d.thresholds)
+        spi = d.samples_per_inference
+        n_out = d.mac.outputs if self.has_mac else 1
+        rxs_valid, rxs_data = self.i.valid, self.i.payload
+
+        crc_restart = Signal()
+        m.submodules.crc = crc = crc_register(crc_restart)
+        cmd = Signal(8)
+        seq = Signal(8)
+        length = Signal(8)  # LEN's first byte, until the second arrives
+        left = Signal(range(MAX_PAYLOAD + 1))  # payload bytes to come (a longer LEN: answered)
+        rx_crc = Signal(16)
+        status = Signal(8)  # error decided while the frame arrives (OK: none yet)
+        final = Signal(8)   # the frame's answer
+        word = Signal(8 * sb)
+        bidx = Signal(range(sb + 1))
+        widx = Signal(range(n_thr + 1))
+        sample = Signal(d.input_bits)
+        pushed = Signal(range(MAX_SAMPLES + 1))
+        expected = Signal(range(self.ring.signature.max_results + 1))
+        inf_pos = Signal(range(max(spi, 2)))
+        idle = Signal(range(self.timeout + 1))
+        overflow_seen = Signal()
+        frame_count = Signal(self.count_bits)  # set when a frame ends, queued when answered
+        drained = Signal()
+        # registered: the ring's count is compared one cycle later (DRAIN0 waits for it)
+        m.d.sync += drained.eq(self.ring.written == expected)
+        mode = Signal()
+        if self.has_mac:
+            m.d.comb += self.mode.eq(mode)
+        with m.If(self.overflow):
+            m.d.sync += overflow_seen.eq(1)
+        # the frame's outcome leaves as registered one-cycle pulses (a cycle after the state
+        # that decides it, while the response is queued): no decision logic in the ring's,
+        # the counters' or the ladder's enables
+        ring_start, ring_commit, ring_rollback, events_done, thr_commit = (
+            Signal(name=n) for n in ("ring_start", "ring_commit", "ring_rollback", "events_done",
+                                     "thr_commit"))
+        m.d.sync += [ring_start.eq(0), ring_commit.eq(0), ring_rollback.eq(0),
+                     events_done.eq(0), thr_commit.eq(0)]
+        m.d.comb += [self.ring.start.eq(ring_start), self.ring.commit.eq(ring_commit),
+                     self.ring.rollback.eq(ring_rollback), self.events.done.eq(events_done),
+                     self.events.status.eq(final), self.events.samples.eq(pushed)]
+        if self.runtime_thresholds:
+            m.d.comb += self.thr.commit.eq(thr_commit)
+
+        m.d.comb += [crc.data.eq(rxs_data), self.samples.payload.eq(sample)]
+        if self.runtime_thresholds:
+            m.d.comb += [self.thr.addr.eq(widx), self.thr.data.eq(word)]
+        word_next = Cat(word[8:], rxs_data) if sb > 1 else rxs_data
+        is_samples = (cmd == Command.CODES.value) | (
+            (cmd == Command.MAC.value) if self.has_mac else Const(0))
+
+        def push_accounting():
+            m.d.sync += pushed.eq(pushed + 1)
+            if self.has_mac:
+                with m.If(mode):
+                    with m.If(inf_pos == spi - 1):
+                        m.d.sync += [inf_pos.eq(0), expected.eq(expected + n_out)]
+                    with m.Else():
+                        m.d.sync += inf_pos.eq(inf_pos + 1)
+                with m.Else():
+                    m.d.sync += expected.eq(expected + 1)
+            else:
+                m.d.sync += expected.eq(expected + 1)
+
+        # `take` (the byte stream's ready) is a register set with every transition: high in
+        # the states that consume a byte, so that no logic lies between the state machine and
+        # the receive FIFO's read side
+        take = Signal(init=1)
+        m.d.comb += self.i.ready.eq(take)
+
+        def goto(state):
+            m.next = state
+            m.d.sync += take.eq(state in self.BYTE_STATES)
+
+        def byte_state(then, crc_byte=True):
+            """Consume one byte (``then`` runs with it; it enters the CRC) or time out."""
+            with m.If(rxs_valid):
+                m.d.sync += idle.eq(0)
+                if crc_byte:
+                    m.d.comb += crc.valid.eq(1)
+                then()
+            with m.Elif(idle == self.timeout):
+                m.d.sync += [final.eq(Status.TIMEOUT.value), idle.eq(0)]
+                goto("PAD")
+            with m.Else():
+                m.d.sync += idle.eq(idle + 1)
+
+        with m.FSM(name="rx_fsm"):
+            with m.State("HUNT"):
+                with m.If(rxs_valid & (rxs_data == SYNC[0])):
+                    goto("SYNC1")
+            with m.State("SYNC1"):
+                with m.If(rxs_valid):
+                    with m.If(rxs_data == SYNC[1]):
+                        m.d.comb += crc_restart.eq(1)
+                        m.d.sync += ring_start.eq(1)
+                        m.d.sync += [idle.eq(0), overflow_seen.eq(0),
+                                     status.eq(Status.OK.value), pushed.eq(0), expected.eq(0),
+                                     widx.eq(0), bidx.eq(0), inf_pos.eq(0)]
+                        goto("CMD")
+                    with m.Elif(rxs_data != SYNC[0]):
+                        goto("HUNT")
+            with m.State("CMD"):
+                def got_cmd():
+                    m.d.sync += cmd.eq(rxs_data)
+                    if self.has_mac:
+                        m.d.sync += mode.eq(rxs_data == Command.MAC.value)
+                    goto("SEQ")
+                byte_state(got_cmd)
+            with m.State("SEQ"):
+                def got_seq():
+                    m.d.sync += seq.eq(rxs_data)
+                    goto("LEN0")
+                byte_state(got_seq)
+            with m.State("LEN0"):
+                def got_len0():
+                    m.d.sync += length.eq(rxs_data)
+                    goto("LEN1")
+                byte_state(got_len0)
+            with m.State("LEN1"):
+                def got_len1():
+                    n = Cat(length, rxs_data)
+                    m.d.sync += left.eq(n)
+                    with m.If(n > MAX_PAYLOAD):
+                        # a length that cannot be trusted: answer now and hunt again
+                        m.d.sync += final.eq(Status.BAD_LENGTH.value)
+                        goto("DRAIN0")
+                    with m.Else():
+                        ok_len = Signal()
+                        samples_len = (n <= MAX_SAMPLES * sb) & (n != 0) & (
+                            (n[0] == 0) if sb == 2 else 1)
+                        with m.Switch(cmd):
+                            with m.Case(Command.STATUS.value):
+                                m.d.comb += ok_len.eq(n == 0)
+                            with m.Case(Command.LOAD_THRESHOLDS.value):
+                                m.d.comb += ok_len.eq(n == n_thr * sb)
+                                if not self.runtime_thresholds:
+                                    m.d.sync += status.eq(Status.UNSUPPORTED.value)
+                            with m.Case(Command.CODES.value):
+                                m.d.comb += ok_len.eq(samples_len)
+                            if self.has_mac:
+                                with m.Case(Command.MAC.value):
+                                    m.d.comb += ok_len.eq(samples_len)
+                            with m.Default():
+                                m.d.sync += status.eq(Status.UNKNOWN_COMMAND.value)
+                                m.d.comb += ok_len.eq(1)
+                        with m.If(~ok_len):
+                            m.d.sync += status.eq(Status.BAD_LENGTH.value)
+                        goto("LEN_DONE")
+                byte_state(got_len1)
+            with m.State("LEN_DONE"):
+                with m.If(left == 0):
+                    goto("CRC0")
+                with m.Else():
+                    goto("PAYLOAD")
+            with m.State("PAYLOAD"):
+                def got_byte():
+                    m.d.sync += [word.eq(word_next), left.eq(left - 1)]
+                    last_byte_of_word = bidx == sb - 1
+                    with m.If(last_byte_of_word):
+                        m.d.sync += bidx.eq(0)
+                    with m.Else():
+                        m.d.sync += bidx.eq(bidx + 1)
+                    with m.If(last_byte_of_word & (status == Status.OK.value)):
+                        with m.If(is_samples):
+                            m.d.sync += sample.eq(word_next)
+                            goto("PUSH")
+                        with m.Elif(cmd == Command.LOAD_THRESHOLDS.value):
+                            goto("THR")
+                        with m.Elif(left == 1):
+                            goto("CRC0")
+                    with m.Elif(left == 1):
+                        goto("CRC0")
+                byte_state(got_byte)
+            with m.State("PUSH"):
+                m.d.comb += self.samples.valid.eq(1)
+                with m.If(self.samples.ready):
+                    push_accounting()
+                    goto("AFTER_WORD")
+            with m.State("THR"):
+                if self.runtime_thresholds:
+                    m.d.comb += self.thr.we.eq(1)
+                m.d.sync += widx.eq(widx + 1)
+                goto("AFTER_WORD")
+            with m.State("AFTER_WORD"):
+                with m.If(left == 0):
+                    goto("CRC0")
+                with m.Else():
+                    goto("PAYLOAD")
+            with m.State("CRC0"):
+                def got_crc0():
+                    m.d.sync += rx_crc[:8].eq(rxs_data)
+                    goto("CRC1")
+                byte_state(got_crc0, crc_byte=False)
+            with m.State("CRC1"):
+                def got_crc1():
+                    m.d.sync += rx_crc[8:].eq(rxs_data)
+                    goto("CHECK")
+                byte_state(got_crc1, crc_byte=False)
+            with m.State("CHECK"):
+                with m.If(overflow_seen):  # lost bytes explain a bad CRC: say why
+                    m.d.sync += final.eq(Status.OVERFLOW.value)
+                with m.Elif(rx_crc != crc.crc):
+                    m.d.sync += final.eq(Status.BAD_CRC.value)
+                with m.Elif(mode & (inf_pos != 0)):
+                    m.d.sync += final.eq(Status.BAD_LENGTH.value)
+                with m.Else():
+                    m.d.sync += final.eq(status)
+                goto("PAD")
+            with m.State("PAD"):
+                # complete a partial inference with zero samples so that the MAC starts the
+                # next frame clean; the results are rolled back with the frame
+                with m.If(mode & (inf_pos != 0)):
+                    m.d.comb += [self.samples.valid.eq(1), self.samples.payload.eq(0)]
+                    with m.If(self.samples.ready):
+                        push_accounting()
+                with m.Else():
+                    goto("DRAIN0")
+            with m.State("DRAIN0"):
+                goto("DRAIN")  # lets the registered `drained` see this frame's final counts
+            with m.State("DRAIN"):
+                with m.If(drained):
+                    m.d.sync += [events_done.eq(1), ring_commit.eq(final == Status.OK.value),
+                                 ring_rollback.eq(final != Status.OK.value)]
+                    with m.If(final == Status.OK.value):
+                        m.d.sync += frame_count.eq(self.ring.written)
+                        if self.runtime_thresholds:
+                            m.d.sync += thr_commit.eq(cmd == Command.LOAD_THRESHOLDS.value)
+                    with m.Else():
+                        m.d.sync += frame_count.eq(0)
+                    goto("RESPOND")
+            with m.State("RESPOND"):
+                m.d.comb += [self.resp.payload.cmd.eq(cmd | RESPONSE),
+                             self.resp.payload.seq.eq(seq),
+                             self.resp.payload.status.eq(final),
+                             self.resp.payload.count.eq(frame_count),
+                             self.resp.valid.eq(1)]
+                with m.If(self.resp.ready):
+                    goto("HUNT")
+        return m
+
+
+# -- the result ring -------------------------------------------------------------------------
+
+
+class ResultRing(wiring.Component):
+    """Results in block RAM, committed or rolled back a frame at a time.
+
+    Parameters
+    ----------
+    width : int
+        Bits per result word.
+    depth : int
+        Words held (a power of two, at least 8).
+    max_results : int
+        Results one frame can write (the range of ``ctl.written``).
+
+    Members
+    -------
+    i : In(stream.Signature(width))
+        Results; not ready while fewer than 4 words are free (a registered flag, so the ring's
+        pointer arithmetic stays off the pipeline's stall path).
+    ctl : In(RingControlSignature(max_results))
+        ``start`` zeroes ``written``; ``commit`` makes every word written so far readable;
+        ``rollback`` forgets the words written since the last commit.
+    o : Out(stream.Signature(width))
+        Committed words, in order (a word is offered one cycle after the previous one was
+        taken: the block RAM's read latency).
+    """
+
+    def __init__(self, width: int, depth: int, max_results: int):
+        _check_int("width", width, 1)
+        _check_int("max_results", max_results, 1)
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth & (depth - 1) \
+                or depth < 8:
+            raise ValueError(f"depth must be a power of two of at least 8, not {depth!r}")
+        self.width, self.depth, self.max_results = width, depth, max_results
+        super().__init__({"i": In(stream.Signature(unsigned(width))),
+                          "ctl": In(RingControlSignature(max_results)),
+                          "o": Out(stream.Signature(unsigned(width)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        ptr_bits = depth.bit_length()  # one more than the address: full and empty differ
+        m.submodules.mem = mem = Memory(shape=self.width, depth=depth, init=[])
+        wp = mem.write_port()
+        rp = mem.read_port()
+        wptr = Signal(ptr_bits)
+        committed = Signal(ptr_bits)
+        rptr = Signal(ptr_bits)
+        written = Signal.like(self.ctl.written)
+        m.d.comb += self.ctl.written.eq(written)
+
+        space = Signal()  # registered; the margin of 4 covers the one cycle it lags
+        m.d.sync += space.eq((wptr - rptr)[:ptr_bits] < depth - 4)
+        m.d.comb += [self.i.ready.eq(space), wp.addr.eq(wptr[:ptr_bits - 1]),
+                     wp.data.eq(self.i.payload), wp.en.eq(self.i.valid & space)]
+        with m.If(self.i.valid & space):
+            m.d.sync += [wptr.eq(wptr + 1), written.eq(written + 1)]
+        with m.If(self.ctl.start):
+            m.d.sync += written.eq(0)
+        with m.If(self.ctl.commit):
+            m.d.sync += committed.eq(wptr)
+        with m.If(self.ctl.rollback):
+            m.d.sync += wptr.eq(committed)
+
+        # o.valid is two registers: `fresh`, the read port's data belongs to rptr (one cycle
+        # after rptr changed), and `ready_words`, words were committed and unread a cycle ago
+        # (late only when a commit added words: a word taken clears `fresh` for that cycle)
+        fresh = Signal()
+        ready_words = Signal()
+        m.d.sync += [fresh.eq(~(self.o.valid & self.o.ready)), ready_words.eq(rptr != committed)]
+        m.d.comb += [rp.addr.eq(rptr[:ptr_bits - 1]), self.o.payload.eq(rp.data),
+                     self.o.valid.eq(fresh & ready_words)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += rptr.eq(rptr + 1)
+        return m
+
+
+# -- the transmitter -------------------------------------------------------------------------
+
+
+class FrameTransmitter(wiring.Component):
+    """Response descriptors, results and status words in; the response frames' bytes out.
+
+    Members
+    -------
+    resp : In(stream.Signature(ResponseLayout))
+    results : In(stream.Signature(result_width))
+        ``count`` words for each ``OK`` data response (codes, or MAC outputs sent sign-extended
+        to ``output_bytes`` bytes).
+    words : In(StatusWords)
+        What an ``OK`` ``STATUS`` response carries.
+    o : Out(stream.Signature(8))
+        Bytes for the UART.
+    """
+
+    def __init__(self, design: Design):
+        _check_design(design)
+        self.design = design
+        self.has_mac = design.mac is not None
+        self.count_bits = max_results(design).bit_length()
+        super().__init__({
+            "resp": In(stream.Signature(ResponseLayout(self.count_bits))),
+            "results": In(stream.Signature(unsigned(result_width(design)))),
+            "words": In(StatusWords),
+            "o": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.design
+        ob = output_bytes(d)
+        crc_restart = Signal()
+        m.submodules.crc = crc = crc_register(crc_restart)
+        t_cmd = Signal(8)
+        t_seq = Signal(8)
+        t_status = Signal(8)
+        t_left = Signal(self.count_bits)
+        t_len = Signal(16)
+        hidx = Signal(range(8))
+        tb = Signal(range(max(ob, 4 * len(STATUS_FIELDS)) + 1))
+        tx_byte = Signal(8)
+        # the CRC takes each byte sent one cycle later, from a register: the byte multiplexer
+        # and the CRC's XOR network are not one long path (SETTLE lets the last byte in)
+        feed = Signal()
+        m.d.comb += [self.o.payload.eq(tx_byte), crc.data.eq(tx_byte), crc.valid.eq(feed)]
+        t_is_mac = (t_cmd == (Command.MAC.value | RESPONSE)) if self.has_mac else Const(0)
+        status_len = 1 + 4 * len(STATUS_FIELDS)
+        res = self.results.payload
+        # sign-extend a MAC output word to ob bytes; a code is one byte
+        ext = Signal(8 * max(ob, 1))
+        if self.has_mac:
+            m.d.comb += ext.eq(Mux(t_is_mac, res[:d.mac.output_bits].as_signed(), res[:d.bits]))
+        else:
+            m.d.comb += ext.eq(res[:d.bits])
+        r = self.resp.payload
+        with m.FSM(name="tx_fsm"):
+            with m.State("IDLE"):
+                m.d.comb += self.resp.ready.eq(1)
+                with m.If(self.resp.valid):
+                    count_bytes = r.count
+                    if self.has_mac:
+                        count_bytes = Mux(r.cmd == (Command.MAC.value | RESPONSE),
+                                          r.count * ob, r.count)
+                    is_status_ok = ((r.cmd == (Command.STATUS.value | RESPONSE)) &
+                                    (r.status == Status.OK.value))
+                    m.d.comb += crc_restart.eq(1)
+                    m.d.sync += [t_cmd.eq(r.cmd), t_seq.eq(r.seq), t_status.eq(r.status),
+                                 t_left.eq(r.count),
+                                 t_len.eq(Mux(is_status_ok, status_len, 1 + count_bytes)),
+                                 hidx.eq(0)]
+                    m.next = "HDR"
+            with m.State("HDR"):
+                hdr = Array([Const(SYNC[0], 8), Const(SYNC[1], 8), t_cmd, t_seq, t_len[:8],
+                             t_len[8:], t_status, Const(0, 8)])
+                m.d.comb += [tx_byte.eq(hdr[hidx]), self.o.valid.eq(1)]
+                with m.If(self.o.ready):
+                    with m.If(hidx >= 2):
+                        m.d.comb += feed.eq(1)
+                    m.d.sync += hidx.eq(hidx + 1)
+                    with m.If(hidx == 6):
+                        m.d.sync += tb.eq(0)
+                        with m.If(t_status != Status.OK.value):
+                            m.next = "SETTLE"
+                        with m.Elif(t_cmd == (Command.STATUS.value | RESPONSE)):
+                            m.next = "STATUS"
+                        with m.Elif(t_left != 0):
+                            m.next = "DATA"
+                        with m.Else():
+                            m.next = "SETTLE"
+            with m.State("DATA"):
+                if self.has_mac and ob > 1:
+                    m.d.comb += tx_byte.eq(ext.word_select(tb[:max(1, (ob - 1).bit_length())], 8))
+                    last = Mux(t_is_mac, tb == ob - 1, 1)
+                else:
+                    m.d.comb += tx_byte.eq(ext[:8])
+                    last = Const(1)
+                m.d.comb += self.o.valid.eq(self.results.valid)
+                with m.If(self.results.valid & self.o.ready):
+                    m.d.comb += feed.eq(1)
+                    m.d.sync += tb.eq(tb + 1)
+                    with m.If(last):
+                        m.d.comb += self.results.ready.eq(1)
+                        m.d.sync += [tb.eq(0), t_left.eq(t_left - 1)]
+                        with m.If(t_left == 1):
+                            m.next = "SETTLE"
+            with m.State("STATUS"):
+                words = Array(self.words[i] for i in range(len(STATUS_FIELDS)))
+                m.d.comb += [tx_byte.eq(words[tb[2:]].word_select(tb[:2], 8)),
+                             self.o.valid.eq(1)]
+                with m.If(self.o.ready):
+                    m.d.comb += feed.eq(1)
+                    m.d.sync += tb.eq(tb + 1)
+                    with m.If(tb == 4 * len(STATUS_FIELDS) - 1):
+                        m.next = "SETTLE"
+            with m.State("SETTLE"):
+                m.next = "CRC0"
+            with m.State("CRC0"):
+                m.d.comb += [tx_byte.eq(crc.crc[:8]), self.o.valid.eq(1)]
+                with m.If(self.o.ready):
+                    m.next = "CRC1"
+            with m.State("CRC1"):
+                m.d.comb += [tx_byte.eq(crc.crc[8:]), self.o.valid.eq(1)]
+                with m.If(self.o.ready):
+                    m.next = "IDLE"
+        return m
+
+
+# -- status counters and LEDs ----------------------------------------------------------------
+
+
+class StatusCounters(wiring.Component):
+    """The ``STATUS`` words: frames, errors and samples counted from the receiver's events and
+    the UART's pulses; ``design_id`` a constant.
+
+    ``frames_ok`` and ``samples`` are 32 bits; the error counters 16 bits (wrapping),
+    zero-extended on the wire.
+
+    Members
+    -------
+    events : In(FrameEventSignature)
+    overflow, framing_error : In(1)
+        The UART's pulses (``overflows``, ``framing_errors``).
+    words : Out(StatusWords)
+    """
+
+    events: In(FrameEventSignature())
+    overflow: In(1)
+    framing_error: In(1)
+    words: Out(StatusWords)
+
+    #: the counter each error status increments
+    ERRORS = {Status.BAD_CRC: "crc_errors", Status.UNKNOWN_COMMAND: "unknown_commands",
+              Status.BAD_LENGTH: "bad_lengths", Status.TIMEOUT: "timeouts"}
+
+    def __init__(self, design: Design):
+        _check_design(design)
+        self.design = design
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        counters = {name: Signal(32 if name in ("frames_ok", "samples") else 16,
+                                 name=f"n_{name}") for name in STATUS_FIELDS[:-1]}
+        ev = self.events
+        with m.If(self.overflow):
+            m.d.sync += counters["overflows"].eq(counters["overflows"] + 1)
+        with m.If(self.framing_error):
+            m.d.sync += counters["framing_errors"].eq(counters["framing_errors"] + 1)
+        with m.If(ev.done & (ev.status == Status.OK.value)):
+            m.d.sync += [counters["frames_ok"].eq(counters["frames_ok"] + 1),
+                         counters["samples"].eq(counters["samples"] + ev.samples)]
+        for st, name in self.ERRORS.items():
+            with m.If(ev.done & (ev.status == st.value)):
+                m.d.sync += counters[name].eq(counters[name] + 1)
+        for i, name in enumerate(STATUS_FIELDS):
+            value = Const(design_id(self.design), 32) if name == "design_id" else counters[name]
+            m.d.comb += self.words[i].eq(value)
+        return m
+
+
+class EventLeds(wiring.Component):
+    """``led_activity`` lit for about ``led_cycles`` after a good frame, ``led_error`` after an
+    error (a shared prescaler and two small timers)."""
+
+    events: In(FrameEventSignature())
+    led_activity: Out(1)
+    led_error: Out(1)
+
+    def __init__(self, led_cycles: int):
+        _check_int("led_cycles", led_cycles, 8)
+        self.led_cycles = led_cycles
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        pre_bits = max(1, (self.led_cycles // 8).bit_length() - 1)
+        prescaler = Signal(pre_bits)
+        strobe = Signal()
+        m.d.sync += [prescaler.eq(prescaler + 1), strobe.eq(prescaler == 0)]
+        ok = self.events.done & (self.events.status == Status.OK.value)
+        err = self.events.done & (self.events.status != Status.OK.value)
+        for led, event in ((self.led_activity, ok), (self.led_error, err)):
+            timer = Signal(4)
+            with m.If(event):
+                m.d.sync += timer.eq(8)
+            with m.Elif(strobe & (timer != 0)):
+                m.d.sync += timer.eq(timer - 1)
+            m.d.comb += led.eq(timer != 0)
+        return m
+
+
+# -- the pipeline's results, one stream ------------------------------------------------------
+
+
+class ResultSelect(wiring.Component):
+    """The pipeline's codes, or (with a MAC layer, ``mode`` 1) its MAC outputs, as one stream of
+    result words for the ring. Both inputs are held back while the ring is full."""
+
+    def __init__(self, design: Design):
+        _check_design(design)
+        self.design = design
+        members = {
+            "codes": In(stream.Signature(DecodedLayout(design.bits, design.decode.width,
+                                                       design.channels))),
+            "o": Out(stream.Signature(unsigned(result_width(design)))),
+        }
+        if design.mac is not None:
+            members["outputs"] = In(stream.Signature(signed(design.mac.output_bits)))
+            members["mode"] = In(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        codes = self.codes
+        m.d.comb += codes.ready.eq(self.o.ready)
+        if self.design.mac is None:
+            m.d.comb += [self.o.valid.eq(codes.valid), self.o.payload.eq(codes.payload.code)]
+            return m
+        out = self.outputs
+        m.d.comb += [out.ready.eq(self.o.ready),
+                     self.o.valid.eq(Mux(self.mode, out.valid, codes.valid)),
+                     self.o.payload.eq(Mux(self.mode, out.payload, codes.payload.code))]
+        return m
+
+
+# -- the top ---------------------------------------------------------------------------------
 
 
 class BoardTop(wiring.Component):
@@ -110,395 +818,40 @@ class BoardTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         d = self.design
-        sb = sample_bytes(d)
-        ob = output_bytes(d)
-        n_thr = len(d.thresholds)
-        spi = d.samples_per_inference
-        n_out = d.mac.outputs if self.has_mac else 1
-        width = max(d.bits, d.mac.output_bits if self.has_mac else 1)
-        depth = self.buffer_depth
-        ptr_bits = depth.bit_length()  # one more than the address: full and empty differ
-
-        m.submodules.core = core = self.core
         m.submodules.uart_rx = urx = UARTRx(self.divisor)
+        m.submodules.rx_fifo = rxf = StreamFIFO(8, self.rx_fifo_depth)
+        m.submodules.receiver = rx = FrameReceiver(d, timeout=self.timeout,
+                                                   runtime_thresholds=self.runtime_thresholds)
+        m.submodules.core = core = self.core
+        m.submodules.select = sel = ResultSelect(d)
+        # the ring holds what one frame can produce, and at least buffer_depth words
+        m.submodules.ring = ring = ResultRing(result_width(d), self.buffer_depth, max_results(d))
+        m.submodules.resp_fifo = respf = StreamFIFO(ResponseLayout(rx.count_bits),
+                                                    self.resp_fifo_depth)
+        m.submodules.counters = counters = StatusCounters(d)
+        m.submodules.leds = leds = EventLeds(self.led_cycles)
+        m.submodules.transmitter = tx = FrameTransmitter(d)
         m.submodules.uart_tx = utx = UARTTx(self.divisor)
-        m.submodules.rx_fifo = rxf = fifo.SyncFIFOBuffered(width=8, depth=self.rx_fifo_depth)
+
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx),
-                     rxf.w_data.eq(urx.o.payload), rxf.w_en.eq(urx.o.valid),
-                     urx.o.ready.eq(rxf.w_rdy)]
-        rxs_valid, rxs_data = rxf.r_rdy, rxf.r_data
-        rxs_take = Signal()
-        m.d.comb += rxf.r_en.eq(rxs_take)
-
-        # -- counters ------------------------------------------------------------------------
-        # error counters are 16 bits (zero-extended on the wire); frames and samples 32
-        counters = {name: Signal(32 if name in ("frames_ok", "samples") else 16,
-                                 name=f"n_{name}") for name in STATUS_FIELDS}
-        counters["design_id"] = Const(design_id(d), 32)
-        overflow_seen = Signal()
-        with m.If(urx.overflow):
-            m.d.sync += [counters["overflows"].eq(counters["overflows"] + 1),
-                         overflow_seen.eq(1)]
-        with m.If(urx.framing_error):
-            m.d.sync += counters["framing_errors"].eq(counters["framing_errors"] + 1)
-
-        # -- result buffer -------------------------------------------------------------------
-        m.submodules.mem = mem = Memory(shape=width, depth=depth, init=[])
-        wp = mem.write_port()
-        rp = mem.read_port()
-        wptr = Signal(ptr_bits)
-        committed = Signal(ptr_bits)
-        rptr = Signal(ptr_bits)
-        written = Signal(range(MAX_SAMPLES * max(n_out, 1) + 1))
-        # a registered "room left" flag keeps the buffer's pointer arithmetic off the pipeline's
-        # stall path; the margin covers the one cycle it lags
-        space = Signal()
-        m.d.sync += space.eq((wptr - rptr)[:ptr_bits] < depth - 4)
-        full = ~space
-        mode = Signal()
-        res_valid = Signal()
-        res_data = Signal(width)
+                     rx.overflow.eq(urx.overflow), counters.overflow.eq(urx.overflow),
+                     counters.framing_error.eq(urx.framing_error),
+                     tx.words.eq(counters.words),
+                     self.led_activity.eq(leds.led_activity), self.led_error.eq(leds.led_error)]
+        wiring.connect(m, urx.o, rxf.i)
+        wiring.connect(m, rxf.o, rx.i)
+        wiring.connect(m, rx.samples, core.i)
+        if self.runtime_thresholds:
+            wiring.connect(m, rx.thr, core.thr)
+        wiring.connect(m, core.codes, sel.codes)
         if self.has_mac:
-            m.d.comb += core.mode.eq(mode)
-            m.d.comb += [res_valid.eq(Mux(mode, core.outputs.valid, core.codes.valid)),
-                         res_data.eq(Mux(mode, core.outputs.payload, core.codes.payload.code)),
-                         core.outputs.ready.eq(~full), core.codes.ready.eq(~full)]
-        else:
-            m.d.comb += [res_valid.eq(core.codes.valid), res_data.eq(core.codes.payload.code),
-                         core.codes.ready.eq(~full)]
-        m.d.comb += [wp.addr.eq(wptr[:ptr_bits - 1]), wp.data.eq(res_data),
-                     wp.en.eq(res_valid & ~full)]
-        with m.If(res_valid & ~full):
-            m.d.sync += [wptr.eq(wptr + 1), written.eq(written + 1)]
-
-        # -- response descriptors (receive side → transmit side), a small FIFO so that the
-        # receiver never waits for a long answer to finish while bytes keep arriving ----------
-        count_bits = (MAX_SAMPLES * max(n_out, 1)).bit_length()
-        m.submodules.resp_fifo = respf = fifo.SyncFIFOBuffered(width=24 + count_bits,
-                                                               depth=self.resp_fifo_depth)
-        resp_pending = respf.r_rdy
-        resp_cmd = respf.r_data[0:8]
-        resp_seq = respf.r_data[8:16]
-        resp_status = respf.r_data[16:24]
-        resp_count = respf.r_data[24:]
-        frame_count = Signal(count_bits)  # set when a frame ends, queued when it is answered
-
-        # -- receive state machine -----------------------------------------------------------
-        crc = Signal(16)
-        rx_crc = Signal(16)
-        cmd = Signal(8)
-        seq = Signal(8)
-        length = Signal(16)
-        left = Signal(16)
-        status = Signal(8)  # error decided while the frame arrives (OK: none yet)
-        final = Signal(8)   # the frame's answer
-        word = Signal(8 * sb)
-        bidx = Signal(range(sb + 1))
-        widx = Signal(range(n_thr + 1))
-        sample = Signal(d.input_bits)
-        pushed = Signal(range(MAX_SAMPLES + 1))
-        expected = Signal.like(written)
-        inf_pos = Signal(range(max(spi, 2)))
-        idle = Signal(range(self.timeout + 1))
-        commit_thr = Signal()
-        drained = Signal()
-        m.d.sync += drained.eq(written == expected)
-        frame_ok = Signal()
-        frame_err = Signal()
-
-        if hasattr(core, "thr"):
-            m.d.comb += [core.thr.addr.eq(widx), core.thr.data.eq(word),
-                         core.thr.commit.eq(commit_thr)]
-        m.d.comb += core.i.payload.eq(sample)
-
-        crc_next = crc16_step(crc, rxs_data)
-        word_next = Cat(word[8:], rxs_data) if sb > 1 else rxs_data
-        is_samples = (cmd == Command.CODES.value) | (
-            (cmd == Command.MAC.value) if self.has_mac else Const(0))
-
-        def push_accounting():
-            m.d.sync += pushed.eq(pushed + 1)
-            if self.has_mac:
-                with m.If(mode):
-                    with m.If(inf_pos == spi - 1):
-                        m.d.sync += [inf_pos.eq(0), expected.eq(expected + n_out)]
-                    with m.Else():
-                        m.d.sync += inf_pos.eq(inf_pos + 1)
-                with m.Else():
-                    m.d.sync += expected.eq(expected + 1)
-            else:
-                m.d.sync += expected.eq(expected + 1)
-
-        def byte_state(then):
-            """Consume one byte (``then`` runs with it) or time out."""
-            m.d.comb += rxs_take.eq(1)
-            with m.If(rxs_valid):
-                m.d.sync += idle.eq(0)
-                then()
-            with m.Elif(idle == self.timeout):
-                m.d.sync += [final.eq(Status.TIMEOUT.value), idle.eq(0)]
-                m.next = "PAD"
-            with m.Else():
-                m.d.sync += idle.eq(idle + 1)
-
-        with m.FSM(name="rx_fsm"):
-            with m.State("HUNT"):
-                m.d.comb += rxs_take.eq(1)
-                with m.If(rxs_valid & (rxs_data == SYNC[0])):
-                    m.next = "SYNC1"
-            with m.State("SYNC1"):
-                m.d.comb += rxs_take.eq(1)
-                with m.If(rxs_valid):
-                    with m.If(rxs_data == SYNC[1]):
-                        m.d.sync += [crc.eq(0xFFFF), idle.eq(0), overflow_seen.eq(0),
-                                     status.eq(Status.OK.value), pushed.eq(0), expected.eq(0),
-                                     written.eq(0), widx.eq(0), bidx.eq(0), inf_pos.eq(0)]
-                        m.next = "CMD"
-                    with m.Elif(rxs_data != SYNC[0]):
-                        m.next = "HUNT"
-            with m.State("CMD"):
-                def got_cmd():
-                    m.d.sync += [cmd.eq(rxs_data), crc.eq(crc_next)]
-                    if self.has_mac:
-                        m.d.sync += mode.eq(rxs_data == Command.MAC.value)
-                    m.next = "SEQ"
-                byte_state(got_cmd)
-            with m.State("SEQ"):
-                def got_seq():
-                    m.d.sync += [seq.eq(rxs_data), crc.eq(crc_next)]
-                    m.next = "LEN0"
-                byte_state(got_seq)
-            with m.State("LEN0"):
-                def got_len0():
-                    m.d.sync += [length[:8].eq(rxs_data), crc.eq(crc_next)]
-                    m.next = "LEN1"
-                byte_state(got_len0)
-            with m.State("LEN1"):
-                def got_len1():
-                    n = Cat(length[:8], rxs_data)
-                    m.d.sync += [length[8:].eq(rxs_data), left.eq(n), crc.eq(crc_next)]
-                    with m.If(n > MAX_PAYLOAD):
-                        # a length that cannot be trusted: answer now and hunt again
-                        m.d.sync += final.eq(Status.BAD_LENGTH.value)
-                        m.next = "DRAIN0"
-                    with m.Else():
-                        ok_len = Signal()
-                        with m.Switch(cmd):
-                            with m.Case(Command.STATUS.value):
-                                m.d.comb += ok_len.eq(n == 0)
-                            with m.Case(Command.LOAD_THRESHOLDS.value):
-                                m.d.comb += ok_len.eq(n == n_thr * sb)
-                                if not hasattr(core, "thr"):
-                                    m.d.sync += status.eq(Status.UNSUPPORTED.value)
-                            with m.Case(Command.CODES.value):
-                                m.d.comb += ok_len.eq((n <= MAX_SAMPLES * sb) & (n != 0) &
-                                                      ((n[0] == 0) if sb == 2 else 1))
-                            if self.has_mac:
-                                with m.Case(Command.MAC.value):
-                                    m.d.comb += ok_len.eq((n <= MAX_SAMPLES * sb) & (n != 0) &
-                                                          ((n[0] == 0) if sb == 2 else 1))
-                            with m.Default():
-                                m.d.sync += status.eq(Status.UNKNOWN_COMMAND.value)
-                                m.d.comb += ok_len.eq(1)
-                        with m.If(~ok_len):
-                            m.d.sync += status.eq(Status.BAD_LENGTH.value)
-                        m.next = "LEN_DONE"
-                byte_state(got_len1)
-            with m.State("LEN_DONE"):
-                with m.If(left == 0):
-                    m.next = "CRC0"
-                with m.Else():
-                    m.next = "PAYLOAD"
-            with m.State("PAYLOAD"):
-                def got_byte():
-                    m.d.sync += [crc.eq(crc_next), word.eq(word_next), left.eq(left - 1)]
-                    last_byte_of_word = bidx == sb - 1
-                    with m.If(last_byte_of_word):
-                        m.d.sync += bidx.eq(0)
-                    with m.Else():
-                        m.d.sync += bidx.eq(bidx + 1)
-                    with m.If(last_byte_of_word & (status == Status.OK.value)):
-                        with m.If(is_samples):
-                            m.d.sync += sample.eq(word_next)
-                            m.next = "PUSH"
-                        with m.Elif(cmd == Command.LOAD_THRESHOLDS.value):
-                            m.next = "THR"
-                        with m.Elif(left == 1):
-                            m.next = "CRC0"
-                    with m.Elif(left == 1):
-                        m.next = "CRC0"
-                byte_state(got_byte)
-            with m.State("PUSH"):
-                m.d.comb += core.i.valid.eq(1)
-                with m.If(core.i.ready):
-                    push_accounting()
-                    m.next = "AFTER_WORD"
-            with m.State("THR"):
-                if hasattr(core, "thr"):
-                    m.d.comb += core.thr.we.eq(1)
-                m.d.sync += widx.eq(widx + 1)
-                m.next = "AFTER_WORD"
-            with m.State("AFTER_WORD"):
-                with m.If(left == 0):
-                    m.next = "CRC0"
-                with m.Else():
-                    m.next = "PAYLOAD"
-            with m.State("CRC0"):
-                def got_crc0():
-                    m.d.sync += rx_crc[:8].eq(rxs_data)
-                    m.next = "CRC1"
-                byte_state(got_crc0)
-            with m.State("CRC1"):
-                def got_crc1():
-                    m.d.sync += rx_crc[8:].eq(rxs_data)
-                    m.next = "CHECK"
-                byte_state(got_crc1)
-            with m.State("CHECK"):
-                with m.If(overflow_seen):  # lost bytes explain a bad CRC: say why
-                    m.d.sync += final.eq(Status.OVERFLOW.value)
-                with m.Elif(rx_crc != crc):
-                    m.d.sync += final.eq(Status.BAD_CRC.value)
-                with m.Elif(mode & (inf_pos != 0)):
-                    m.d.sync += final.eq(Status.BAD_LENGTH.value)
-                with m.Else():
-                    m.d.sync += final.eq(status)
-                m.next = "PAD"
-            with m.State("PAD"):
-                # complete a partial inference with zero samples so that the MAC starts the
-                # next frame clean; the results are rolled back with the frame
-                with m.If(mode & (inf_pos != 0)):
-                    m.d.comb += [core.i.valid.eq(1), core.i.payload.eq(0)]
-                    with m.If(core.i.ready):
-                        push_accounting()
-                with m.Else():
-                    m.next = "DRAIN0"
-            with m.State("DRAIN0"):
-                m.next = "DRAIN"  # lets the registered `drained` see this frame's final counts
-            with m.State("DRAIN"):
-                with m.If(drained):
-                    with m.If(final == Status.OK.value):
-                        m.d.sync += [committed.eq(wptr), frame_count.eq(written),
-                                     counters["frames_ok"].eq(counters["frames_ok"] + 1),
-                                     counters["samples"].eq(counters["samples"] + pushed)]
-                        m.d.comb += frame_ok.eq(1)
-                        with m.If(cmd == Command.LOAD_THRESHOLDS.value):
-                            m.d.comb += commit_thr.eq(1)
-                    with m.Else():
-                        m.d.sync += [wptr.eq(committed), frame_count.eq(0)]
-                        m.d.comb += frame_err.eq(1)
-                        for st, name in ((Status.BAD_CRC, "crc_errors"),
-                                         (Status.UNKNOWN_COMMAND, "unknown_commands"),
-                                         (Status.BAD_LENGTH, "bad_lengths"),
-                                         (Status.TIMEOUT, "timeouts")):
-                            with m.If(final == st.value):
-                                m.d.sync += counters[name].eq(counters[name] + 1)
-                    m.next = "RESPOND"
-            with m.State("RESPOND"):
-                m.d.comb += [respf.w_data.eq(Cat(cmd | RESPONSE, seq, final, frame_count)),
-                             respf.w_en.eq(1)]
-                with m.If(respf.w_rdy):
-                    m.next = "HUNT"
-
-        # -- transmit state machine ----------------------------------------------------------
-        t_cmd = Signal(8)
-        t_seq = Signal(8)
-        t_status = Signal(8)
-        t_left = Signal(count_bits)
-        t_len = Signal(16)
-        t_crc = Signal(16)
-        hidx = Signal(range(8))
-        tb = Signal(range(max(ob, 4 * len(STATUS_FIELDS)) + 1))
-        tx_byte = Signal(8)
-        tx_go = Signal()
-        m.d.comb += [utx.i.payload.eq(tx_byte), utx.i.valid.eq(tx_go), rp.addr.eq(rptr[:ptr_bits - 1])]
-        tx_crc_next = crc16_step(t_crc, tx_byte)
-        t_is_mac = (t_cmd == (Command.MAC.value | RESPONSE)) if self.has_mac else Const(0)
-        status_len = 1 + 4 * len(STATUS_FIELDS)
-        counter_words = Array(counters[name] for name in STATUS_FIELDS)
-        # sign-extend a MAC output word to ob bytes; a code is one byte
-        ext = Signal(8 * max(ob, 1))
-        if self.has_mac:
-            m.d.comb += ext.eq(Mux(t_is_mac, rp.data[:d.mac.output_bits].as_signed(),
-                                   rp.data[:d.bits]))
-        else:
-            m.d.comb += ext.eq(rp.data[:d.bits])
-        with m.FSM(name="tx_fsm"):
-            with m.State("IDLE"):
-                with m.If(resp_pending):
-                    count_bytes = resp_count * (ob if self.has_mac else 1)
-                    is_status_ok = ((resp_cmd == (Command.STATUS.value | RESPONSE)) &
-                                    (resp_status == Status.OK.value))
-                    if self.has_mac:
-                        count_bytes = Mux(resp_cmd == (Command.MAC.value | RESPONSE),
-                                          resp_count * ob, resp_count)
-                    m.d.comb += respf.r_en.eq(1)
-                    m.d.sync += [t_cmd.eq(resp_cmd), t_seq.eq(resp_seq),
-                                 t_status.eq(resp_status), t_left.eq(resp_count),
-                                 t_len.eq(Mux(is_status_ok, status_len, 1 + count_bytes)),
-                                 t_crc.eq(0xFFFF), hidx.eq(0)]
-                    m.next = "HDR"
-            with m.State("HDR"):
-                hdr = Array([Const(SYNC[0], 8), Const(SYNC[1], 8), t_cmd, t_seq, t_len[:8],
-                             t_len[8:], t_status, Const(0, 8)])
-                m.d.comb += [tx_byte.eq(hdr[hidx]), tx_go.eq(1)]
-                with m.If(utx.i.ready):
-                    with m.If(hidx >= 2):
-                        m.d.sync += t_crc.eq(tx_crc_next)
-                    m.d.sync += hidx.eq(hidx + 1)
-                    with m.If(hidx == 6):
-                        m.d.sync += tb.eq(0)
-                        with m.If(t_status != Status.OK.value):
-                            m.next = "CRC0"
-                        with m.Elif(t_cmd == (Command.STATUS.value | RESPONSE)):
-                            m.next = "STATUS"
-                        with m.Elif(t_left != 0):
-                            m.next = "FETCH"
-                        with m.Else():
-                            m.next = "CRC0"
-            with m.State("FETCH"):
-                m.next = "DATA"  # the read port's data is valid one cycle after its address
-            with m.State("DATA"):
-                if self.has_mac and ob > 1:
-                    m.d.comb += tx_byte.eq(ext.word_select(tb[:max(1, (ob - 1).bit_length())], 8))
-                    last = Mux(t_is_mac, tb == ob - 1, 1)
-                else:
-                    m.d.comb += tx_byte.eq(ext[:8])
-                    last = Const(1)
-                m.d.comb += tx_go.eq(1)
-                with m.If(utx.i.ready):
-                    m.d.sync += [t_crc.eq(tx_crc_next), tb.eq(tb + 1)]
-                    with m.If(last):
-                        m.d.sync += [tb.eq(0), rptr.eq(rptr + 1), t_left.eq(t_left - 1)]
-                        with m.If(t_left == 1):
-                            m.next = "CRC0"
-                        with m.Else():
-                            m.next = "FETCH"
-            with m.State("STATUS"):
-                m.d.comb += [tx_byte.eq(counter_words[tb[2:]].word_select(tb[:2], 8)),
-                             tx_go.eq(1)]
-                with m.If(utx.i.ready):
-                    m.d.sync += [t_crc.eq(tx_crc_next), tb.eq(tb + 1)]
-                    with m.If(tb == 4 * len(STATUS_FIELDS) - 1):
-                        m.next = "CRC0"
-            with m.State("CRC0"):
-                m.d.comb += [tx_byte.eq(t_crc[:8]), tx_go.eq(1)]
-                with m.If(utx.i.ready):
-                    m.next = "CRC1"
-            with m.State("CRC1"):
-                m.d.comb += [tx_byte.eq(t_crc[8:]), tx_go.eq(1)]
-                with m.If(utx.i.ready):
-                    m.next = "IDLE"
-
-        # -- LEDs: lit for about led_cycles after an event (a shared prescaler, small timers) --
-        pre_bits = max(1, (self.led_cycles // 8).bit_length() - 1)
-        prescaler = Signal(pre_bits)
-        strobe = Signal()
-        m.d.sync += [prescaler.eq(prescaler + 1), strobe.eq(prescaler == 0)]
-        for led, event in ((self.led_activity, frame_ok), (self.led_error, frame_err)):
-            timer = Signal(4)
-            with m.If(event):
-                m.d.sync += timer.eq(8)
-            with m.Elif(strobe & (timer != 0)):
-                m.d.sync += timer.eq(timer - 1)
-            m.d.comb += led.eq(timer != 0)
+            m.d.comb += [core.mode.eq(rx.mode), sel.mode.eq(rx.mode)]
+            wiring.connect(m, core.outputs, sel.outputs)
+        wiring.connect(m, sel.o, ring.i)
+        wiring.connect(m, rx.ring, ring.ctl)
+        wiring.connect(m, rx.events, counters.events, leds.events)
+        wiring.connect(m, rx.resp, respf.i)
+        wiring.connect(m, respf.o, tx.resp)
+        wiring.connect(m, ring.o, tx.results)
+        wiring.connect(m, tx.o, utx.i)
         return m

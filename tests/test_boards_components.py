@@ -1,0 +1,448 @@
+"""Amaranth-simulator tests of the board top's components, each against a reference model.
+
+The whole top (:class:`boards.top.BoardTop`, the components joined) is tested in
+``test_boards_gateware.py``; here each part alone: the receiver against ``ref_frame_receiver``,
+the ring against a list of committed words, the transmitter against the host's
+:func:`boards.protocol.pack_frame`, the counters against a count of the events.
+"""
+
+import itertools
+import random
+import struct
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from adcforge.design import parse_design, resolve_design
+from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command,
+                             FrameParser, Status, crc16, design_id, pack_frame, pack_words,
+                             unpack_words)
+from boards.top import (EventLeds, FrameReceiver, FrameTransmitter, ResultRing, StatusCounters,
+                        StreamFIFO, max_results)
+
+DESIGN = resolve_design("adc4_in12")  # 12-bit samples (2 bytes), 15 thresholds
+
+
+def tiny_mac_design():
+    """A 2-bit ADC on 8-bit samples with a 4-input (2 samples) → 3-output layer."""
+    return parse_design({
+        "format": "adcforge-design/1", "name": "tiny_mac",
+        "adc": {"input_bits": 8, "thresholds": [40, 128, 200]},
+        "decode": {"width": 6, "frac_bits": 3, "table": [[-32, 5], [-3, 31], [7, -9], [31, 0]]},
+        "mac": {"inputs": 4, "outputs": 3, "exponent_bits": 2, "guard_bits": 1, "scale_exp": 0,
+                "sign": [[1, -1, 0, 1], [-1, -1, 1, 1], [0, 0, 0, 1]],
+                "exponent": [[0, 1, 0, 3], [2, 3, 1, 0], [0, 0, 0, 2]],
+                "bias": [3, -100, 0], "output_bits": 10, "output_shift": 1},
+    }, source="tiny_mac")
+
+
+def run(dut, *benches, processes=(), cycles=None):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for b in benches:
+        sim.add_testbench(b)
+    for p in processes:
+        sim.add_process(p)
+    if cycles:
+        sim.run_until(1e-6 * cycles)
+    else:
+        sim.run()
+
+
+# -- StreamFIFO --------------------------------------------------------------------------------
+
+
+def test_stream_fifo_keeps_order_under_back_pressure():
+    dut = StreamFIFO(8, 4)
+    data = [random.Random(1).randrange(256) for _ in range(60)]
+    got = []
+
+    async def writer(ctx):
+        for b in data:
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def reader(ctx):
+        for ready in itertools.cycle([1, 0, 1, 1, 0, 0]):
+            ctx.set(dut.o.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid and ready:
+                got.append(payload)
+            if len(got) == len(data):
+                return
+
+    run(dut, writer, reader)
+    assert got == data
+
+
+def test_stream_fifo_checks_depth():
+    with pytest.raises(ValueError, match="depth must be an integer of at least 2, not 1"):
+        StreamFIFO(8, 1)
+
+
+# -- FrameReceiver -----------------------------------------------------------------------------
+
+
+def ref_frame_receiver(design, frame: bytes, *, runtime_thresholds=True):
+    """Return ``(status, samples)`` the receiver must give for one whole frame: the statuses'
+    rules of the protocol, ``samples`` the words it streams into the pipeline."""
+    cmd, seq, length = struct.unpack_from("<BBH", frame, 2)
+    if length > MAX_PAYLOAD:  # answered at once, the rest of the frame is not awaited
+        return Status.BAD_LENGTH.value, []
+    payload, (crc,) = frame[6:6 + length], struct.unpack_from("<H", frame, 6 + length)
+    sb = (design.input_bits + 7) // 8
+    samples_cmds = {Command.CODES.value} | ({Command.MAC.value} if design.mac else set())
+    status = Status.OK.value
+    if cmd == Command.STATUS.value:
+        ok = length == 0
+    elif cmd == Command.LOAD_THRESHOLDS.value:
+        ok = length == len(design.thresholds) * sb
+        if not runtime_thresholds:
+            status = Status.UNSUPPORTED.value
+    elif cmd in samples_cmds:
+        ok = 0 < length <= MAX_SAMPLES * sb and length % sb == 0
+    else:
+        ok, status = True, Status.UNKNOWN_COMMAND.value
+    if not ok:
+        status = Status.BAD_LENGTH.value
+    streamed = (unpack_words(payload, sb, bits=design.input_bits)
+                if status == Status.OK.value and cmd in samples_cmds else [])
+    if crc != crc16(frame[2:6 + length]):
+        status = Status.BAD_CRC.value
+    return status, streamed
+
+
+def corrupt(frame: bytes) -> bytes:
+    f = bytearray(frame)
+    f[-1] ^= 0x40
+    return bytes(f)
+
+
+RECEIVER_CASES = [
+    pytest.param(pack_frame(Command.CODES.value, 1, pack_words([0, 4095, 7], 2)), id="codes"),
+    pytest.param(corrupt(pack_frame(Command.CODES.value, 2, pack_words([5, 6], 2))),
+                 id="bad CRC"),
+    pytest.param(pack_frame(0x55, 3, b"xyz"), id="unknown command"),
+    pytest.param(pack_frame(Command.CODES.value, 4, b"\x01\x02\x03"), id="1.5 samples"),
+    pytest.param(pack_frame(Command.STATUS.value, 5, b"\x00"), id="STATUS with a payload"),
+    pytest.param(SYNC + struct.pack("<BBH", Command.CODES.value, 6, MAX_PAYLOAD + 2),
+                 id="length over 1024"),
+    pytest.param(pack_frame(Command.STATUS.value, 7), id="status"),
+    pytest.param(pack_frame(Command.LOAD_THRESHOLDS.value, 8, pack_words(range(1, 16), 2)),
+                 id="load thresholds"),
+]
+
+
+def drive_receiver(design, stream_bytes, *, timeout=1 << 12, runtime_thresholds=True,
+                   cycles=None):
+    """Feed bytes to a FrameReceiver (one a cycle), play the ring (``written`` counts the
+    samples taken since ``start``, a register); return what came out of it."""
+    dut = FrameReceiver(design, timeout=timeout, runtime_thresholds=runtime_thresholds)
+    out = {"samples": [], "resp": [], "events": [], "ring": [], "thr": [], "thr_commit": 0}
+
+    async def host(ctx):
+        for b in stream_bytes:
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+        ctx.set(dut.i.valid, 0)
+
+    async def sink(ctx):
+        ctx.set(dut.samples.ready, 1)
+        ctx.set(dut.resp.ready, 1)
+        written = 0
+        thr = [dut.thr.we, dut.thr.addr, dut.thr.data, dut.thr.commit] if runtime_thresholds \
+            else []
+        async for _, _, sv, sp, start, commit, rollback, rv, rp, done, st, n, *t in \
+                ctx.tick().sample(dut.samples.valid, dut.samples.payload, dut.ring.start,
+                                  dut.ring.commit, dut.ring.rollback, dut.resp.valid,
+                                  dut.resp.payload, dut.events.done, dut.events.status,
+                                  dut.events.samples, *thr):
+            if sv:
+                out["samples"].append(sp)
+                written += 1
+            if start:
+                written = 0
+            if commit or rollback:
+                out["ring"].append("commit" if commit else "rollback")
+            if rv:
+                out["resp"].append((rp["cmd"], rp["seq"], rp["status"], rp["count"]))
+            if done:
+                out["events"].append((st, n))
+            if t and t[0]:
+                out["thr"].append((t[1], t[2]))
+            if t and t[3]:
+                out["thr_commit"] += 1
+            ctx.set(dut.ring.written, written)
+
+    run(dut, host, processes=[sink], cycles=cycles or 20 * len(stream_bytes) + 200)
+    return out
+
+
+@pytest.mark.parametrize("frame", RECEIVER_CASES)
+def test_frame_receiver_matches_reference(frame):
+    status, streamed = ref_frame_receiver(DESIGN, frame)
+    cmd, seq = frame[2], frame[3]
+    # garbage before it (skipped while hunting), a good frame after it (the receiver recovers)
+    after = pack_frame(Command.CODES.value, 99, pack_words([1, 2], 2))
+    out = drive_receiver(DESIGN, b"\x00\xa5\x13" + frame + after)
+    count = len(streamed) if status == Status.OK.value else 0
+    assert out["resp"] == [(cmd | RESPONSE, seq, status, count),
+                           (Command.CODES.value | RESPONSE, 99, Status.OK.value, 2)]
+    assert [st for st, _ in out["events"]] == [status, Status.OK.value]
+    if status == Status.OK.value:  # the samples a good frame carried, for the STATUS count
+        assert out["events"][0][1] == len(streamed)
+    assert out["samples"][:len(streamed)] == streamed and out["samples"][-2:] == [1, 2]
+    assert out["ring"] == ["commit" if status == Status.OK.value else "rollback", "commit"]
+    if cmd == Command.LOAD_THRESHOLDS.value:
+        assert out["thr"] == [(i, t) for i, t in enumerate(range(1, 16))]
+        assert out["thr_commit"] == 1
+
+
+def test_frame_receiver_bad_crc_still_streams_then_rolls_back():
+    frame = corrupt(pack_frame(Command.CODES.value, 2, pack_words([5, 6, 7], 2)))
+    out = drive_receiver(DESIGN, frame)
+    assert out["samples"] == [5, 6, 7]  # no frame buffer: samples stream as they arrive
+    assert out["ring"] == ["rollback"] and out["resp"] == [(0x83, 2, Status.BAD_CRC.value, 0)]
+
+
+def test_frame_receiver_times_out_a_frame_that_stops():
+    cut = pack_frame(Command.CODES.value, 5, pack_words([100, 200, 300], 2))[:-4]
+    out = drive_receiver(DESIGN, cut, timeout=64, cycles=400)
+    assert out["resp"] == [(0x83, 5, Status.TIMEOUT.value, 0)] and out["ring"] == ["rollback"]
+
+
+def test_frame_receiver_constant_thresholds_answer_unsupported():
+    frame = pack_frame(Command.LOAD_THRESHOLDS.value, 1, pack_words(range(1, 16), 2))
+    out = drive_receiver(DESIGN, frame, runtime_thresholds=False)
+    assert ref_frame_receiver(DESIGN, frame, runtime_thresholds=False)[0] == \
+        Status.UNSUPPORTED.value
+    assert out["resp"] == [(0x82, 1, Status.UNSUPPORTED.value, 0)]
+    assert not hasattr(FrameReceiver(DESIGN, timeout=64, runtime_thresholds=False), "thr")
+
+
+def test_frame_receiver_checks_its_arguments():
+    with pytest.raises(TypeError, match="design must be a Design, not dict"):
+        FrameReceiver({}, timeout=64)
+    with pytest.raises(ValueError, match="timeout must be an integer of at least 1, not 0"):
+        FrameReceiver(DESIGN, timeout=0)
+
+
+# -- ResultRing --------------------------------------------------------------------------------
+
+
+def test_result_ring_commits_and_rolls_back_frames():
+    frames = [("commit", [1, 2, 3, 4, 5]), ("rollback", [6, 7, 8]), ("commit", [9, 10]),
+              ("commit", list(range(11, 30))), ("rollback", [30]), ("commit", [31])]
+    want = [w for what, words in frames if what == "commit" for w in words]
+    dut = ResultRing(width=8, depth=64, max_results=32)
+    got, counts = [], []
+
+    async def writer(ctx):
+        for what, words in frames:
+            ctx.set(dut.ctl.start, 1)
+            await ctx.tick()
+            ctx.set(dut.ctl.start, 0)
+            for w in words:
+                ctx.set(dut.i.payload, w)
+                ctx.set(dut.i.valid, 1)
+                await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+            await ctx.tick()
+            counts.append(ctx.get(dut.ctl.written))
+            ctx.set(dut.ctl.commit if what == "commit" else dut.ctl.rollback, 1)
+            await ctx.tick()
+            ctx.set(dut.ctl.commit, 0)
+            ctx.set(dut.ctl.rollback, 0)
+
+    async def reader(ctx):
+        for ready in itertools.cycle([1, 1, 0]):
+            ctx.set(dut.o.ready, ready)
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid and ready:
+                got.append(payload)
+            if len(got) == len(want):
+                return
+
+    run(dut, writer, reader)
+    assert got == want
+    assert counts == [len(words) for _, words in frames]
+
+
+def test_result_ring_never_overwrites_unread_words():
+    depth = 16
+    dut = ResultRing(width=8, depth=depth, max_results=8)
+    accepted, got = [], []
+
+    async def bench(ctx):
+        for w in range(40):  # nobody reads: the ring must stop taking words before it wraps
+            ctx.set(dut.i.payload, w)
+            ctx.set(dut.i.valid, 1)
+            _, _, ready = await ctx.tick().sample(dut.i.ready)
+            if ready:
+                accepted.append(w)
+        ctx.set(dut.i.valid, 0)
+        ctx.set(dut.ctl.commit, 1)
+        await ctx.tick()
+        ctx.set(dut.ctl.commit, 0)
+        ctx.set(dut.o.ready, 1)
+        for _ in range(3 * depth):
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid:
+                got.append(payload)
+
+    run(dut, bench)
+    assert depth - 4 <= len(accepted) <= depth
+    assert got == accepted
+
+
+def test_result_ring_checks_depth():
+    with pytest.raises(ValueError, match="depth must be a power of two of at least 8, not 12"):
+        ResultRing(width=8, depth=12, max_results=4)
+
+
+# -- FrameTransmitter --------------------------------------------------------------------------
+
+
+def ref_frame_transmitter(design, cmd, seq, status, results, words):
+    """The bytes of one response, as the host packs them (:func:`pack_frame`)."""
+    if status != Status.OK.value:
+        body = b""
+    elif cmd == Command.STATUS.value | RESPONSE:
+        body = pack_words(words, 4)
+    elif cmd == Command.MAC.value | RESPONSE:
+        ob = (design.mac.output_bits + 7) // 8
+        body = pack_words(results, ob)
+    else:
+        body = bytes(results)
+    return pack_frame(cmd, seq, bytes([status]) + body)
+
+
+def transmit(design, responses, words, *, ready=(1,)):
+    """Drive a FrameTransmitter with descriptors and their results; return the bytes sent."""
+    dut = FrameTransmitter(design)
+    out = bytearray()
+    results = [r for *_, rs in responses for r in rs]
+
+    async def descriptors(ctx):
+        for i, w in enumerate(words):
+            ctx.set(dut.words[i], w)
+        for cmd, seq, status, rs in responses:
+            ctx.set(dut.resp.payload, {"cmd": cmd, "seq": seq, "status": status,
+                                       "count": len(rs)})
+            ctx.set(dut.resp.valid, 1)
+            await ctx.tick().until(dut.resp.ready)
+        ctx.set(dut.resp.valid, 0)
+
+    async def result_source(ctx):
+        mask = (1 << len(dut.results.payload)) - 1
+        for r in results:
+            ctx.set(dut.results.payload, r & mask)
+            ctx.set(dut.results.valid, 1)
+            await ctx.tick().until(dut.results.ready)
+            ctx.set(dut.results.valid, 0)
+            await ctx.tick()  # the ring offers a word a cycle after the last was taken
+
+    async def sink(ctx):
+        for r in itertools.cycle(ready):
+            ctx.set(dut.o.ready, r)
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
+            if valid and r:
+                out.append(payload)
+
+    n_bytes = sum(len(ref_frame_transmitter(design, c, s, st, rs, words))
+                  for c, s, st, rs in responses)
+    run(dut, descriptors, result_source, processes=[sink], cycles=8 * n_bytes + 100)
+    return bytes(out)
+
+
+def test_frame_transmitter_matches_the_host_packer():
+    words = [3, 1, 0, 2, 0, 0, 1234, 5, design_id(DESIGN)]
+    responses = [(Command.CODES.value | RESPONSE, 7, Status.OK.value, [0, 15, 3, 9]),
+                 (Command.CODES.value | RESPONSE, 8, Status.BAD_CRC.value, []),
+                 (Command.STATUS.value | RESPONSE, 9, Status.OK.value, []),
+                 (Command.LOAD_THRESHOLDS.value | RESPONSE, 10, Status.OK.value, []),
+                 (0x55 | RESPONSE, 11, Status.UNKNOWN_COMMAND.value, [])]
+    want = b"".join(ref_frame_transmitter(DESIGN, c, s, st, rs, words)
+                    for c, s, st, rs in responses)
+    assert transmit(DESIGN, responses, words, ready=(1, 0, 0, 1)) == want
+    assert len(FrameParser().feed(want)) == len(responses)
+
+
+def test_frame_transmitter_sign_extends_mac_outputs():
+    d = tiny_mac_design()
+    outs = [-512, 511, -1, 0, 37, -200]
+    responses = [(Command.MAC.value | RESPONSE, 1, Status.OK.value, outs),
+                 (Command.CODES.value | RESPONSE, 2, Status.OK.value, [0, 3, 2])]
+    want = b"".join(ref_frame_transmitter(d, c, s, st, rs, [0] * 9) for c, s, st, rs in responses)
+    assert transmit(d, responses, [0] * 9) == want
+
+
+# -- StatusCounters and EventLeds --------------------------------------------------------------
+
+
+def test_status_counters_count_every_event():
+    rng = random.Random(3)
+    statuses = [rng.choice(list(Status)) for _ in range(80)]
+    uart = [(rng.random() < 0.2, rng.random() < 0.1) for _ in statuses]
+    dut = StatusCounters(DESIGN)
+    want = dict.fromkeys(STATUS_FIELDS, 0)
+    want["design_id"] = design_id(DESIGN)
+    got = {}
+
+    async def bench(ctx):
+        for k, (st, (ovf, fe)) in enumerate(zip(statuses, uart)):
+            n = k % 17
+            ctx.set(dut.events.done, 1)
+            ctx.set(dut.events.status, st.value)
+            ctx.set(dut.events.samples, n)
+            ctx.set(dut.overflow, ovf)
+            ctx.set(dut.framing_error, fe)
+            await ctx.tick()
+            if st == Status.OK:
+                want["frames_ok"] += 1
+                want["samples"] += n
+            elif st in StatusCounters.ERRORS:
+                want[StatusCounters.ERRORS[st]] += 1
+            want["overflows"] += ovf
+            want["framing_errors"] += fe
+        ctx.set(dut.events.done, 0)
+        ctx.set(dut.overflow, 0)
+        ctx.set(dut.framing_error, 0)
+        await ctx.tick()
+        for i, name in enumerate(STATUS_FIELDS):
+            got[name] = ctx.get(dut.words[i])
+
+    run(dut, bench)
+    assert got == want
+
+
+def test_event_leds_light_and_go_dark():
+    dut = EventLeds(led_cycles=64)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(dut.events.done, 1)
+        ctx.set(dut.events.status, Status.OK.value)
+        await ctx.tick()
+        ctx.set(dut.events.done, 0)
+        seen.append((ctx.get(dut.led_activity), ctx.get(dut.led_error)))
+        await ctx.tick().repeat(200)
+        seen.append((ctx.get(dut.led_activity), ctx.get(dut.led_error)))
+        ctx.set(dut.events.done, 1)
+        ctx.set(dut.events.status, Status.TIMEOUT.value)
+        await ctx.tick()
+        ctx.set(dut.events.done, 0)
+        seen.append((ctx.get(dut.led_activity), ctx.get(dut.led_error)))
+
+    run(dut, bench)
+    assert seen == [(1, 0), (0, 0), (0, 1)]
+
+
+def test_max_results_of_a_frame():
+    assert max_results(DESIGN) == MAX_SAMPLES
+    assert max_results(tiny_mac_design()) == MAX_SAMPLES * 3
+    assert np.iinfo(np.uint16).max > max_results(resolve_design("adc8_in16_mac"))
