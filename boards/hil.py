@@ -62,6 +62,10 @@ class Transport:
 
     byte_rate: float | None = None
 
+    def clock(self) -> float:
+        """Return the time in seconds that the runner's deadlines count in (monotonic)."""
+        return time.monotonic()
+
     def write(self, data: bytes) -> None:
         raise NotImplementedError
 
@@ -157,6 +161,7 @@ class FaultyTransport(Transport):
         self.in_faults = sorted((f for f in faults if f.kind.startswith("rx_")), key=lambda f: f.at)
         self.on_reset = on_reset
         self.on_vanish = on_vanish
+        self.clock = inner.clock
         self.sent = 0
         self.received = 0
         self.injected: list[str] = []
@@ -272,6 +277,7 @@ class HilRunner:
                  response_timeout: float = 0.5, progress: Callable | None = None,
                  silence_s: float = 15.0):
         self.t = transport
+        self.clock = transport.clock  # a replayed run's is the recording's
         self.design = design
         self.mode = mode or ("mac" if design.mac is not None else "codes")
         if self.mode not in ("codes", "mac"):
@@ -279,6 +285,7 @@ class HilRunner:
         if self.mode == "mac" and design.mac is None:
             raise HilError(f"design {design.name} has no MAC layer: use --mode codes")
         self.window = window
+        self.initial_window = window
         self.max_tries = max_tries
         spi = design.samples_per_inference if self.mode == "mac" else 1
         self.frame_samples = max(spi, (min(frame_samples, MAX_SAMPLES) // spi) * spi)
@@ -310,7 +317,7 @@ class HilRunner:
             self.stats.resends += 1
         queued = sum(len(j.payload) + OVERHEAD_BYTES for j, _ in inflight.values())
         rate = self.t.byte_rate or self._measured_rate()
-        deadline = (time.monotonic() + self.response_timeout
+        deadline = (self.clock() + self.response_timeout
                     + 3 * (queued + len(frame) + self._response_bytes(job)) / rate)
         inflight[self.seq] = (job, deadline)
         self.t.write(frame)
@@ -329,7 +336,7 @@ class HilRunner:
     def _measured_rate(self) -> float:
         """Bytes/s the link has carried so far (for a link of unknown speed: the simulated
         board), at least 2 kB/s; answers are awaited for three times the expected time."""
-        elapsed = time.monotonic() - getattr(self, "_t0", time.monotonic())
+        elapsed = self.clock() - getattr(self, "_t0", self.clock())
         if elapsed < 0.5 or self.stats.useful_bytes == 0:
             return 5_000.0
         return max(2_000.0, self.stats.useful_bytes / elapsed)
@@ -368,8 +375,8 @@ class HilRunner:
 
     def handshake(self, timeout: float = 3.0) -> dict:
         """Ask the board for its status; check it carries this design; return the counters."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        deadline = self.clock() + timeout
+        while self.clock() < deadline:
             self._run_jobs([self._status_job()], give_up=deadline)
             if self.status_words is not None:
                 break
@@ -390,20 +397,20 @@ class HilRunner:
             spi = self.design.samples_per_inference
             samples = samples[:len(samples) - len(samples) % spi]
         self.stats.samples = len(samples)
-        t0 = time.monotonic()
+        t0 = self.clock()
         jobs = []
         if load_thresholds:  # exercises the runtime ladder; the values are the design's own
             jobs.append(self._load_job(self.design.thresholds))
         jobs += self._data_jobs(samples)
-        self._t0 = time.monotonic()
+        self._t0 = self.clock()
         try:
             self.handshake()
         except BoardGone as exc:  # gone before the first sample: every sample is not run
             self._abort("board disconnected", str(exc), jobs, {})
         else:
-            self._t0 = time.monotonic()
+            self._t0 = self.clock()
             self._run_jobs(jobs)
-        elapsed = time.monotonic() - self._t0
+        elapsed = self.clock() - self._t0
         s = self.stats
         report = {
             "design": self.design.name, "mode": self.mode, "unit": "samples",
@@ -422,7 +429,7 @@ class HilRunner:
             "runtime_thresholds": self.runtime_thresholds,
             "aborted": self.aborted, "aborted_at_frame": self.abort_frame,
             "data_frames": self.data_frames,
-            "total_s": round(time.monotonic() - t0, 3),
+            "total_s": round(self.clock() - t0, 3),
         }
         if self.t.byte_rate and elapsed > 0:
             report["link_utilisation"] = round(s.useful_bytes / elapsed / self.t.byte_rate, 4)
@@ -444,7 +451,7 @@ class HilRunner:
                 raise
             self._abort("board disconnected", str(exc), pending, inflight)
         if self.progress:
-            self.progress(self.stats, time.monotonic() - getattr(self, "_t0", time.monotonic()),
+            self.progress(self.stats, self.clock() - getattr(self, "_t0", self.clock()),
                           self.t.byte_rate)
 
     def _abort(self, what: str, why: str, pending, inflight) -> None:
@@ -468,11 +475,11 @@ class HilRunner:
 
     def _loop(self, pending, inflight, give_up) -> None:
         last_progress = 0.0
-        self._last_answer = time.monotonic()
+        self._last_answer = self.clock()
         while pending or inflight:
-            if give_up is not None and time.monotonic() > give_up:
+            if give_up is not None and self.clock() > give_up:
                 return
-            if time.monotonic() - self._last_answer > self.silence_s:
+            if self.clock() - self._last_answer > self.silence_s:
                 # the board stopped answering altogether: what is left is not run, and says why
                 self._abort("board silent", f"no answer for {self.silence_s:g} s", pending,
                             inflight)
@@ -485,9 +492,9 @@ class HilRunner:
             if data:
                 self.stats.bytes_received += len(data)
                 for frame in self.parser.feed(data):
-                    self._last_answer = time.monotonic()
+                    self._last_answer = self.clock()
                     self._handle(frame, inflight, pending)
-            now = time.monotonic()
+            now = self.clock()
             expired = [q for q, (_, deadline) in inflight.items() if now > deadline]
             if expired:
                 self.stats.timeouts += len(expired)
@@ -621,36 +628,45 @@ def accuracy_fields(design: Design, runner: "HilRunner | None" = None, labels=No
 
 def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str | None = None,
             baud: int = 3_000_000, mode: str | None = None, faults: list[Fault] | None = None,
-            window: int = 4, max_tries: int = 6, progress=None, log=None, labels=None) -> dict:
+            window: int = 4, max_tries: int = 6, progress=None, log=None, labels=None,
+            record=None, sim_divisor: int | None = None, board: str | None = None) -> dict:
     """Run the loop against the simulated board (``sim``) or the board at ``port``; with
-    ``labels`` (one per inference) also score the board's answers as a classifier."""
+    ``labels`` (one per inference) also score the board's answers as a classifier; with
+    ``record`` (a path) write the run's traffic there (:mod:`boards.recording`).
+    ``sim_divisor``: the simulated board's clock cycles per bit (a board's own, to simulate
+    its UART; default :data:`boards.simboard.SIM_DIVISOR`)."""
+    from .recording import RecordingTransport, save_recording
+
+    def wrap(transport, on_reset=None, on_vanish=None):
+        if faults:
+            transport = FaultyTransport(transport, faults, on_reset=on_reset,
+                                        on_vanish=on_vanish)
+        return RecordingTransport(transport) if record else transport
+
     if sim:
-        from .simboard import SimulatedBoard
-        board = SimulatedBoard(design, log=log)
-        board.start()
+        from .simboard import SIM_DIVISOR, SimulatedBoard
+        board_sim = SimulatedBoard(design, log=log, divisor=sim_divisor or SIM_DIVISOR)
+        board_sim.start()
         try:
-            transport: Transport = SerialTransport(board.port, baud)
-            transport.byte_rate = None  # a pty has no baud: utilisation comes from sim cycles
-            if faults:
-                transport = FaultyTransport(transport, faults, on_reset=board.reset,
-                                            on_vanish=board.kill)
+            serial_t = SerialTransport(board_sim.port, baud)
+            serial_t.byte_rate = None  # a pty has no baud: utilisation comes from sim cycles
+            transport = wrap(serial_t, board_sim.reset, board_sim.kill)
             runner = HilRunner(transport, design, mode=mode, window=window, max_tries=max_tries,
                                response_timeout=1.0, progress=progress)
             report = runner.run(samples)
             transport.close()
         finally:
-            stats = board.stop()
+            stats = board_sim.stop()
         if stats.get("cycles"):
             report["link_utilisation"] = round(
                 report["useful_bytes"] * 10 * stats["divisor"] / stats["cycles"], 4)
             report["sim"] = stats
-        report["transport"] = "simulated board (Verilator, pty)"
+        report["transport"] = (f"simulated board (Verilator, pty, {board_sim.divisor} cycles per "
+                               f"bit{f', as {board}' if board else ''})")
     else:
         if not port:
             raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
-        transport = SerialTransport(port, baud)
-        if faults:
-            transport = FaultyTransport(transport, faults)
+        transport = wrap(SerialTransport(port, baud))
         try:
             runner = HilRunner(transport, design, mode=mode, window=window,
                                max_tries=max_tries, progress=progress)
@@ -660,6 +676,10 @@ def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str 
         report["transport"] = f"serial {port} at {baud} baud"
         report["baud"] = baud
     if faults:
-        report["faults_injected"] = getattr(transport, "injected", [])
+        inner = transport.inner if record else transport
+        report["faults_injected"] = getattr(inner, "injected", [])
     report.update(accuracy_fields(design, runner, labels))
+    if record:
+        report["recording"] = str(save_recording(record, transport, runner, samples, report,
+                                                 labels=labels, board=board))
     return report
