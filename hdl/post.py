@@ -125,8 +125,8 @@ class POSTMultiplier(wiring.Component):
 
 class OutputStage(wiring.Component):
     """Round half up and saturate accumulator values, as :func:`ref_output_stage` says:
-    ``y = saturate_bits((acc + 2**(shift-1)) >> shift)``; two register stages, one value per
-    clock.
+    ``y = saturate_bits((acc + 2**(shift-1)) >> shift)``; three register stages (round,
+    compare, select), one value per clock.
 
     Members
     -------
@@ -155,13 +155,18 @@ class OutputStage(wiring.Component):
         else:
             rounded_expr = acc
         rounded = Signal(signed(self.acc_bits + 1))
-        valid1 = Signal()
+        rounded2 = Signal(signed(self.acc_bits + 1))
+        over, under = Signal(), Signal()
+        valid1, valid2 = Signal(), Signal()
         hi, lo = 2 ** (self.output_bits - 1) - 1, -(2 ** (self.output_bits - 1))
         with m.If(en):
             m.d.sync += [
                 rounded.eq(rounded_expr), valid1.eq(self.i.valid),
-                self.o.payload.eq(Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))),
-                self.o.valid.eq(valid1),
+                # the two compares and the selection in separate stages (carry chains are slow)
+                over.eq(rounded > hi), under.eq(rounded < lo), rounded2.eq(rounded),
+                valid2.eq(valid1),
+                self.o.payload.eq(Mux(over, hi, Mux(under, lo, rounded2))),
+                self.o.valid.eq(valid2),
             ]
         return m
 
@@ -229,9 +234,9 @@ class POSTMac(wiring.Component):
         self.stall = bool(stall)
         self.rom_style = rom_style  # Yosys's rom_style for the tables (None: Yosys chooses)
         self.output_beats = self.outputs // out_lanes
-        # stages: 2 table reads, 2 product, adder tree, accumulate, 2 output (+ skid)
+        # stages: 2 table reads, 2 product, adder tree, accumulate, 3 output (+ skid)
         self.tree_levels = (in_lanes - 1).bit_length()
-        self.latency = 4 + self.tree_levels + 1 + 2 + (1 if self.stall else 0)
+        self.latency = 4 + self.tree_levels + 1 + 3 + (1 if self.stall else 0)
         in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
         out_shape = (signed(output_bits) if out_lanes == 1
                      else data.ArrayLayout(signed(output_bits), out_lanes))
