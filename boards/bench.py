@@ -200,8 +200,10 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
     yosys = require_tool("yosys")
     nextpnr = require_tool(f"nextpnr-{dev.family}")
     target = float(target_mhz or dev.target_mhz)
-    # ECP5 block RAM outputs (no output register) take 5.8 ns: the tables go to LUTs there
-    rom_style = "logic" if dev.family == "ecp5" else None
+    # ECP5 block RAM outputs (no output register) take 5.8 ns: tables that Yosys would put in
+    # block RAM (a POST layer's, a decode table of 64 entries or more) go to LUTs there
+    big_tables = design.mac is not None or design.bits >= 6
+    rom_style = "logic" if dev.family == "ecp5" and big_tables else None
     top = RegisteredCore(design, runtime_thresholds=runtime_thresholds, lanes=lanes,
                          rom_style=rom_style)
     t0 = time.monotonic()
