@@ -14,11 +14,16 @@ Properties of the ``codes`` path (ladder → decode LUT; with a MAC layer, in ``
 ``hold`` (induction, unbounded)
     Under any valid/ready/reset pattern, a beat offered on the output and not taken is offered
     again in the next cycle, unchanged.
-``stream`` (bounded)
-    The direct statement under free ``valid``, ``ready`` and reset: the ``pick``-th beat accepted
-    since the last reset (``pick`` and its sample free) leaves as the ``pick``-th beat delivered,
-    equal to the golden model of its sample, and no beat leaves that was not accepted; so none is
-    lost, duplicated or reordered. Checked to a depth.
+``stream`` (induction for ladders up to 4 bits, else bounded)
+    The direct statement under free ``valid``, ``ready`` and reset: every beat accepted since
+    the last reset leaves, in order, as the golden model of its sample; none is lost, duplicated
+    or added. By induction (:class:`InductiveStreamSpec`): one beat chosen freely at its
+    acceptance is followed through the handshakes, with invariants on the ladder's stage
+    registers (exposed by name): its stage holds what a second copy of the netlist holds after
+    running with the same sample on every clock, and the beats in flight match the valid bits.
+    Bounded (:class:`StreamSpec`, for larger ladders, runtime thresholds, or a netlist without
+    the generator's stage names): the ``pick``-th beat accepted (``pick`` and its sample free)
+    leaves as the ``pick``-th delivered, checked to a depth.
 
 The golden model in gateware is independent of the netlist's structure: a binary search over the
 sorted thresholds (constant thresholds) or the ones-count of the thermometer code (runtime
@@ -711,6 +716,24 @@ def _encoder_expected(design: Design, s: dict[str, int]):
     return _pack_payload(design, bin(s.get(f"seen_therm_{max(filled)}", 0)).count("1"))
 
 
+def _istream_problem(s: dict[str, int]) -> str | None:
+    """Return what an InductiveStreamSpec step violates, if anything."""
+    stages = [n for n in s if n.startswith("a_ladder_stage_l")]
+    n = len(stages)
+    pos, settled = s.get("pos", 0), s.get("age", 0) >= n + 2
+    valids = [v for k, v in sorted(s.items()) if re.fullmatch(r"a_(valid_\d+|o__valid)", k)]
+    if settled and s.get("b_payload") != s.get("golden"):
+        return "reference"
+    if pos == n + 1 and (not s.get("out_valid") or s.get("out_payload") != s.get("golden")):
+        return "output"
+    if 1 <= pos <= n and settled and (s.get(f"a_ladder_stage_l{pos}") !=
+                                      s.get(f"b_ladder_stage_l{pos}")):
+        return "stage"
+    if s.get("in_flight") is not None and s["in_flight"] != sum(valids) + s.get("out_valid", 0):
+        return "count"
+    return None
+
+
 def _failing_step(prop: str, design: Design, steps: list[dict[str, int]], latency: int) -> int:
     """Return the first step at which the property's assertion is violated (else the last)."""
     for c, s in enumerate(steps):
@@ -731,6 +754,9 @@ def _failing_step(prop: str, design: Design, steps: list[dict[str, int]], latenc
         elif prop == "hold":
             if s.get("held") and (not s.get("out_valid") or
                                   s.get("out_payload") != s.get("held_payload")):
+                return c
+        elif prop == "stream" and "chosen_sample" in s:  # InductiveStreamSpec
+            if _istream_problem(s):
                 return c
         elif prop == "encoder":
             want = _encoder_expected(design, s)
@@ -770,6 +796,22 @@ def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
                                    f"0{len(design.thresholds)}b")[::-1]
         ce["expected"] = decode_payload(design, want) if want is not None else "no check"
         ce["got"] = decode_payload(design, now.get("out_payload", 0))
+    elif prop == "stream" and "chosen_sample" in now:
+        problem = _istream_problem(now)
+        ce["input"] = now.get("chosen_sample")
+        ce["expected"] = decode_payload(design, now.get("golden", 0))
+        if problem == "reference":
+            ce["problem"] = "the pipeline's result for this sample (on every clock, never stalled)"
+            ce["got"] = decode_payload(design, now.get("b_payload", 0))
+        elif problem == "output":
+            ce["problem"] = "the tracked beat on the output"
+            ce["got"] = (decode_payload(design, now.get("out_payload", 0))
+                         if now.get("out_valid") else "no beat")
+        elif problem == "stage":
+            ce["problem"] = f"the tracked beat changed in ladder stage {now.get('pos')}"
+        elif problem == "count":
+            ce["problem"] = (f"{now.get('in_flight')} beats accepted and not delivered, but a "
+                             "different number in the pipeline (a beat lost or duplicated)")
     elif prop == "stream":
         ce["beat"] = now.get("pick", 0)
         if now.get("picked"):
@@ -901,8 +943,14 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
             plan.append(("encoder", lambda: EncoderSpec(design, netlist.top, latency=latency,
                                                         therm_delay=therm_delay(design)),
                          "prove", latency - therm_delay(design) + 1))
-    plan.append(("stream", lambda: StreamSpec(design, netlist.top, runtime=runtime, depth=depth),
-                 "bmc", depth))
+    stages = None if runtime or design.bits > 4 else ladder_stages(netlist, workdir)
+    if stages is not None:
+        plan.append(("stream", lambda: InductiveStreamSpec(design, netlist.top, stages=stages[0],
+                                                           valids=stages[1]),
+                     "prove", latency + 3))
+    else:
+        plan.append(("stream", lambda: StreamSpec(design, netlist.top, runtime=runtime,
+                                                  depth=depth), "bmc", depth))
     for name, make_spec, mode, d in plan:
         if only and name not in only:
             continue
@@ -910,16 +958,19 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         kind = "induction" if mode == "prove" else "bounded"
         log(f"{name}: {'proving by induction' if kind == 'induction' else 'checking'} "
             f"to depth {d}...")
+        prelude = (bank_prelude(netlist) if runtime else
+                   stage_prelude(netlist, *stages) if isinstance(spec, InductiveStreamSpec)
+                   else "")
         status, seconds, task = run_sby(name, spec, workdir, mode=mode, depth=d,
                                         sources=[netlist.path], timeout=timeout,
-                                        prelude=bank_prelude(netlist) if runtime else "")
+                                        prelude=prelude)
         if status == "UNKNOWN":
             # The induction did not close: look for a real counterexample from reset, as deep
             # as the bounded checks go.
             log(f"{name}: induction did not close; checking from reset to depth {depth}...")
             status, more, task = run_sby(name, make_spec(), workdir, mode="bmc", depth=depth,
                                          sources=[netlist.path], timeout=timeout,
-                                         prelude=bank_prelude(netlist) if runtime else "")
+                                         prelude=prelude)
             seconds += more
             status = {"PASS": "UNKNOWN"}.get(status, status)
         verdict = {"PASS": "proved" if kind == "induction" else "passed", "FAIL": "failed",
@@ -965,3 +1016,132 @@ def format_counterexample(ce: dict) -> list[str]:
              "out_ready": "o.ready", "thr_we": "thr.we", "thr_commit": "thr.commit"}
     lines.append("  ".join(f"{names[n]} {v}" for n, v in ce["pattern"].items()))
     return lines
+
+
+# -- stream by induction (constant thresholds) -----------------------------------------------------
+
+def ladder_stages(netlist: Netlist, workdir: Path):
+    """Return the ladder's stage registers of a constant-threshold netlist: ``[(bus, width)]``
+    for stages 1..n and the valid bit of each stage (names after flattening), or None when the
+    netlist does not have them under their generator's names."""
+    _yosys(f"read_verilog -sv netlist.v; hierarchy -top {netlist.top}; proc; flatten; "
+           "write_json -noscopeinfo flat.json", workdir)
+    names = json.loads((workdir / "flat.json").read_text())["modules"][netlist.top]["netnames"]
+    buses, valids = {}, {}
+    for name, net in names.items():
+        mo = re.fullmatch(r"ladder\.ladder_stage_l(\d+)", name)
+        if mo:
+            buses[int(mo.group(1))] = len(net["bits"])
+        mo = re.fullmatch(r"ladder\.valid_(\d+)", name)
+        if mo:
+            valids[int(mo.group(1))] = name
+    n = len(buses)
+    if not n or sorted(buses) != list(range(1, n + 1)):
+        return None
+    valid_names = [valids.get(s) for s in range(n)]
+    if valid_names[-1] is None and "ladder.o__valid" in names:
+        valid_names[-1] = "ladder.o__valid"
+    if None in valid_names:
+        return None
+    return [(f"ladder.ladder_stage_l{s}", buses[s]) for s in range(1, n + 1)], valid_names
+
+
+def stage_prelude(netlist: Netlist, stages, valids) -> str:
+    """Return the yosys commands that flatten the netlist and expose its ladder stages."""
+    wires = [name for name, _ in stages] + list(valids)
+    return (f"hierarchy -top {netlist.top}\nproc\nflatten\n"
+            "expose " + " ".join(f"{netlist.top}/w:{w}" for w in wires))
+
+
+class InductiveStreamSpec(_Spec):
+    """Free valid, ready and reset: one beat chosen freely among those accepted since the last
+    reset (a free choice at acceptance, so every beat is covered) leaves as the golden value of
+    its sample, and the beats in flight are those accepted and not delivered. Unbounded by
+    k-induction, with invariants on the ladder's stage registers: the chosen beat's position is
+    followed through the handshakes, and its stage holds what a second copy of the netlist holds
+    after a run with the chosen sample on every clock (the reference pipeline)."""
+
+    def __init__(self, design: Design, top: str, *, stages, valids):
+        super().__init__()
+        self.design, self.top, self.stages, self.valids = design, top, stages, valids
+
+    def _exposed(self, prefix):
+        ports, sigs = {}, []
+        for name, width in self.stages:
+            s = Signal(width, name=f"{prefix}_{name.split('.')[-1]}")
+            ports[f"o_{name}"] = s
+            sigs.append(s)
+        valid = []
+        for name in self.valids:
+            s = Signal(name=f"{prefix}_{name.split('.')[-1]}")
+            ports[f"o_{name}"] = s
+            valid.append(s)
+        return ports, sigs, valid
+
+    def elaborate(self, platform):
+        m = self.module()
+        d = self.design
+        n = len(self.stages)  # ladder stages; the decode stage is n + 1
+        a_ports, a_stage, a_valid = self._exposed("a")
+        h = _Harness(m, d, self.top, False, extra_ports=a_ports)
+        chosen_sample = Signal(d.input_bits)
+        m.d.comb += chosen_sample.eq(AnyConst(d.input_bits))
+        golden = Signal(len(h.out_payload))
+        m.d.comb += golden.eq(h.expected(chosen_sample))
+
+        # The reference pipeline: the chosen sample on every clock, never stalled, never reset.
+        b_ports, b_stage, _ = self._exposed("b")
+        b_out = Signal(len(h.out_payload), name="b_payload")
+        b_ports.update(i_clk=ClockSignal(), i_rst=Const(0, 1), i_i__payload=chosen_sample,
+                       i_i__valid=Const(1, 1), i_codes__ready=Const(1, 1),
+                       o_codes__payload=b_out, o_i__ready=Signal(name="b_in_ready"),
+                       o_codes__valid=Signal(name="b_out_valid"))
+        if d.mac is not None:
+            b_ports.update(i_mode=Const(0, 1), i_outputs__ready=Const(1, 1))
+        m.submodules.reference = Instance(self.top, **b_ports)
+        age = Signal(range(n + 3), reset_less=True)  # clocks the reference has run, saturating
+        settled = Signal()
+        m.d.comb += settled.eq(age >= n + 2)
+        with m.If(~settled):
+            m.d.sync += age.eq(age + 1)
+        previous = [Signal.like(s, name=f"b_prev_{k}", reset_less=True)
+                    for k, s in enumerate(b_stage + [b_out])]
+        m.d.sync += [p.eq(s) for p, s in zip(previous, b_stage + [b_out])]
+        with m.If(settled):
+            for p, s in zip(previous, b_stage + [b_out]):
+                m.d.comb += Assert(s == p, "the reference pipeline has not settled")
+            m.d.comb += Assert(b_out == golden, "the pipeline differs from the golden model")
+
+        # The chosen beat: its position, 0 (not yet accepted), 1..n (ladder stage), n + 1 (the
+        # decode stage, on the output), n + 2 (delivered).
+        choose = Signal()
+        m.d.comb += choose.eq(AnySeq(1))
+        pos = Signal(range(n + 3))
+        take_decode = ~h.out_valid | h.out_ready
+        with m.If((pos == 0) & h.accepted & choose):
+            m.d.comb += Assume(h.sample == chosen_sample)
+            m.d.sync += pos.eq(1)
+        with m.If((pos >= 1) & (pos < n) & h.in_ready):
+            m.d.sync += pos.eq(pos + 1)
+        with m.If((pos == n) & take_decode):
+            m.d.sync += pos.eq(n + 1)
+        with m.If((pos == n + 1) & h.delivered):
+            m.d.sync += pos.eq(n + 2)
+            m.d.comb += Assert(h.out_payload == golden, "a beat left with a wrong value")
+        m.d.comb += Assert(pos <= n + 2)
+        for s in range(1, n + 1):
+            with m.If(pos == s):
+                m.d.comb += Assert(a_valid[s - 1], "the chosen beat was lost in the ladder")
+                with m.If(settled):
+                    m.d.comb += Assert(a_stage[s - 1] == b_stage[s - 1],
+                                       "the chosen beat's stage differs from the reference")
+        with m.If(pos == n + 1):
+            m.d.comb += Assert(h.out_valid, "the chosen beat was lost")
+            m.d.comb += Assert(h.out_payload == golden, "the chosen beat's value is wrong")
+
+        # Beats in flight: accepted and not delivered, one per valid stage.
+        in_flight = Signal(range(n + 2))
+        m.d.sync += in_flight.eq(in_flight + h.accepted - h.delivered)
+        m.d.comb += Assert(in_flight == ones_count(a_valid + [h.out_valid]),
+                           "a beat lost, duplicated or added")
+        return m
