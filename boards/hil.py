@@ -300,6 +300,7 @@ class HilRunner:
         self.runtime_thresholds: bool | None = None
         self.silence_s = silence_s
         self.aborted: str | None = None
+        self.probe_rate: float | None = None
         self.abort_frame: int | None = None
         self.data_frames = 0
 
@@ -334,12 +335,15 @@ class HilRunner:
         return max(1, min(self.window, (RESULT_BUFFER * 3 // 4) // max(per_frame, 1)))
 
     def _measured_rate(self) -> float:
-        """Bytes/s the link has carried so far (for a link of unknown speed: the simulated
-        board), at least 2 kB/s; answers are awaited for three times the expected time."""
+        """Bytes/s the link carries (for a link of unknown speed: the simulated board, whose
+        speed is the Verilator model's): at first the handshake's round trip, then the larger
+        of the bytes answered and the bytes received per second so far, at least 100 B/s;
+        answers are awaited for three times the expected time."""
         elapsed = self.clock() - getattr(self, "_t0", self.clock())
-        if elapsed < 0.5 or self.stats.useful_bytes == 0:
-            return 5_000.0
-        return max(2_000.0, self.stats.useful_bytes / elapsed)
+        moved = max(self.stats.useful_bytes, self.stats.bytes_received)
+        if elapsed < 0.5 or moved == 0:
+            return self.probe_rate or 5_000.0
+        return max(100.0, moved / elapsed)
 
     def _response_bytes(self, job: Job) -> int:
         if job.expected is None:
@@ -377,8 +381,12 @@ class HilRunner:
         """Ask the board for its status; check it carries this design; return the counters."""
         deadline = self.clock() + timeout
         while self.clock() < deadline:
+            t = self.clock()
             self._run_jobs([self._status_job()], give_up=deadline)
             if self.status_words is not None:
+                # the round trip's bytes per second: the first frames' deadlines use it
+                status_bytes = 2 * OVERHEAD_BYTES + 1 + 4 * len(STATUS_FIELDS)
+                self.probe_rate = status_bytes / max(self.clock() - t, 1e-3)
                 break
         if self.status_words is None:
             raise HilError("the board does not answer STATUS: check the port, the baud rate and "

@@ -1,10 +1,12 @@
 """Hardware in the loop against the simulated board (Verilator + pty), with link faults."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import boards
 from adcforge.design import resolve_design
 from boards.hil import Fault, HilRunner, run_hil
 from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, OVERHEAD_BYTES, Command, FrameParser,
@@ -342,3 +344,42 @@ def test_hil_board_without_its_port_says_so(capsys):
     assert e.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("error: no serial port /dev/ttyNOPE9: is the board plugged in?")
+
+
+# -- POST designs on the simulated board (issue 13, part 4) ----------------------------------
+
+
+DEMO_DESIGN = resolve_design(str(Path(boards.__file__).parent / "data" / "designs"
+                                 / "demo_learned3.yaml"))
+
+
+@pytest.mark.slow
+def test_hil_demo_design_on_the_simulated_board_hardware_equals_software():
+    """The demo's design (a learned 3-bit ADC with its POST classifier) on the simulated board:
+    its test images streamed as MAC frames, the board's class scores equal to the golden
+    model's, so hardware accuracy = software accuracy."""
+    from sim.samples import task_frames
+    task = task_frames(DEMO_DESIGN, n=48)
+    r = run_hil(DEMO_DESIGN, task.samples.ravel(), labels=task.labels)
+    n = task.samples.size
+    assert (r["mode"], r["unit"]) == ("mac", "samples")
+    assert_accounted(r, n)
+    assert (r["checked"], r["mismatches"], r["mismatched_outputs"], r["failed"]) == (n, 0, 0, 0)
+    assert r["accuracy_inferences"] == 48
+    assert r["hw_accuracy"] == r["sw_accuracy"] and r["hw_accuracy"] > 0.3
+
+
+@pytest.mark.slow
+def test_hil_adc8_in16_mac_on_the_simulated_board_in_both_modes():
+    d = resolve_design("adc8_in16_mac")
+    spi = d.samples_per_inference
+    x = np.random.default_rng(8).integers(0, 2**16, spi * 96)  # two frames of 48 inferences
+    r = run_hil(d, x)
+    assert (r["mode"], r["unit"]) == ("mac", "samples")
+    assert_accounted(r, len(x))
+    assert (r["checked"], r["mismatches"], r["mismatched_outputs"], r["failed"]) == \
+        (len(x), 0, 0, 0)
+    assert r["runtime_thresholds"] is True  # the simulated board's ladder is writeable
+    r = run_hil(d, x[:700], mode="codes")
+    assert (r["mode"], r["checked"], r["mismatches"], r["mismatched_outputs"]) == \
+        ("codes", 700, 0, None)
