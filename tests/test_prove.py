@@ -44,6 +44,7 @@ def test_prove_bundled_design(name, tmp_path):
         assert props["stream"].depth >= result.latency + 4
 
 
+@pytest.mark.slow
 def test_threshold_off_by_one_is_caught(tmp_path):
     """A netlist whose threshold 7 is 1025 instead of 1024: the sample 1024 gets code 7, not 8."""
     d = resolve_design("adc4_in12")
@@ -75,6 +76,7 @@ def _dropping_netlist(tmp_path):
     return d, path
 
 
+@pytest.mark.slow
 def test_dropped_beat_under_back_pressure_is_caught(tmp_path):
     d, path = _dropping_netlist(tmp_path)
     result = prove(d, verilog=path, workdir=tmp_path / "w")
@@ -90,6 +92,7 @@ def test_dropped_beat_under_back_pressure_is_caught(tmp_path):
         props["stream"].counterexample["got"] != props["stream"].counterexample["expected"])
 
 
+@pytest.mark.slow
 def test_half_applied_commit_is_caught(tmp_path):
     """Threshold 3 copies the shadow bank on the unregistered commit input, a clock before the
     others: for one clock the active bank is half old, half new."""
@@ -104,6 +107,7 @@ def test_half_applied_commit_is_caught(tmp_path):
     assert p.vcd
 
 
+@pytest.mark.slow
 def test_miscounting_encoder_is_caught(tmp_path):
     """A ones-count tree that ORs two thermometer bits instead of adding them: the encoder's
     induction does not close, and the bounded search from reset finds the sample."""
@@ -144,6 +148,7 @@ def test_prove_cli_json_and_report(tmp_path, capsys):
     assert text.count("proved (induction)") == 3
 
 
+@pytest.mark.slow
 def test_prove_cli_failure_exits_non_zero(tmp_path, capsys):
     _, path = _dropping_netlist(tmp_path)
     with pytest.raises(SystemExit) as exc:
