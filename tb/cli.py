@@ -75,7 +75,8 @@ def register(main, bench):
     @click.option("--runtime-thresholds", is_flag=True,
                   help="Prove the runtime-threshold build (writes and commits at any time).")
     @click.option("--depth", type=click.IntRange(2, 200), default=None,
-                  help="Depth of the bounded checks (default: twice the latency plus 2).")
+                  help="Depth of the bounded checks (default: twice the latency plus 2 for "
+                  "ladders up to 4 bits, the latency plus 4 otherwise).")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the report as JSON.")
     @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
