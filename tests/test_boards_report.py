@@ -78,3 +78,17 @@ def test_report_refuses_what_nextpnr_did_not_write(tmp_path, text):
 def test_report_missing_file(tmp_path):
     with pytest.raises(ToolchainError, match="no nextpnr report"):
         load_nextpnr_report(tmp_path / "nope.json")
+
+
+def test_report_gowin():
+    """nextpnr-himbaechel-gowin's report (Tang Nano 9K, adc4_in12): LUT4s are the logic
+    cells; its TBUF output buffers, listed with none available, do not make it overfull."""
+    s = load_nextpnr_report(DATA / "nextpnr-report-gw1nr9-adc4_in12.json", clock="clk")
+    raw = json.loads((DATA / "nextpnr-report-gw1nr9-adc4_in12.json").read_text())
+    assert s["family"] == "gowin"
+    assert s["logic_cells"] == raw["utilization"]["LUT4"]["used"]
+    assert s["logic_cells_available"] == 8640
+    assert s["bram"] == raw["utilization"]["BSRAM"]["used"] == 1
+    assert raw["utilization"]["TBUF"]["available"] == 0 < raw["utilization"]["TBUF"]["used"]
+    assert s["fits"] is True
+    assert s["target_mhz"] == 27.0 and s["timing_met"]
