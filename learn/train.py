@@ -397,7 +397,8 @@ class _Run:
                                 if self.quant.exportable else [])
         self.history = {"epoch": [], "loss": [], "train_accuracy": [], "val_accuracy": [],
                         "thresholds": []}
-        self.best = None  # (val accuracy, epoch, state dict)
+        self.best = None  # (val accuracy, epoch, state dict, frozen thresholds or None)
+        self.rounds = 0  # rounds of the start selection this run took part in
         self.samples_seen = 0
         n_train = len(task.train_x)
         self.steps_per_epoch = math.ceil(n_train / tc["batch_size"])
@@ -542,7 +543,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
             # several starts, the first start_epochs of the schedule each; the better half on
             # validation runs the next start_epochs (train.start_selection: halving) until one
             # is left, which continues
-            k = min(tc["start_epochs"], epochs)
+            k = max(1, min(tc["start_epochs"], run_limit(tc)))
             halving = tc["start_selection"] == "halving"
             bar = _Progress(progress, k * len(starts), f"starts {qc['method']} {qc['bits']}b")
             try:
@@ -566,7 +567,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
             finally:
                 bar.close()
             run = alive[0]
-            run.rounds = epoch0 // k
+            for r in alive:
+                r.rounds = epoch0 // k
             samples_before = sum(r.samples_seen for r in runs if r is not run)
             selection = {r.start_name: {"val_accuracy": r.best[0], "rounds": r.rounds,
                                         "thresholds": r.init_thresholds} for r in runs}
@@ -584,9 +586,18 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
             raise KeyboardInterrupt(f"stopped after epoch {start_epoch}")
     bar = _Progress(progress, epochs, f"train {qc['method']} {qc['bits']}b")
     bar.update(advance=start_epoch)
+    alt = None  # the start ladder, finished beside the learned one (train.finish_start)
     try:
         for epoch in range(start_epoch, epochs):
+            if (epoch == run.freeze_at and tc["finish_start"] and run.thr_params
+                    and run.quant.exportable and not run.quant.is_frozen
+                    and run.best is not None):
+                alt = _Run(cfg, task, stats, run.init_thresholds, val_dn, val_y, run.start_name)
+                alt.model.load_state_dict(run.best[2])
+                alt._freeze_to(run.init_thresholds)
             run.epoch(epoch, bar)
+            if alt is not None:
+                alt.epoch(epoch)
             if ckpt_path is not None:
                 _atomic_torch_save({"config": cfg_key, "epoch": epoch + 1, "run": run.state(),
                                     "selection": selection,
@@ -597,6 +608,14 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         bar.close()
     train_s = time.perf_counter() - t_loop
     samples_seen = samples_before + run.samples_seen
+    finish = None
+    if alt is not None:
+        # the network finished on the start ladder too, from the same state: the better of the
+        # two on validation is exported, so the export is never worse than its start
+        samples_seen += alt.samples_seen
+        finish = {"learned": run.best[0], "start": alt.best[0]}
+        if alt.best[0] > run.best[0]:
+            run.best = alt.best
     run.finish()
     model, quant, history = run.model, run.quant, run.history
     init_thresholds = run.init_thresholds
@@ -622,6 +641,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     metrics["val_accuracy_start"] = val_start
     metrics["best_epoch"] = run.best[1] if run.best is not None else None
     metrics["start"] = run.start_name
+    metrics["finish_val_accuracy"] = finish
     metrics["starts"] = selection
     metrics["chosen_on"] = "validation split (data.val_fraction of the training data)"
     design = None

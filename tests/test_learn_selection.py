@@ -198,3 +198,18 @@ def test_starts_are_halved_on_validation_until_one_continues():
     once = train({**cfg, "train": {**cfg["train"], "start_selection": "once"}}, None,
                  progress=False, plots=False)
     assert sorted(s["rounds"] for s in once["starts"].values()) == [1, 1, 1]
+
+
+def test_the_start_ladder_is_finished_beside_the_learned_one_and_the_better_is_exported():
+    cfg = {"quantizer": {"method": "learned", "starts": ["quantile"]},
+           "train": {"epochs": 3, "freeze_epochs": 1, "lr_network": 1e-2,
+                     "lr_thresholds_dn": 3.0}}
+    m = train(cfg, None, progress=False, plots=False)
+    fin = m["finish_val_accuracy"]
+    assert set(fin) == {"learned", "start"}
+    assert m["val_accuracy"] == max(max(m["history"]["val_accuracy"]), fin["start"])
+    if fin["start"] > max(m["history"]["val_accuracy"]):
+        assert m["thresholds"] == m["initial_thresholds"]
+    off = train({**cfg, "train": {**cfg["train"], "finish_start": False}}, None, progress=False,
+                plots=False)
+    assert off["finish_val_accuracy"] is None

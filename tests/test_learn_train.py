@@ -169,7 +169,7 @@ def test_resume_with_another_config_is_refused_and_keeps_the_checkpoint(tmp_path
 
 def test_hardware_bitshift_norm_trains_an_8_bit_output_layer_that_golden_reproduces():
     cfg = _cfg(network__kind="cnn", network__post_bitshift_norm=True, network__output_bits=8,
-               train__epochs=1, train__freeze_epochs=1)
+               train__epochs=1, train__freeze_epochs=1, train__lr_decay="none")
     cfg["data"]["dataset"] = "hdr"
     cfg["photons"] = 5000.0
     res = train_model(cfg, None, progress=False, plots=False)
