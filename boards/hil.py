@@ -135,7 +135,8 @@ class Fault:
     at: int
 
 
-FAULT_KINDS = ("drop", "corrupt", "garbage", "cut", "reset", "vanish", "rx_corrupt", "rx_drop")
+FAULT_KINDS = ("drop", "corrupt", "garbage", "cut", "reset", "vanish", "rx_corrupt",
+               "rx_drop")
 
 
 class FaultyTransport(Transport):
@@ -145,8 +146,8 @@ class FaultyTransport(Transport):
     random bytes inserted), ``cut`` (the rest of that write lost: the board sees a frame stop,
     the host sees no answer — a timeout), ``reset`` (``on_reset`` is called: the board is reset
     while the byte is in flight), ``vanish`` (``on_vanish`` is called: the board disappears, as
-    when its cable is pulled; the rest of that write is lost). Incoming (the board's answers, offsets in received bytes):
-    ``rx_corrupt``, ``rx_drop``.
+    when its cable is pulled; the rest of that write is lost). Incoming (the board's answers,
+    offsets in received bytes): ``rx_corrupt``, ``rx_drop``.
     """
 
     def __init__(self, inner: Transport, faults: list[Fault], *, on_reset: Callable | None = None,

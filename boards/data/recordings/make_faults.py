@@ -14,7 +14,8 @@ if __name__ == "__main__":
     frame, start = 2 * 512 + 8, 8 + 38  # a CODES frame; the STATUS and LOAD_THRESHOLDS frames
     faults = [Fault("corrupt", start + frame + 17), Fault("cut", start + 3 * frame + 500),
               Fault("rx_corrupt", 400)]
+    out = Path(__file__).parent / "icebreaker-adc4_in12-faults.json"
     r = run_hil(d, x, faults=faults, sim_divisor=get_board("icebreaker").divisor,
-                board="icebreaker", record=Path(__file__).parent / "icebreaker-adc4_in12-faults.json")
+                board="icebreaker", record=out)
     print({k: r[k] for k in ("checked", "mismatches", "resends", "timeouts", "error_responses",
                              "faults_injected", "recording")})
