@@ -142,8 +142,12 @@ def split_fields(raw, width: int, count: int) -> np.ndarray:
     """Split each word into ``count`` ``width``-bit fields (element 0 from the low bits):
     shape (words, count), uint64."""
     arr = np.asarray(raw)
-    if count == 1 and arr.dtype != object:
-        return arr.astype(np.uint64).reshape(-1, 1)
+    if arr.dtype != object:  # words of at most 64 bits: numpy shifts
+        arr = arr.astype(np.uint64).reshape(-1, 1)
+        if count == 1:
+            return arr
+        shifts = (np.arange(count, dtype=np.uint64) * np.uint64(width))[None, :]
+        return (arr >> shifts) & np.uint64((1 << width) - 1)
     words = [int(v) for v in arr.ravel()]
     mask = (1 << width) - 1
     fields = [[(w >> (k * width)) & mask for k in range(count)] for w in words]
