@@ -253,7 +253,8 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
     top = BoardBuild(board, design, runtime_thresholds=runtime)
     t0 = time.monotonic()
     log(f"building {design.name} for {board.description}: yosys, nextpnr-{board.family}, "
-        f"pack (first YoWASP use compiles WebAssembly: tens of seconds)...")
+        f"pack (each YoWASP tool compiles on its first use, once per machine: yosys about "
+        f"2 minutes)...")
     saved = dict(os.environ)
     os.environ.update(env)
     try:
