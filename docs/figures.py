@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -37,23 +36,17 @@ def _read(path: Path) -> dict:
 
 
 def machine() -> str:
-    """Describe this machine in one line: cores, memory, processor, load."""
-    cpu = platform.processor() or platform.machine()
+    """Describe this machine in one line: cores, processor, memory, Python, load."""
+    sys.path.insert(0, str(ROOT))
+    from sim.bench import machine_info
+
+    info = machine_info()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        mem_text = f", {mem:.0f} GiB"
+        mem = f", {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
     except (ValueError, OSError, AttributeError):
-        mem_text = ""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} cores ({cpu}){mem_text}, Python {platform.python_version()}, " \
-           f"1-minute load {load:.1f} when recorded"
+        mem = ""
+    return (f"{info['cores']} cores ({info['cpu']}){mem}, Python {info['python']}, "
+            f"1-minute load {info['load_average_1min']:.1f} when recorded")
 
 
 def take_demo(run_dir: Path) -> dict:
