@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from adcforge.design import parse_design, resolve_design
+from adcforge.design import resolve_design
 from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command,
                              FrameParser, Status, crc16, design_id, pack_frame, pack_words,
                              unpack_words)
@@ -22,19 +22,6 @@ from boards.top import (EventLeds, FrameReceiver, FrameTransmitter, ResultRing, 
                         StreamFIFO, max_results)
 
 DESIGN = resolve_design("adc4_in12")  # 12-bit samples (2 bytes), 15 thresholds
-
-
-def tiny_mac_design():
-    """A 2-bit ADC on 8-bit samples with a 4-input (2 samples) → 3-output layer."""
-    return parse_design({
-        "format": "adcforge-design/1", "name": "tiny_mac",
-        "adc": {"input_bits": 8, "thresholds": [40, 128, 200]},
-        "decode": {"width": 6, "frac_bits": 3, "table": [[-32, 5], [-3, 31], [7, -9], [31, 0]]},
-        "mac": {"inputs": 4, "outputs": 3, "exponent_bits": 2, "guard_bits": 1, "scale_exp": 0,
-                "sign": [[1, -1, 0, 1], [-1, -1, 1, 1], [0, 0, 0, 1]],
-                "exponent": [[0, 1, 0, 3], [2, 3, 1, 0], [0, 0, 0, 2]],
-                "bias": [3, -100, 0], "output_bits": 10, "output_shift": 1},
-    }, source="tiny_mac")
 
 
 def run(dut, *benches, processes=(), cycles=None):
@@ -372,8 +359,8 @@ def test_frame_transmitter_matches_the_host_packer():
     assert len(FrameParser().feed(want)) == len(responses)
 
 
-def test_frame_transmitter_sign_extends_mac_outputs():
-    d = tiny_mac_design()
+def test_frame_transmitter_sign_extends_mac_outputs(tiny_mac_design):
+    d = tiny_mac_design
     outs = [-512, 511, -1, 0, 37, -200]
     responses = [(Command.MAC.value | RESPONSE, 1, Status.OK.value, outs),
                  (Command.CODES.value | RESPONSE, 2, Status.OK.value, [0, 3, 2])]
@@ -442,7 +429,7 @@ def test_event_leds_light_and_go_dark():
     assert seen == [(1, 0), (0, 0), (0, 1)]
 
 
-def test_max_results_of_a_frame():
+def test_max_results_of_a_frame(tiny_mac_design):
     assert max_results(DESIGN) == MAX_SAMPLES
-    assert max_results(tiny_mac_design()) == MAX_SAMPLES * 3
+    assert max_results(tiny_mac_design) == MAX_SAMPLES * 3
     assert np.iinfo(np.uint16).max > max_results(resolve_design("adc8_in16_mac"))

@@ -1,6 +1,7 @@
 """Each hardware block in Amaranth's simulator against its golden model (fast, no Verilator)."""
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -43,12 +44,33 @@ def stream_through(dut, inp, out, items, n_out, *, setup=None, valid_p=0.9, read
                 pending.pop(0)
                 valid = False
 
+    run_testbench(dut, testbench)
+    assert len(got) == n_out, "the stream stalled"
+    return got
+
+
+async def full_rate_step(ctx, inp, out, pending, got):
+    """One clock of a source that offers ``pending[0]`` whenever it has one and a sink whose
+    ``ready`` the caller holds: appends what ``out`` delivers to ``got``, pops what ``inp``
+    took."""
+    ctx.set(inp.valid, bool(pending))
+    if pending:
+        ctx.set(inp.payload, pending[0])
+    await ctx.delay(1e-9)
+    took = pending and ctx.get(inp.ready)
+    if ctx.get(out.valid):
+        got.append(ctx.get(out.payload))
+    await ctx.tick()
+    if took:
+        pending.pop(0)
+
+
+def run_testbench(dut, testbench):
+    """Run ``testbench`` on ``dut`` with a 1 MHz clock in Amaranth's simulator."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    assert len(got) == n_out, "the stream stalled"
-    return got
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -97,21 +119,9 @@ def test_runtime_ladder_counts_thresholds_in_any_order(order):
         ctx.set(dut.o.ready, 1)
         pending = list(xs)
         for _ in range(len(xs) + 50):
-            ctx.set(dut.i.valid, bool(pending))
-            if pending:
-                ctx.set(dut.i.payload, pending[0])
-            await ctx.delay(1e-9)
-            took = pending and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid):
-                got.append(ctx.get(dut.o.payload))
-            await ctx.tick()
-            if took:
-                pending.pop(0)
+            await full_rate_step(ctx, dut.i, dut.o, pending, got)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench)
     assert got == ref_comparator_ladder_unsorted(xs, loaded).tolist()
     assert got != ref_comparator_ladder_unsorted(xs, d.thresholds).tolist()
 
@@ -214,14 +224,9 @@ def test_a_missing_system_tool_is_one_line_naming_its_package(missing):
     def which(tool):
         return None if tool == missing else shutil.which(tool) or f"/usr/bin/{tool}"
 
-    with pytest.raises(ToolchainError, match=f"needs `{re_escape(missing)}`.*Debian/Ubuntu") as e:
+    with pytest.raises(ToolchainError, match=f"needs `{re.escape(missing)}`.*Debian/Ubuntu") as e:
         check_system_tools(which)
     assert "\n" not in str(e.value)
-
-
-def re_escape(text):
-    import re
-    return re.escape(text)
 
 
 # -- sample lanes ----------------------------------------------------------------------------------
@@ -339,10 +344,7 @@ def test_post_layer_never_stalls_the_ladder(lanes):
                 if stats["accepted"] == beats // 2:
                     stats["first_half_refusals"] = stats["refused"]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench)
     assert stats["ladder_stalled"] == 0
     assert stats["accepted"] == beats
     assert 0 < stats["refused"]  # the held-back outputs did throttle the input ...
@@ -366,10 +368,7 @@ def test_adc_pipeline_full_rate_with_lanes():
                 refused.append(not ctx.get(dut.i.ready))
                 await ctx.tick()
 
-        sim = Simulator(dut)
-        sim.add_clock(1e-6)
-        sim.add_testbench(testbench)
-        sim.run()
+        run_testbench(dut, testbench)
         assert sum(refused) == 0, f"{lanes} lanes: refused {sum(refused)} of 200 beats"
 
 
@@ -393,21 +392,9 @@ def test_runtime_thresholds_switch_every_lane_at_one_beat(lanes):
             else:
                 ctx.set(dut.thr.we, 0)
             ctx.set(dut.thr.commit, cycle == 50 + len(new))
-            ctx.set(dut.i.valid, bool(pending))
-            if pending:
-                ctx.set(dut.i.payload, pending[0])
-            await ctx.delay(1e-9)
-            took = pending and ctx.get(dut.i.ready)
-            if ctx.get(dut.codes.valid):
-                got.append(ctx.get(dut.codes.payload))
-            await ctx.tick()
-            if took:
-                pending.pop(0)
+            await full_rate_step(ctx, dut.i, dut.codes, pending, got)
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    run_testbench(dut, testbench)
     codes = _flat(got, lanes, "code")
     old_ref = ref_comparator_ladder(xs, d.thresholds).reshape(-1, lanes)
     new_ref = ref_comparator_ladder(xs, new).reshape(-1, lanes)

@@ -29,9 +29,8 @@ def floor_of(module: str) -> str | None:
     if top == "adcforge":
         if any(module == m or module.startswith(m + ".") for m in TOP):
             return "top"
-        if any(module == m or module.startswith(m + ".") for m in GROUND - {"adcforge"}):
-            return "ground"
-        if module == "adcforge":
+        if module == "adcforge" or any(module == m or module.startswith(m + ".")
+                                        for m in GROUND - {"adcforge"}):
             return "ground"
         return "unknown"
     return top if top in STAGES else None
