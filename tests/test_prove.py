@@ -66,14 +66,19 @@ def test_threshold_off_by_one_is_caught(tmp_path):
         assert p.vcd and p.vcd.endswith(".vcd")
 
 
+def _mutant_netlist(tmp_path, name, pattern, replacement, runtime=False):
+    """adc4_in12's netlist with one mutation (:func:`_mutate`), written as ``name``.v."""
+    d = resolve_design("adc4_in12")
+    text = generate_netlist(d, tmp_path / "good.v", runtime).read_text()
+    path = tmp_path / f"{name}.v"
+    path.write_text(_mutate(text, pattern, replacement))
+    return d, path
+
+
 def _dropping_netlist(tmp_path):
     """The decode stage takes a new beat while its output is stalled, overwriting the old one."""
-    d = resolve_design("adc4_in12")
-    text = generate_netlist(d, tmp_path / "good.v", False).read_text()
-    text = _mutate(text, r"assign en = \\\$1  \| o__ready;", r"assign en = \\$1  | o__ready | i__valid;")
-    path = tmp_path / "dropping.v"
-    path.write_text(text)
-    return d, path
+    return _mutant_netlist(tmp_path, "dropping", r"assign en = \\\$1  \| o__ready;",
+                           r"assign en = \\$1  | o__ready | i__valid;")
 
 
 @pytest.mark.slow
@@ -96,11 +101,9 @@ def test_dropped_beat_under_back_pressure_is_caught(tmp_path):
 def test_half_applied_commit_is_caught(tmp_path):
     """Threshold 3 copies the shadow bank on the unregistered commit input, a clock before the
     others: for one clock the active bank is half old, half new."""
-    d = resolve_design("adc4_in12")
-    text = generate_netlist(d, tmp_path / "good.v", True).read_text()
-    text = _mutate(text, r"(\$\d+  = thr_active_3;\n\s+if \()commit\)", r"\1thr__commit)")
-    path = tmp_path / "half_commit.v"
-    path.write_text(text)
+    d, path = _mutant_netlist(tmp_path, "half_commit",
+                              r"(\$\d+  = thr_active_3;\n\s+if \()commit\)", r"\1thr__commit)",
+                              runtime=True)
     result = prove(d, verilog=path, runtime=True, workdir=tmp_path / "w", only=("commit",))
     p = _by_name(result)["commit"]
     assert (p.kind, p.result) == ("induction", "failed")
@@ -111,11 +114,9 @@ def test_half_applied_commit_is_caught(tmp_path):
 def test_miscounting_encoder_is_caught(tmp_path):
     """A ones-count tree that ORs two thermometer bits instead of adding them: the encoder's
     induction does not close, and the bounded search from reset finds the sample."""
-    d = resolve_design("adc4_in12")
-    text = generate_netlist(d, tmp_path / "good.v", True).read_text()
-    text = _mutate(text, r"(= ladder_stage_l\d+\[2\]) \+ (ladder_stage_l\d+\[3\];)", r"\1 | \2")
-    path = tmp_path / "or_encoder.v"
-    path.write_text(text)
+    d, path = _mutant_netlist(tmp_path, "or_encoder",
+                              r"(= ladder_stage_l\d+\[2\]) \+ (ladder_stage_l\d+\[3\];)",
+                              r"\1 | \2", runtime=True)
     result = prove(d, verilog=path, runtime=True, workdir=tmp_path / "w", only=("encoder",))
     p = _by_name(result)["encoder"]
     assert (p.kind, p.result) == ("induction", "failed")
