@@ -84,10 +84,11 @@ def board_flash(board, build_dir, to_flash, dry_run, cable):
     from .flash import flash
     from .platforms import get_board
 
-    if to_flash is False and get_board(board).loader_sram is None:
+    sram_able = get_board(board).loader_sram is not None
+    if to_flash is False and not sram_able:
         raise click.UsageError(f"{board}: its programmer writes the SPI flash only; drop --sram")
     cmd = flash(board, Path(build_dir), to_flash=to_flash, dry_run=dry_run, cable=cable)
-    where = "SPI flash" if to_flash or get_board(board).loader_sram is None else "SRAM"
+    where = "SPI flash" if to_flash or not sram_able else "SRAM"
     click.echo(" ".join(cmd) if dry_run else f"programmed the {where} of {board}")
 
 
