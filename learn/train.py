@@ -398,6 +398,7 @@ class _Run:
         self.history = {"epoch": [], "loss": [], "train_accuracy": [], "val_accuracy": [],
                         "thresholds": []}
         self.best = None  # (val accuracy, epoch, state dict, frozen thresholds or None)
+        self.warm_state = None  # the state when the thresholds start to move (train.finish_start)
         self.rounds = 0  # rounds of the start selection this run took part in
         self.samples_seen = 0
         n_train = len(task.train_x)
@@ -406,6 +407,8 @@ class _Run:
         self.warm = min(tc["threshold_warmup_epochs"], self.freeze_at)
         self.soft_steps = max(1, self.freeze_at * self.steps_per_epoch)
         self.learn_steps = max(1, (self.freeze_at - self.warm) * self.steps_per_epoch)
+        if self.warm == 0 and self.thr_params:
+            self.warm_state = copy.deepcopy(self.state())
 
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
@@ -491,6 +494,8 @@ class _Run:
         if self.best is None or acc > self.best[0]:
             frozen = quant.frozen.clone() if quant.is_frozen else None
             self.best = (acc, epoch + 1, copy.deepcopy(model.state_dict()), frozen)
+        if epoch + 1 == self.warm and self.thr_params:
+            self.warm_state = copy.deepcopy(self.state())
         if bar is not None:
             bar.update(advance=1, loss=f"{h['loss'][-1]:.3f}",
                        train=f"{h['train_accuracy'][-1]:.3f}", val=f"{acc:.3f}")
@@ -534,6 +539,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         run = _Run(cfg, task, stats, state["run"]["init_thresholds"] or None, val_dn, val_y,
                    state["run"]["start"])
         run.load(state["run"])
+        run.warm_state = state.get("warm")
         selection, start_epoch, samples_before = (state["selection"], state["epoch"],
                                                   state["samples_seen"])
     else:
@@ -580,26 +586,35 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
 
         if ckpt_path is not None and start_epoch:
             _atomic_torch_save({"config": cfg_key, "epoch": start_epoch, "run": run.state(),
-                                "selection": selection, "samples_seen": samples_before},
+                                "warm": run.warm_state, "selection": selection,
+                                "samples_seen": samples_before},
                                ckpt_path)
         if stop_after is not None and stop_after <= start_epoch < epochs:
             raise KeyboardInterrupt(f"stopped after epoch {start_epoch}")
     bar = _Progress(progress, epochs, f"train {qc['method']} {qc['bits']}b")
     bar.update(advance=start_epoch)
-    alt = None  # the start ladder, finished beside the learned one (train.finish_start)
+    # the start ladder, trained beside the learned one from the epoch its thresholds start to
+    # move, on the same schedule (train.finish_start)
+    alt = None
+    if state is not None and state.get("alt") is not None:
+        alt = _Run(cfg, task, stats, run.init_thresholds, val_dn, val_y, run.start_name)
+        alt.load(state["alt"])
+    finish = (tc["finish_start"] and run.thr_params and run.quant.exportable)
     try:
         for epoch in range(start_epoch, epochs):
-            if (epoch == run.freeze_at and tc["finish_start"] and run.thr_params
-                    and run.quant.exportable and not run.quant.is_frozen
-                    and run.best is not None):
+            if alt is None and finish and run.warm_state is not None:
                 alt = _Run(cfg, task, stats, run.init_thresholds, val_dn, val_y, run.start_name)
-                alt.model.load_state_dict(run.best[2])
+                alt.load(run.warm_state)
                 alt._freeze_to(run.init_thresholds)
+                for e in range(run.warm, epoch):  # catch up with the learned run
+                    alt.epoch(e)
             run.epoch(epoch, bar)
             if alt is not None:
                 alt.epoch(epoch)
             if ckpt_path is not None:
                 _atomic_torch_save({"config": cfg_key, "epoch": epoch + 1, "run": run.state(),
+                                    "alt": alt.state() if alt is not None else None,
+                                    "warm": run.warm_state if alt is None else None,
                                     "selection": selection,
                                     "samples_seen": samples_before}, ckpt_path)
             if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:

@@ -17,7 +17,7 @@ from learn.quantizers import (
     smooth_step_ste,
     weighted_int_thresholds,
 )
-from learn.train import Task, split_validation, train
+from learn.train import Task, split_validation, train, train_model
 
 
 @pytest.mark.parametrize("kind", ["normal", "logistic"])
@@ -213,3 +213,23 @@ def test_the_start_ladder_is_finished_beside_the_learned_one_and_the_better_is_e
     off = train({**cfg, "train": {**cfg["train"], "finish_start": False}}, None, progress=False,
                 plots=False)
     assert off["finish_val_accuracy"] is None
+
+
+def test_the_start_ladder_beside_is_trained_as_the_fixed_method_would_train_it(tmp_path):
+    # from the epoch the thresholds start to move, the quantile start (the hist ladder) is
+    # trained on the same schedule with its ladder held: the same run as method hist, so the
+    # learned export is never worse on validation than hist trained the same way
+    cfg = {"quantizer": {"method": "learned", "starts": ["quantile"]},
+           "train": {"epochs": 3, "freeze_epochs": 1, "lr_network": 1e-2,
+                     "lr_thresholds_dn": 3.0}}
+    m = train(cfg, None, progress=False, plots=False)
+    hist = train({**cfg, "quantizer": {"method": "hist"}}, None, progress=False, plots=False)
+    assert m["initial_thresholds"] == hist["thresholds"]
+    assert m["finish_val_accuracy"]["start"] == max(hist["history"]["val_accuracy"])
+    assert m["val_accuracy"] >= hist["val_accuracy"]
+    # a run stopped after the ladder beside was started resumes both runs
+    with pytest.raises(KeyboardInterrupt):
+        train_model(cfg, tmp_path / "r", progress=False, plots=False, stop_after=2)
+    resumed = train(cfg, tmp_path / "r", progress=False, plots=False, resume=True)
+    assert resumed["finish_val_accuracy"] == m["finish_val_accuracy"]
+    assert resumed["thresholds"] == m["thresholds"]
