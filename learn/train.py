@@ -38,7 +38,7 @@ from adcforge.errors import AdcforgeError, ConfigError
 
 from .config import load_config, resolve_auto
 from .model import TaskModel, golden_outputs, predict
-from .quantizers import (
+from .quant import (
     LinearInput,
     SampleStats,
     make_quantizer,
