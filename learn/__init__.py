@@ -2,7 +2,7 @@
 sensor, bit-exact export to the design file, and the comparison experiments.
 
 Entry points: :func:`learn.train.train` (``adcforge train``), :func:`learn.compare.compare`
-(``adcforge compare``), :func:`learn.quantizers.make_quantizer`. See docs/learn.md.
+(``adcforge compare``), :func:`learn.quant.make_quantizer`. See docs/learn.md.
 
 For your own network (:mod:`learn.api`): :class:`ADC` and :class:`PostConv` /
 :class:`PostLinear` are ``torch.nn`` layers to put at its front; :func:`param_groups` splits

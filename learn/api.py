@@ -23,7 +23,7 @@ Shapes are channels-first: the ADC takes raw sensor samples ``[N, C, H, W]`` (in
 float or integer dtype) and returns decoded values ``[N, C·D, H, W]`` (float32; ``D`` decode
 channels per sample, ordered sample channel major, decode channel minor). :class:`ADC` takes its
 quantizer as an argument, as Brevitas' ``QuantIdentity`` takes ``act_quant``: a method name of
-:data:`learn.quantizers.METHODS`, a built :class:`~learn.quantizers.Quantizer`, or a callable
+:data:`learn.quant.METHODS`, a built :class:`~learn.quant.Quantizer`, or a callable
 ``SampleStats -> Quantizer``.
 
 Errors are :class:`LayerError` / :class:`ExportError` (``adcforge.errors.AdcforgeError``), one
@@ -43,7 +43,7 @@ from adcforge.design import Decode, Design, design_to_dict, parse_design, save_d
 from adcforge.errors import AdcforgeError, DesignError
 
 from .post import PostConv, PostLinear
-from .quantizers import METHODS, Quantizer, SampleStats, make_quantizer
+from .quant import METHODS, Quantizer, SampleStats, make_quantizer
 
 __all__ = ["ADC", "PostConv", "PostLinear", "LayerError", "ExportError", "export_design",
            "freeze", "param_groups", "front_end", "design_from_layers"]
@@ -81,7 +81,7 @@ class ADC(nn.Module):
     (from ``sensor`` when given); ``sensor``: a ``sim`` sensor, whose black level, conversion gain
     and read noise the noise-matched gradient window uses; ``channels``, ``decoder``, ``width``
     and ``**options`` (``init``, ``threshold_param``, ``ste_window``, ``thresholds``) go to
-    :func:`~learn.quantizers.make_quantizer`.
+    :func:`~learn.quant.make_quantizer`.
 
     ``train()``: the method's differentiable forward. ``eval()`` or :meth:`freeze`: the integer
     ladder ``code = #{t : x >= t}`` and the fixed-point decode table, exactly the design file's
@@ -154,7 +154,7 @@ class ADC(nn.Module):
             q = self.factory(stats)
             if not isinstance(q, Quantizer):
                 raise LayerError(f"ADC: the quantizer factory returned {type(q).__name__}, "
-                                 f"not a learn.quantizers.Quantizer")
+                                 f"not a learn.quant.Quantizer")
         self.quantizer = q.to(x.device)
         self.frozen_table = torch.zeros(0, dtype=torch.int64, device=x.device)
         return self

@@ -43,7 +43,7 @@ from adcforge.errors import ConfigError
 from adcforge.yamlfile import load_yaml
 
 from .config import bundled_configs, config_path, validate
-from .quantizers import COMPARED_METHODS
+from .methods import COMPARED_METHODS
 
 COMPARE_KEYS = {"name", "base", "methods", "bits", "seeds", "datasets", "paired", "robustness"}
 ROBUST_KEYS = {"dataset", "methods", "bits", "photons", "test_photons", "read_noise_e", "seeds"}

@@ -20,12 +20,13 @@ from typing import Any
 from adcforge.errors import ConfigError
 from adcforge.yamlfile import load_yaml
 
-from .quantizers import DECODERS, METHODS, check_thresholds
+from .methods import METHODS
+from .quant import (DECODERS, ESTIMATORS, INITS, TASK_WEIGHTS, THRESHOLD_PARAMS, WINDOWS,
+                    check_thresholds)
 
 NETWORKS = ("auto", "linear", "cnn", "cnn3")
 NETWORK_CHANNELS = {"cnn": (8, 16), "cnn3": (16, 32)}  # what 0 (the default) means, per kind
-ESTIMATORS = ("auto", "box", "normal", "logistic")
-STARTS = ("quantile", "uniform", "task")
+STARTS = INITS
 DEVICES = ("cpu", "cuda", "auto")
 
 DEFAULTS: dict[str, Any] = {
@@ -113,9 +114,9 @@ _RANGES = {
 }
 _CHOICES = {
     "quantizer.method": METHODS, "quantizer.decoder": DECODERS,
-    "quantizer.threshold_param": ("auto", "absolute", "relative", "quantile", "dn"),
-    "quantizer.estimator": ESTIMATORS, "quantizer.task_weight": ("fisher", "abs"),
-    "quantizer.ste_window": ("auto", "gap", "noise"),
+    "quantizer.threshold_param": ("auto", *THRESHOLD_PARAMS),
+    "quantizer.estimator": ("auto", *ESTIMATORS), "quantizer.task_weight": TASK_WEIGHTS,
+    "quantizer.ste_window": ("auto", *WINDOWS),
     "network.kind": NETWORKS, "train.device": DEVICES, "train.photons_per": ("batch", "image"),
     "train.lr_decay": ("cosine", "none"), "train.start_selection": ("halving", "once"),
 }

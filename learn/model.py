@@ -15,7 +15,7 @@ from adcforge.design import Design
 
 from .api import ADC, design_from_layers
 from .post import PostConv, int_post_mac, mac_output_scale, patches
-from .quantizers import Quantizer, ladder
+from .quant import Quantizer, ladder
 from .ste import grad_scale, round_ste
 
 

@@ -1,4 +1,4 @@
-"""Straight-through estimators: each one an autograd Function, a plain function and a Module.
+"""Straight-through estimators: each one an autograd Function and a plain function.
 
 - :func:`heaviside_ste` — forward the hard step ``1[u > 0]``; backward a box of half-width ``w``
   and height ``1 / (2 w)`` (the derivative of a linear ramp of width ``2 w``): only samples within
@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 SQRT2 = math.sqrt(2.0)
 
@@ -41,17 +40,6 @@ def heaviside_ste(u: torch.Tensor, width: torch.Tensor | float) -> torch.Tensor:
     return HeavisideSTE.apply(u, width)
 
 
-class HeavisideSTEModule(nn.Module):
-    """Module form of :func:`heaviside_ste` with a fixed half-width."""
-
-    def __init__(self, width: float = 1.0):
-        super().__init__()
-        self.width = float(width)
-
-    def forward(self, u):
-        return heaviside_ste(u, self.width)
-
-
 class RoundSTE(torch.autograd.Function):
     """``floor(x + 1/2)`` forward (round half up), identity backward."""
 
@@ -67,13 +55,6 @@ class RoundSTE(torch.autograd.Function):
 def round_ste(x: torch.Tensor) -> torch.Tensor:
     """Return ``x`` rounded half up, with an identity gradient."""
     return RoundSTE.apply(x)
-
-
-class RoundSTEModule(nn.Module):
-    """Module form of :func:`round_ste`."""
-
-    def forward(self, x):
-        return round_ste(x)
 
 
 def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
@@ -122,14 +103,3 @@ class PostRoundSTE(torch.autograd.Function):
 def post_round_ste(u: torch.Tensor, max_n: int) -> torch.Tensor:
     """Return ``u`` rounded to the nearest ``sign · √2^-n`` (``n <= max_n``), straight-through."""
     return PostRoundSTE.apply(u, max_n)
-
-
-class PostRoundSTEModule(nn.Module):
-    """Module form of :func:`post_round_ste`."""
-
-    def __init__(self, max_n: int):
-        super().__init__()
-        self.max_n = int(max_n)
-
-    def forward(self, u):
-        return post_round_ste(u, self.max_n)

@@ -95,7 +95,7 @@ def test_param_groups_split_thresholds_from_the_network_and_both_learn(trained):
 
 
 def test_calibration_starts_at_the_histogram_quantiles_of_the_first_batch(sensor, frames):
-    from learn.quantizers import SampleStats, hist_int_thresholds
+    from learn.quant import SampleStats, hist_int_thresholds
 
     dn = frames[0][:64]
     adc = ADC("learned", bits=2, sensor=sensor)
@@ -207,7 +207,7 @@ def test_post_linear_exports_the_whole_image_as_one_inference(sensor, frames):
 
 def test_the_bundled_task_model_is_built_from_the_same_layers():
     from learn.model import TaskModel
-    from learn.quantizers import SampleStats, make_quantizer
+    from learn.quant import SampleStats, make_quantizer
 
     rng = np.random.default_rng(0)
     stats = SampleStats.from_samples(100 + rng.poisson(30, 20000), 1023, 100.0)

@@ -12,7 +12,7 @@ from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_output
                              ref_post_mac, ref_post_multiplier, sqrt_half_lut)
 from learn.model import TaskModel, golden_outputs
 from learn.post import PostConv, int_post_mac, mac_output_scale, sqrt_half_table
-from learn.quantizers import SampleStats, make_quantizer
+from learn.quant import SampleStats, make_quantizer
 
 
 @pytest.mark.parametrize("width", [2, 4, 8, 12])

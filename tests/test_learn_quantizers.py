@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from adcforge.errors import ConfigError
-from learn.quantizers import (METHODS, SampleStats, bit_table, decode_fixed, export_int_thresholds,
+from learn.quant import (METHODS, SampleStats, bit_table, decode_fixed, export_int_thresholds,
                               lloyd_max, make_quantizer, make_strict)
 from learn.ste import heaviside_ste, post_codes, post_round_ste, round_ste
 
@@ -140,7 +140,9 @@ def test_training_forward_of_threshold_ste_is_the_decoded_code(method, decoder):
         got = q.train_forward(ALL_X).detach().numpy()
         assert np.allclose(got, ref, atol=1e-12)
     else:  # without noise the Gumbel logits' argmax is the ladder code
-        assert np.array_equal(q.logits(ALL_X).argmax(-1).numpy(), q.codes(ALL_X).numpy())
+        th = q.thresholds_u()
+        logits = q.estimator.logits(q.to_u(ALL_X), th, q.ste_width(th))
+        assert np.array_equal(logits.argmax(-1).numpy(), q.codes(ALL_X).numpy())
 
 
 def test_bitwise_soft_bits_become_the_code_bits_when_cold():
@@ -180,16 +182,17 @@ def test_learned_threshold_gradient_matches_the_analytic_ste():
     # analytic: dL/dθ_i = -sum_x w(x) (E[i+1] - E[i]) box(u - θ_i) / (2 width_i), θ in u units
     th = q.thresholds_u().detach()
     width = q.ste_width(th)
-    from learn.quantizers import fake_quant_table
+    from learn.quant import fake_quant_table
     e = fake_quant_table(q.table().detach(), q.width)
     u = q.to_u(x)
     box = ((u[:, None] - th).abs() < width).double() / (2 * width)
     d_theta = -(w_out * box * (e[1:, 0] - e[:-1, 0])).sum(0)
     # θ = base + cumsum(softplus(gaps)): dθ_i/dbase = 1, dθ_i/dg_j = sigmoid(g_j) for j < i
-    assert float(q.base.grad[0]) == pytest.approx(float(d_theta.sum()), rel=1e-9, abs=1e-12)
-    sig = torch.sigmoid(q.gaps.detach())
+    base, gaps = q.thresholds.base, q.thresholds.gaps
+    assert float(base.grad[0]) == pytest.approx(float(d_theta.sum()), rel=1e-9, abs=1e-12)
+    sig = torch.sigmoid(gaps.detach())
     for j in range(len(sig)):
-        assert float(q.gaps.grad[j]) == pytest.approx(float(sig[j] * d_theta[j + 1:].sum()),
+        assert float(gaps.grad[j]) == pytest.approx(float(sig[j] * d_theta[j + 1:].sum()),
                                                        rel=1e-9, abs=1e-12)
     assert d_theta.abs().sum() > 0  # the test can fail: quantile thresholds see samples
 
@@ -268,7 +271,7 @@ def test_relative_threshold_parameterisation_starts_at_the_same_ladder(method, b
     r.train()
     r.temperature = 0.5
     r.train_forward(torch.arange(60.0, 200.0, dtype=torch.float64)).sum().backward()
-    assert r.base.grad is not None and torch.isfinite(r.base.grad).all()
+    assert r.thresholds.base.grad is not None and torch.isfinite(r.thresholds.base.grad).all()
     with pytest.raises(ConfigError, match="threshold_param"):
         _quant(method, bits, stats, threshold_param="sideways")
 
@@ -299,10 +302,10 @@ def test_noise_dn_is_the_temporal_noise_of_the_simulated_sensor(photons):
 def test_auto_window_is_the_sensor_noise_for_learned_and_the_gap_for_soft_methods():
     rng = np.random.default_rng(0)
     stats = _sensor_stats(64 + rng.poisson(rng.uniform(0, 300, 40000)))
-    assert _quant("learned", 2, stats).window == "noise"
-    assert _quant("gumbel", 2, stats).window == "gap"
-    assert _quant("bitwise", 2, stats).window == "gap"
-    assert _quant("learned", 2, _stats("bright")).window == "gap"  # no gain known
+    assert _quant("learned", 2, stats).window.name == "noise"
+    assert _quant("gumbel", 2, stats).window.name == "gap"
+    assert _quant("bitwise", 2, stats).window.name == "gap"
+    assert _quant("learned", 2, _stats("bright")).window.name == "gap"  # no gain known
     with pytest.raises(ConfigError, match="conversion gain"):
         _quant("learned", 2, _stats("bright"), ste_window="noise")
     with pytest.raises(ConfigError, match="ste_window"):
@@ -323,7 +326,7 @@ def test_noise_window_gradient_is_the_box_of_the_sensor_noise_at_each_threshold(
     # s_i = sqrt(read² + 1/12 + K (θ_i - black)) DN, at least 1 DN
     th = theta.detach().numpy()
     s = np.maximum(np.sqrt(1.08**2 + 1 / 12 + 0.6 * np.maximum(th - 64.0, 0)), 1.0)
-    from learn.quantizers import fake_quant_table
+    from learn.quant import fake_quant_table
     e = fake_quant_table(q.table().detach(), q.width)[:, 0].numpy()
     box = (np.abs(x.numpy()[:, None] - th) < s) / (2 * s)
     d_theta = torch.as_tensor(-(w_out.numpy() * box * (e[1:] - e[:-1])).sum(0))
@@ -347,8 +350,8 @@ def test_quantile_parameterisation_starts_at_the_same_ladder_and_follows_the_cdf
     rng = np.random.default_rng(bits)
     for _ in range(20):  # any logits: a strictly increasing ladder that splits the samples at p
         with torch.no_grad():
-            q.log_mass.copy_(torch.as_tensor(rng.normal(0, 2, q.levels)))
-        p = np.cumsum(torch.softmax(q.log_mass.detach(), 0).numpy())[:-1]
+            q.thresholds.log_mass.copy_(torch.as_tensor(rng.normal(0, 2, q.levels)))
+        p = np.cumsum(torch.softmax(q.thresholds.log_mass.detach(), 0).numpy())[:-1]
         t = np.array(q.export()[0])
         assert np.all(np.diff(t) > 0)
         inside = t == np.floor(q.float_thresholds().detach().numpy()) + 1  # not moved apart
@@ -358,7 +361,8 @@ def test_quantile_parameterisation_starts_at_the_same_ladder_and_follows_the_cdf
         assert np.all(((split == below[v]) | (split == below[v + 1]))[inside])
     q.train()
     q.train_forward(torch.arange(60.0, 200.0, dtype=torch.float64)).sum().backward()
-    assert q.threshold_parameters() == [q.log_mass] and torch.isfinite(q.log_mass.grad).all()
+    log_mass = q.thresholds.log_mass
+    assert q.threshold_parameters() == [log_mass] and torch.isfinite(log_mass.grad).all()
 
 
 # -- the full-precision reference --------------------------------------------------------------

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from adcforge.errors import ConfigError
 from learn.config import apply_overrides, load_config, resolve_auto
-from learn.quantizers import (
+from learn.quant import (
     SampleStats,
     expected_steps,
     make_quantizer,
