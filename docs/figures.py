@@ -77,8 +77,8 @@ def take_demo(run_dir: Path) -> dict:
         "dataset": _read(run_dir / "learned" / "metrics.json").get("dataset"),
         "learned": metrics("learned"), "hist": metrics("hist"), "uniform": metrics("uniform"),
         "cosim": {k: cosim.get(k) for k in ("checked", "mismatches", "samples_per_s")},
-        "board": {k: hw.get(k) for k in ("device", "logic_cells", "flip_flops", "fmax_mhz",
-                                         "clock_mhz", "timing_met")},
+        "board": {k: hw.get(k) for k in ("board", "logic_cells", "flip_flops", "bram",
+                                         "fmax_mhz", "target_mhz", "timing_met")},
         "hil": {k: hil.get(k) for k in ("checked", "mismatches", "failed", "hw_accuracy",
                                         "sw_accuracy", "accuracy_inferences", "codes_seen",
                                         "codes_total", "link_utilisation")},
@@ -202,7 +202,8 @@ def take_board(build_dir: Path) -> dict:
 def _measured(runs: list[dict]) -> str:
     """One line per date and machine the runs were measured on."""
     seen = dict.fromkeys((r.get("recorded"), r.get("machine"), r.get("tools")) for r in runs)
-    return "; ".join(f"measured {d} on {m} ({t})" for d, m, t in seen).capitalize() + "."
+    text = "; ".join(f"measured {d} on {m} ({t})" for d, m, t in seen)
+    return text[:1].upper() + text[1:] + "."
 
 
 def _kind(r: dict) -> str:
@@ -256,8 +257,8 @@ def render_hw_detail(d: dict) -> str:
 
 
 def _span(values, fmt) -> str:
-    lo, hi = min(values), max(values)
-    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else f"{lo}–{hi}"
 
 
 def render_hw_lanes(d: dict) -> str:
@@ -321,7 +322,8 @@ def render_board(d: dict) -> str:
     if b.get("logic_cells") is not None:
         lines.append(f"| iCEBreaker, demo design (3-bit, 64 → 10 POST classifier; the demo run "
                      f"of {demo.get('recorded')}) | | {b['logic_cells']} | {b['flip_flops']} | "
-                     f"{b.get('bram', 'n/a')} | {b['fmax_mhz']:.1f} MHz ({b['clock_mhz']:g}) |")
+                     f"{b.get('bram', 'n/a')} | {b['fmax_mhz']:.1f} MHz "
+                     f"({b.get('target_mhz') or 'n/a'}) |")
     return "\n".join(lines) + "\n"
 
 
