@@ -75,6 +75,9 @@ class ThresholdQuantizer(Quantizer):
         if fixed:
             self.frozen = thresholds.ladder.clone()
 
+    def extra_repr(self) -> str:
+        return f"method={self.method!r}, bits={self.bits}, width={self.width}"
+
     @property
     def inclusive(self) -> bool:
         return self.thresholds.inclusive

@@ -110,6 +110,9 @@ class StraightThrough(Estimator):
         self.density = density
         self.name = density
 
+    def extra_repr(self) -> str:
+        return f"density={self.density!r}"
+
     def steps(self, u, theta, width):
         """``1[u > θ_i]`` per threshold ``[..., levels - 1]`` with the density's gradient."""
         if self.density == "box":
