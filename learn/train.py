@@ -39,6 +39,7 @@ from adcforge.errors import AdcforgeError, ConfigError
 from .config import load_config, resolve_auto
 from .model import TaskModel, golden_outputs, predict
 from .quant import (
+    LEARNED_THRESHOLDS,
     LinearInput,
     SampleStats,
     make_quantizer,
@@ -193,9 +194,9 @@ def build_model(cfg: dict, task: Task, stats: SampleStats, init=None) -> TaskMod
 
 def task_start(cfg: dict, task: Task, stats: SampleStats) -> np.ndarray:
     """The task-aware start: train the task network on the unquantized samples (the linear
-    input, :class:`~learn.quantizers.LinearInput`) for ``train.task_start_epochs`` epochs, then
+    input, :class:`~learn.quant.LinearInput`) for ``train.task_start_epochs`` epochs, then
     place the thresholds by the loss gradient with respect to each training sample,
-    ``g = ∂loss/∂sample`` (:func:`~learn.quantizers.weighted_int_thresholds`, rule
+    ``g = ∂loss/∂sample`` (:func:`~learn.quant.weighted_int_thresholds`, rule
     ``quantizer.task_weight``: ``fisher``, density ∝ (Σ g²)^(1/3) per sample value, or ``abs``,
     the histogram weighted by ``|g|``): codes go where the loss is sensitive to the sample, not
     where samples are many."""
@@ -523,7 +524,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     val_dn = task.capture_all(torch.as_tensor(task.val_images, device=device), g_val)
     val_y = torch.as_tensor(task.val_labels)
     epochs = tc["epochs"]
-    learned_thresholds = qc["method"] in ("learned", "bitwise", "gumbel")
+    learned_thresholds = qc["method"] in LEARNED_THRESHOLDS
     starts = qc["starts"] if learned_thresholds else [None]
 
     state = None
