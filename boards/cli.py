@@ -52,21 +52,37 @@ def board_list():
               show_default=True,
               help="Writeable thresholds (LOAD_THRESHOLDS) or constants; auto: writeable when "
                    "they take at most a quarter of the device's flip-flops.")
-def board_build(board, design, out_dir, seed, thresholds):
+@click.option("--source", type=click.Choice(["uart", "pmod-ad1"]), default="uart",
+              show_default=True,
+              help="Where the pipeline's samples come from: the UART frames, or also a Digilent "
+                   "Pmod AD1 on the board's Pmod port (ACQUIRE frames; docs/boards.md).")
+@click.option("--sample-rate", "sample_rate", type=float, default=None, metavar="HZ",
+              help="With --source pmod-ad1: conversions per second (default 500000; at most "
+                   "the AD7476A's 1 M/s, and what its SPI timing allows at the board's clock).")
+def board_build(board, design, out_dir, seed, thresholds, source, sample_rate):
     """Build the board top (UART + protocol + ADC pipeline) for BOARD from DESIGN.
 
     Writes the bitstream, nextpnr's report and OUT/report.json (logic_cells, flip_flops, bram,
     dsp, fmax_mhz of the ADC clock, timing_met) and prints the table.
     """
-    from .platforms import build_board
+    from .platforms import build_board, check_source
     from .report import format_report
+    check_source(board, source)  # a board without the source's port: one line, nothing built
     d = resolve_design(design)
-    out = Path(out_dir or f"build/{board}-{design_label(design, d)}")
+    suffix = "" if source == "uart" else f"-{source}"
+    out = Path(out_dir or f"build/{board}-{design_label(design, d)}{suffix}")
     summary = build_board(board, d, out, seed=seed, thresholds=thresholds,
-                          log=lambda s: click.echo(s, err=True))
+                          log=lambda s: click.echo(s, err=True), source=source,
+                          sample_rate=sample_rate)
     kind = "runtime" if summary["runtime_thresholds"] else "constant"
-    click.echo(format_report(summary, f"{board} / {d.name}: board top, {kind} thresholds "
+    what = "board top" if source == "uart" else f"board top with the {source} source"
+    click.echo(format_report(summary, f"{board} / {d.name}: {what}, {kind} thresholds "
                                       f"({summary['clock']})"))
+    if source == "pmod-ad1":
+        p = summary["pmod_ad1"]
+        click.echo(f"Pmod AD1 on {p['port']} (CS pin {p['pins']['cs']}, D0 pin "
+                   f"{p['pins']['d0']}, SCLK pin {p['pins']['sclk']}; channel 0): "
+                   f"{p['sample_rate_hz']:,.0f} samples/s, SCLK {p['sclk_hz'] / 1e6:g} MHz")
     click.echo(f"bitstream: {summary['bitstream']}\nreport:    {out / 'report.json'}")
 
 
@@ -204,9 +220,21 @@ def _formats_line(msps) -> str:
 @click.option("--replay", "replay_path", type=click.Path(dir_okay=False), default=None,
               help="Re-run the host side against a recording made with --record and check "
                    "that it makes the same decisions and every answer equals the golden model.")
+@click.option("--source", type=click.Choice(["uart", "pmod-ad1"]), default="uart",
+              show_default=True,
+              help="uart: the host streams simulated sensor samples; pmod-ad1: the board "
+                   "digitises a real signal from its Pmod AD1 (channel 0) and sends back each "
+                   "raw sample with its code (a bitstream built with --source pmod-ad1).")
+@click.option("--sample-rate", "sample_rate", type=float, default=None, metavar="HZ",
+              help="With --sim --source pmod-ad1: the simulated front end's conversions per "
+                   "second (default 500000; a real board's is its bitstream's).")
+@click.option("--sim-signal", "sim_signal", type=click.Choice(["sine", "count"]), default=None,
+              help="With --sim --source pmod-ad1: the simulated converter's input (default "
+                   "sine: full scale, 1 kHz; count: conversion k reads k mod 4096).")
 def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, sensor, seed,
-                json_path, sim_as, record, replay_path):
-    """Stream simulated sensor data through a board and check every answer (golden model)."""
+                json_path, sim_as, record, replay_path, source, sample_rate, sim_signal):
+    """Stream simulated sensor data through a board and check every answer (golden model);
+    with --source pmod-ad1, check the board's own digitised samples."""
     import json
 
     from rich.progress import BarColumn, Progress, TextColumn
@@ -227,6 +255,14 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         raise HilError("choose one of --sim or --board BOARD --port PORT")
     if sim_as and not use_sim:
         raise HilError("--sim-as BOARD goes with --sim (a real board is --board BOARD)")
+    if source != "uart":  # refused before any build, any port opened, any sample drawn
+        return hil_source(design, source, use_sim=use_sim, board_name=board_name or sim_as,
+                          sim_as=sim_as, port=port, baud=baud, n=n, mode=mode,
+                          json_path=json_path, record=record, sample_rate=sample_rate,
+                          sim_signal=sim_signal, photons=photons)
+    if sample_rate is not None or sim_signal is not None:
+        raise HilError("--sample-rate and --sim-signal set the Pmod AD1 source: they go with "
+                       "--source pmod-ad1")
     d = resolve_design(design)
     sim_divisor = None
     if board_name or sim_as:
@@ -308,6 +344,101 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         click.secho(f"error: {report['aborted']}", fg="red", err=True)
         raise SystemExit(1)
     if report["mismatches"] or report["failed"]:
+        raise SystemExit(1)
+
+
+def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mode, json_path,
+               record, sample_rate, sim_signal, photons):
+    """``hil --source pmod-ad1``: the board converts the samples; every code is checked against
+    the golden model of the raw sample it came back with."""
+    import json
+
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from adcforge.console import console as progress_console
+
+    from .hil import HilError, run_hil
+    from .platforms import check_source, get_board
+    from .simboard import PmodSim
+
+    if mode == "mac":
+        raise HilError(f"--source {source} checks codes (the board digitises its own samples "
+                       f"with the ladder): use --mode codes")
+    if photons is not None:
+        raise HilError(f"--photons sets the simulated sensor's light; with --source {source} "
+                       f"the samples come from the Pmod's analog input")
+    if record:
+        raise HilError(f"--record keeps the host's samples for --replay; with --source {source} "
+                       f"the samples are the board's: drop --record")
+    if board_name:  # a board (or the board the simulated one imitates) without a Pmod port
+        check_source(board_name, source)
+    if not use_sim and (sample_rate is not None or sim_signal is not None):
+        raise HilError("--sample-rate and --sim-signal set the simulated Pmod AD1; a board's "
+                       "sample rate is its bitstream's (`adcforge board build BOARD DESIGN "
+                       "--source pmod-ad1 --sample-rate HZ`)")
+    if not use_sim and not port:
+        raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+    d = resolve_design(design)
+    b = get_board(board_name) if board_name else None
+    baud = baud or (b.baud if b else 3_000_000)
+    adc = None
+    if use_sim:
+        clk = b.clk_mhz * 1e6 if b else 30e6
+        adc = PmodSim(clk_hz=clk, sample_rate=sample_rate or PmodSim.sample_rate,
+                      signal=sim_signal or "sine")
+        where = (f"the simulated board's Pmod AD1 (an AD7476A model, {adc.signal} input"
+                 f"{f', as {sim_as}' if sim_as else ''})")
+    else:
+        where = f"{board_name}'s Pmod AD1 on {b.pmod[1]} (channel 0)"
+    console = progress_console()
+    console.print(f"[bold]{d.name}[/]: {n} samples digitised by {where}")
+    with Progress(TextColumn("{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:>8.0f}/{task.total:.0f} {task.fields[info]}"),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("checking", total=n, info="")
+
+        def progress(stats, elapsed, byte_rate):
+            rate = stats.checked / elapsed if elapsed > 0 else 0.0
+            bar.update(task, completed=stats.checked + stats.failed + stats.not_run,
+                       info=f"{rate:,.0f} samples/s, mismatches {stats.mismatches}, "
+                            f"resent {stats.resends}, failed {stats.failed}")
+
+        report = run_hil(d, n, sim=use_sim, port=port, baud=baud, mode=mode, progress=progress,
+                         log=lambda m: console.print(m), sim_divisor=(b.divisor if sim_as
+                                                                      else None),
+                         board=board_name, source=source, adc=adc)
+    util = report.get("link_utilisation")
+    eff = report["line_efficiency"]
+    click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "
+               f"retried {report['retried']}  failed {report['failed']}  "
+               f"not run {report['not_run']}  "
+               f"{report['samples_per_s'] or 0:,.0f} samples/s  link utilisation "
+               f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
+               f"{'n/a' if eff is None else f'{eff:.1%}'}  (codes of the board's raw samples "
+               f"against the golden model)")
+    counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
+    click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
+               f"(code:count {counts})")
+    if report["raw_min"] is not None:
+        click.echo(f"raw samples {report['raw_min']}..{report['raw_max']} of 0..4095, "
+                   f"{report['raw_distinct']} distinct values")
+    sim_stats = report.get("sim") or {}
+    if "adc_conversions" in sim_stats:
+        bad = sim_stats["adc_violations"]
+        click.echo(f"{report['adc']}; {sim_stats['adc_conversions']} conversions, "
+                   f"{bad} timing violation{'s' if bad != 1 else ''}"
+                   f"{(' (' + ', '.join(sim_stats['adc_violated']) + ')') if bad else ''}")
+    if report["codes_seen"] < report["codes_total"]:
+        click.echo("note: the signal did not cross every threshold; the codes not seen were "
+                   "not checked (a larger swing on the Pmod's input crosses more)")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"report: {json_path}")
+    if report["aborted"]:
+        click.secho(f"error: {report['aborted']}", fg="red", err=True)
+        raise SystemExit(1)
+    if report["mismatches"] or report["failed"] or sim_stats.get("adc_violations"):
         raise SystemExit(1)
 
 

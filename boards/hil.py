@@ -21,6 +21,13 @@ frame), and the samples without a verdict are counted as ``not_run``. Every samp
 Every count of the report is in one unit, samples (``unit: samples``): in MAC mode a wrong
 output makes every sample of its inference a mismatch, and ``mismatched_outputs`` counts the
 outputs themselves.
+
+With ``source="pmod-ad1"`` the samples are the board's own (a Pmod AD1, :mod:`boards.pmod_ad1`):
+the runner sends ``ACQUIRE`` frames instead of ``CODES`` frames, and each answer carries the raw
+12-bit samples the board converted with their codes; the runner maps every raw sample to the
+design's input word (:func:`adcforge.design.sensor_to_samples`, the gateware's rule) and checks
+its code against the golden model. A resent ``ACQUIRE`` converts new samples: a frame's samples
+are known when its answer arrives.
 """
 
 from __future__ import annotations
@@ -33,17 +40,23 @@ from typing import Callable
 
 import numpy as np
 
-from adcforge.design import Design
+from adcforge.design import Design, sensor_to_samples
 from adcforge.errors import AdcforgeError
 from adcforge.golden import code_coverage
 
-from .protocol import (MAX_SAMPLES, OVERHEAD_BYTES, RESPONSE, STATUS_FIELDS, Command,
-                       FrameParser, Status, design_id, output_bytes, pack_frame, pack_words,
-                       sample_bytes, unpack_words)
+from .protocol import (ACQUIRE_RECORD_BYTES, ADC_BITS, MAX_ACQUIRE, MAX_SAMPLES, OVERHEAD_BYTES,
+                       RESPONSE, STATUS_FIELDS, Command, FrameParser, Status, design_id,
+                       output_bytes, pack_frame, pack_words, sample_bytes, unpack_acquired,
+                       unpack_words)
 
 
 #: result words the board top buffers (``BoardTop(buffer_depth=...)``)
 RESULT_BUFFER = 2048
+#: where the samples come from: the host's (``CODES``/``MAC`` frames) or the board's Pmod AD1
+SOURCES = ("uart", "pmod-ad1")
+#: ``ACQUIRE`` frames in flight at most: their requests (10 bytes each) wait in the board's
+#: 32-byte receive FIFO while it converts
+ACQUIRE_WINDOW = 3
 
 
 class HilError(AdcforgeError):
@@ -241,7 +254,7 @@ class Job:
     expected: np.ndarray | None = None
     tries: int = 0
     done: bool = False
-    kind: str = "data"  # data | load | status
+    kind: str = "data"  # data | load | status | acquire (samples: placeholders until answered)
 
 
 @dataclass
@@ -271,25 +284,35 @@ class HilRunner:
     """Stream samples through a board over ``transport`` and check them (see module docstring).
 
     ``mode``: ``"codes"`` (samples → codes) or ``"mac"`` (samples → MAC outputs).
+    ``source``: ``"uart"`` (the host streams samples) or ``"pmod-ad1"`` (the board converts
+    them: ``ACQUIRE`` frames of up to ``MAX_ACQUIRE`` samples, codes only; :meth:`run` then
+    takes the number of samples).
     """
 
     def __init__(self, transport: Transport, design: Design, *, mode: str | None = None,
                  window: int = 4, max_tries: int = 6, frame_samples: int = MAX_SAMPLES,
                  response_timeout: float = 0.5, progress: Callable | None = None,
-                 silence_s: float = 15.0):
+                 silence_s: float = 15.0, source: str = "uart"):
         self.t = transport
         self.clock = transport.clock  # a replayed run's is the recording's
         self.design = design
-        self.mode = mode or ("mac" if design.mac is not None else "codes")
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+        self.source = source
+        self.mode = mode or ("mac" if design.mac is not None and source == "uart" else "codes")
         if self.mode not in ("codes", "mac"):
             raise ValueError(f"mode must be 'codes' or 'mac', not {self.mode!r}")
         if self.mode == "mac" and design.mac is None:
             raise HilError(f"design {design.name} has no MAC layer: use --mode codes")
+        if self.mode == "mac" and source != "uart":
+            raise HilError(f"--source {source} checks codes (the board digitises its own "
+                           f"samples with the ladder): use --mode codes")
         self.window = window
         self.initial_window = window
         self.max_tries = max_tries
         spi = design.samples_per_inference if self.mode == "mac" else 1
-        self.frame_samples = max(spi, (min(frame_samples, MAX_SAMPLES) // spi) * spi)
+        limit = MAX_SAMPLES if source == "uart" else MAX_ACQUIRE
+        self.frame_samples = max(spi, (min(frame_samples, limit) // spi) * spi)
         self.response_timeout = response_timeout
         self.progress = progress
         self.sb = sample_bytes(design)
@@ -333,7 +356,8 @@ class HilRunner:
         per_frame = self.frame_samples
         if self.mode == "mac":
             per_frame = per_frame // self.design.samples_per_inference * self.design.mac.outputs
-        return max(1, min(self.window, (RESULT_BUFFER * 3 // 4) // max(per_frame, 1)))
+        window = min(self.window, ACQUIRE_WINDOW) if self.source != "uart" else self.window
+        return max(1, min(window, (RESULT_BUFFER * 3 // 4) // max(per_frame, 1)))
 
     def _measured_rate(self) -> float:
         """Bytes/s the link carries (for a link of unknown speed: the simulated board, whose
@@ -347,6 +371,8 @@ class HilRunner:
         return max(100.0, moved / elapsed)
 
     def _response_bytes(self, job: Job) -> int:
+        if job.kind == "acquire":
+            return OVERHEAD_BYTES + 1 + ACQUIRE_RECORD_BYTES * len(job.samples)
         if job.expected is None:
             return OVERHEAD_BYTES + 1 + 4 * len(STATUS_FIELDS)
         return OVERHEAD_BYTES + 1 + len(job.expected) * (output_bytes(self.design)
@@ -366,6 +392,19 @@ class HilRunner:
                 expected = ref_adc_pipeline(self.design, chunk.reshape(-1, spi))["outputs"].ravel()
             jobs.append(Job(k, cmd, pack_words(chunk, self.sb), chunk, expected))
         self.expected_by_frame = {job.index: job.expected for job in jobs}
+        self.data_frames = len(jobs)
+        return jobs
+
+    def _acquire_jobs(self, n: int) -> list[Job]:
+        """``ACQUIRE`` frames for ``n`` samples; a job's samples are placeholders (-1) until
+        its answer brings the board's."""
+        jobs = []
+        for k, start in enumerate(range(0, n, self.frame_samples)):
+            count = min(self.frame_samples, n - start)
+            jobs.append(Job(k, Command.ACQUIRE.value, pack_words([count], 2),
+                            np.full(count, -1, dtype=np.int64), kind="acquire"))
+        self.expected_by_frame = {}
+        self.raw_by_frame: dict[int, np.ndarray] = {}
         self.data_frames = len(jobs)
         return jobs
 
@@ -399,18 +438,25 @@ class HilRunner:
                            f"design first")
         return self.status_words
 
-    def run(self, samples: np.ndarray, *, load_thresholds: bool = True) -> dict:
-        """Stream ``samples`` (1-D ints in ``[0, 2**input_bits)``), check them; return a report."""
-        samples = np.asarray(samples, dtype=np.int64).ravel()
-        if self.mode == "mac":
-            spi = self.design.samples_per_inference
-            samples = samples[:len(samples) - len(samples) % spi]
-        self.stats.samples = len(samples)
+    def run(self, samples, *, load_thresholds: bool = True) -> dict:
+        """Stream ``samples`` (1-D ints in ``[0, 2**input_bits)``), check them; return a report.
+        With the board's own source (``source="pmod-ad1"``) ``samples`` is how many to take."""
+        if self.source == "uart":
+            samples = np.asarray(samples, dtype=np.int64).ravel()
+            if self.mode == "mac":
+                spi = self.design.samples_per_inference
+                samples = samples[:len(samples) - len(samples) % spi]
+            n = len(samples)
+        else:
+            n = int(samples)
+            if n < 1:
+                raise HilError(f"--samples must be at least 1, not {n}")
+        self.stats.samples = n
         t0 = self.clock()
         jobs = []
         if load_thresholds:  # exercises the runtime ladder; the values are the design's own
             jobs.append(self._load_job(self.design.thresholds))
-        jobs += self._data_jobs(samples)
+        jobs += self._data_jobs(samples) if self.source == "uart" else self._acquire_jobs(n)
         self._t0 = self.clock()
         try:
             self.handshake()
@@ -433,7 +479,10 @@ class HilRunner:
             "stray_responses": s.stray_responses, "resets_detected": s.resets_detected,
             "bytes_sent": s.bytes_sent, "bytes_received": s.bytes_received,
             "useful_bytes": s.useful_bytes,
-            "line_efficiency": round(s.useful_bytes / s.bytes_sent, 4) if s.bytes_sent else None,
+            # the line that carries the samples: to the board, or (the board's own) from it
+            "line_efficiency": (round(s.useful_bytes / line, 4)
+                                if (line := s.bytes_sent if self.source == "uart"
+                                    else s.bytes_received) else None),
             "first_mismatches": s.first_mismatches[:10],
             "runtime_thresholds": self.runtime_thresholds,
             "aborted": self.aborted, "aborted_at_frame": self.abort_frame,
@@ -444,6 +493,15 @@ class HilRunner:
             report["link_utilisation"] = round(s.useful_bytes / elapsed / self.t.byte_rate, 4)
         answered = [j.samples for j in jobs if j.samples is not None and j.index in self.results]
         report.update(code_coverage(self.design, np.concatenate(answered) if answered else []))
+        if self.source != "uart":
+            report["source"] = self.source
+            raw = [self.raw_by_frame[k] for k in sorted(self.raw_by_frame)]
+            raw = np.concatenate(raw) if raw else np.zeros(0, dtype=np.int64)
+            report.update({
+                "adc_bits": ADC_BITS, "raw_min": int(raw.min()) if len(raw) else None,
+                "raw_max": int(raw.max()) if len(raw) else None,
+                "raw_distinct": int(len(np.unique(raw))),
+                "raw_first": raw[:16].tolist()})
         assert s.checked + s.failed + s.not_run == s.samples, \
             "every sample is checked, failed or not run"
         return report
@@ -548,6 +606,11 @@ class HilRunner:
             return
         if job.kind == "load" and status == Status.OK.value:
             self.runtime_thresholds = True
+        if job.kind == "acquire" and status == Status.UNKNOWN_COMMAND.value:
+            raise HilError(
+                "the board's bitstream has no sample source (ACQUIRE answered "
+                "UNKNOWN_COMMAND): build and flash it with the source, `adcforge board build "
+                f"BOARD {self.design.name} --source {self.source}` then `adcforge board flash`")
         if status != Status.OK.value:
             try:
                 name = Status(status).name
@@ -570,6 +633,9 @@ class HilRunner:
         if job.kind == "load":
             job.done = True
             return
+        if job.kind == "acquire":
+            self._take_acquired(job, body, pending)
+            return
         if self.mode == "mac":
             got = np.array(unpack_words(body, output_bytes(self.design), signed=True,
                                         bits=8 * output_bytes(self.design)), dtype=np.int64)
@@ -580,11 +646,32 @@ class HilRunner:
                 self.stats.error_responses.get("short answer", 0) + 1
             self._retry(job, pending)
             return
+        self._check(job, got, len(job.payload))
+
+    def _take_acquired(self, job: Job, body: bytes, pending) -> None:
+        """An ``ACQUIRE`` answer: the board's raw samples and codes; the samples become the
+        job's, their golden codes its expected answers."""
+        from adcforge.golden import ref_comparator_ladder
+        raw, got = unpack_acquired(body)
+        if (len(body) != ACQUIRE_RECORD_BYTES * len(job.samples)
+                or np.any(raw >> ADC_BITS)):
+            why = "short answer" if len(raw) != len(job.samples) else "bad sample record"
+            self.stats.error_responses[why] = self.stats.error_responses.get(why, 0) + 1
+            self._retry(job, pending)
+            return
+        job.samples = sensor_to_samples(raw, ADC_BITS, self.design.input_bits).astype(np.int64)
+        job.expected = ref_comparator_ladder(job.samples, self.design.thresholds)
+        self.expected_by_frame[job.index] = job.expected
+        self.raw_by_frame[job.index] = raw
+        self._check(job, got, len(body))
+
+    def _check(self, job: Job, got: np.ndarray, useful: int) -> None:
+        """Count a data frame's answer against its expected results."""
         job.done = True
         self.results[job.index] = got
         self.stats.frames_ok += 1
         self.stats.checked += len(job.samples)
-        self.stats.useful_bytes += len(job.payload)
+        self.stats.useful_bytes += useful
         bad = np.flatnonzero(got != job.expected)
         if len(bad):
             if self.mode == "mac":  # counted in samples: every sample of a wrong inference
@@ -635,16 +722,27 @@ def accuracy_fields(design: Design, runner: "HilRunner | None" = None, labels=No
             "accuracy_note": f"argmax of the POST outputs over {len(lab)} test images"}
 
 
-def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str | None = None,
+def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = None,
             baud: int = 3_000_000, mode: str | None = None, faults: list[Fault] | None = None,
             window: int = 4, max_tries: int = 6, progress=None, log=None, labels=None,
-            record=None, sim_divisor: int | None = None, board: str | None = None) -> dict:
+            record=None, sim_divisor: int | None = None, board: str | None = None,
+            source: str = "uart", adc=None) -> dict:
     """Run the loop against the simulated board (``sim``) or the board at ``port``; with
     ``labels`` (one per inference) also score the board's answers as a classifier; with
     ``record`` (a path) write the run's traffic there (:mod:`boards.recording`).
     ``sim_divisor``: the simulated board's clock cycles per bit (a board's own, to simulate
-    its UART; default :data:`boards.simboard.SIM_DIVISOR`)."""
+    its UART; default :data:`boards.simboard.SIM_DIVISOR`).
+
+    ``source="pmod-ad1"``: the board converts the samples (``samples`` is how many); the
+    simulated board then has the Pmod AD1 front end and a converter model, ``adc`` (a
+    :class:`boards.simboard.PmodSim`: clock, sample rate, signal; default its defaults)."""
     from .recording import RecordingTransport, save_recording
+
+    if source not in SOURCES:
+        raise HilError(f"unknown sample source {source!r}; known: {', '.join(SOURCES)}")
+    if source != "uart" and record:
+        raise HilError("--record keeps the host's samples for --replay; with --source "
+                       f"{source} the samples are the board's: drop --record")
 
     def wrap(transport, on_reset=None, on_vanish=None):
         if faults:
@@ -653,15 +751,18 @@ def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str 
         return RecordingTransport(transport) if record else transport
 
     if sim:
-        from .simboard import SIM_DIVISOR, SimulatedBoard
-        board_sim = SimulatedBoard(design, log=log, divisor=sim_divisor or SIM_DIVISOR)
+        from .simboard import SIM_DIVISOR, PmodSim, SimulatedBoard
+        if source != "uart":
+            adc = adc or PmodSim()
+        board_sim = SimulatedBoard(design, log=log, divisor=sim_divisor or SIM_DIVISOR,
+                                   adc=adc if source != "uart" else None)
         board_sim.start()
         try:
             serial_t = SerialTransport(board_sim.port, baud)
             serial_t.byte_rate = None  # a pty has no baud: utilisation comes from sim cycles
             transport = wrap(serial_t, board_sim.reset, board_sim.kill)
             runner = HilRunner(transport, design, mode=mode, window=window, max_tries=max_tries,
-                               response_timeout=1.0, progress=progress)
+                               response_timeout=1.0, progress=progress, source=source)
             report = runner.run(samples)
             transport.close()
         finally:
@@ -672,13 +773,18 @@ def run_hil(design: Design, samples: np.ndarray, *, sim: bool = True, port: str 
             report["sim"] = stats
         report["transport"] = (f"simulated board (Verilator, pty, {board_sim.divisor} cycles per "
                                f"bit{f', as {board}' if board else ''})")
+        if source != "uart":
+            from .pmod_ad1 import plan_timing
+            timing = plan_timing(adc.clk_hz, adc.sample_rate)
+            report["adc"] = (f"simulated Pmod AD1 channel 0 (AD7476A model, {adc.signal} input): "
+                             f"{timing.describe()}")
     else:
         if not port:
             raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
         transport = wrap(SerialTransport(port, baud))
         try:
             runner = HilRunner(transport, design, mode=mode, window=window,
-                               max_tries=max_tries, progress=progress)
+                               max_tries=max_tries, progress=progress, source=source)
             report = runner.run(samples)
         finally:
             transport.close()

@@ -141,6 +141,9 @@ class Board:
     usb_id: str                     # USB vendor:product of the programmer / serial bridge
     flip_flops: int                 # the device's flip-flops (decides runtime thresholds)
     extra: dict = field(default_factory=dict)
+    #: the Pmod port a Pmod AD1 plugs into: (the number of the platform's "pmod" connector,
+    #: the port's name on the board); None: the board has none (``--source pmod-ad1`` refused)
+    pmod: tuple[int, str] | None = None
 
     def __post_init__(self):
         from .report import _CELLS
@@ -184,7 +187,7 @@ BOARDS = {
         platform=_icebreaker, family="ice40", clock=_clock_ice40_pll, input_mhz=12,
         clk_mhz=30, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}, baud=3_000_000,
         bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
-        loader_flash=(), usb_id="0403:6010", flip_flops=5280),
+        loader_flash=(), usb_id="0403:6010", flip_flops=5280, pmod=(0, "PMOD1A")),
     "ulx3s": Board(
         name="ulx3s", description="Radiona ULX3S (ECP5 LFE5U-85F-6BG381)",
         platform=_ulx3s_85f, family="ecp5", clock=_clock_ecp5_pll, input_mhz=25, clk_mhz=50,
@@ -218,6 +221,62 @@ def board_status(board: Board) -> tuple[bool, str]:
     return True, f"{board.clk_mhz:g} MHz ADC clock, UART {board.baud:,} baud"
 
 
+#: where the pipeline's samples come from: the UART frames, or a Pmod AD1 on the board
+SOURCES = ("uart", "pmod-ad1")
+
+#: the Pmod AD1's header pins that the front end uses (Digilent's pinout: 1 CS, 2 D0, 3 D1,
+#: 4 SCLK, 5 GND, 6 VCC); D1, channel 1, is not used
+PMOD_AD1_PINS = {"cs": "1", "d0": "2", "sclk": "4"}
+
+_PMOD_ATTRS = {"ice40": {"IO_STANDARD": "SB_LVCMOS"}, "ecp5": {"IO_TYPE": "LVCMOS33"},
+               "gowin": {"IO_TYPE": "LVCMOS33"}}
+
+
+def source_problem(board: Board, source: str) -> str | None:
+    """Return why ``board`` cannot take ``source`` (one line), or None."""
+    if source not in SOURCES:
+        return f"unknown sample source {source!r}; known: {', '.join(SOURCES)}"
+    if source == "uart":
+        return None
+    with_pmod = ", ".join(b.name for b in BOARDS.values() if b.pmod is not None)
+    pmods = [n for name, n in getattr(board.platform(), "connectors", {}) if name == "pmod"]
+    if not pmods:
+        return (f"{board.name} ({board.description}) has no Pmod port for --source pmod-ad1: "
+                f"its amaranth-boards platform defines no 'pmod' connector; boards with one: "
+                f"{with_pmod}")
+    if board.pmod is None or board.pmod[0] not in pmods:
+        return (f"{board.name} ({board.description}): no Pmod port is chosen for the Pmod AD1 "
+                f"(its platform has 'pmod' {', '.join(map(str, pmods))}; set Board.pmod in "
+                f"boards/platforms.py); boards ready for --source pmod-ad1: {with_pmod}")
+    return None
+
+
+def check_source(board_name: str, source: str) -> Board:
+    """Return the board, or raise :class:`ToolchainError` in one line if it cannot take
+    ``source`` (before anything is built or opened)."""
+    board = get_board(board_name)
+    problem = source_problem(board, source)
+    if problem:
+        raise ToolchainError(problem)
+    return board
+
+
+def pmod_ad1_timing(board: Board, sample_rate: float):
+    """Return the Pmod AD1 front end's schedule at the board's ADC clock, or raise
+    :class:`ToolchainError` in one line (a rate the AD7476A cannot take there)."""
+    from .pmod_ad1 import plan_timing
+    try:
+        return plan_timing(board.clk_mhz * 1e6, sample_rate)
+    except ValueError as exc:
+        raise ToolchainError(f"--sample-rate on {board.name}: {exc}") from None
+
+
+def pmod_ad1_pins(board: Board) -> dict:
+    """Return the FPGA pins of the Pmod AD1's ``CS``, ``D0`` and ``SCLK`` on ``board``."""
+    conn = board.platform().connectors["pmod", board.pmod[0]]
+    return {name: conn.mapping[pin] for name, pin in PMOD_AD1_PINS.items()}
+
+
 def runtime_thresholds_fit(board: Board, design: Design) -> bool:
     """Return whether writeable thresholds (two banks of registers) take at most a quarter of
     the device's flip-flops: the rule ``--thresholds auto`` follows."""
@@ -225,13 +284,28 @@ def runtime_thresholds_fit(board: Board, design: Design) -> bool:
 
 
 class BoardBuild(Elaboratable):
-    """The board top inside the board's clocking, with its pins."""
+    """The board top inside the board's clocking, with its pins.
 
-    def __init__(self, board: Board, design: Design, **top_kwargs):
+    ``source="pmod-ad1"``: the top's sample source is a Pmod AD1 on the board's Pmod port
+    (:attr:`Board.pmod`; pins :data:`PMOD_AD1_PINS`), converting ``sample_rate`` samples/s.
+    """
+
+    def __init__(self, board: Board, design: Design, *, source: str = "uart",
+                 sample_rate: float | None = None, **top_kwargs):
+        from .pmod_ad1 import DEFAULT_SAMPLE_RATE, PmodAD1
         from .top import BoardTop
+        problem = source_problem(board, source)
+        if problem:
+            raise ToolchainError(problem)
         self.board = board
+        self.source = source
+        adc = None
+        if source == "pmod-ad1":
+            timing = pmod_ad1_timing(board, sample_rate or DEFAULT_SAMPLE_RATE)
+            adc = PmodAD1(clk_hz=timing.clk_hz, sample_rate=sample_rate or DEFAULT_SAMPLE_RATE)
         self.top = BoardTop(design, divisor=board.divisor,
-                            led_cycles=int(board.clk_mhz * 1e6 * 0.05), **top_kwargs)
+                            led_cycles=int(board.clk_mhz * 1e6 * 0.05), adc_source=adc,
+                            **top_kwargs)
 
     def elaborate(self, platform):
         m = Module()
@@ -247,6 +321,22 @@ class BoardBuild(Elaboratable):
             led = io.Buffer("o", platform.request("led", k, dir="-"))
             m.submodules[f"led{k}_buf"] = led
             m.d.comb += led.o.eq(signal)
+        if self.source == "pmod-ad1":
+            from amaranth.build import Attrs, Pins, Resource, Subsignal
+            conn = ("pmod", self.board.pmod[0])
+            if ("pmod_ad1", 0) not in platform.resources:
+                dirs = {"cs": "o", "d0": "i", "sclk": "o"}
+                platform.add_resources([Resource(
+                    "pmod_ad1", 0,
+                    *(Subsignal(name, Pins(pin, dir=dirs[name], conn=conn))
+                      for name, pin in PMOD_AD1_PINS.items()),
+                    Attrs(**_PMOD_ATTRS.get(self.board.family, {})))])
+            adc = platform.request("pmod_ad1", 0, dir={"cs": "-", "d0": "-", "sclk": "-"})
+            m.submodules.adc_cs_buf = cs = io.Buffer("o", adc.cs)
+            m.submodules.adc_sclk_buf = sclk = io.Buffer("o", adc.sclk)
+            m.submodules.adc_d0_buf = d0 = io.Buffer("i", adc.d0)
+            m.d.comb += [cs.o.eq(top.adc_cs_n), sclk.o.eq(top.adc_sclk),
+                         top.adc_sdata.eq(d0.i)]
         return m
 
 
@@ -261,13 +351,22 @@ def _tool_environment(board: Board) -> dict:
 
 
 def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: int = 1,
-                thresholds: str = "auto", log=print) -> dict:
+                thresholds: str = "auto", log=print, source: str = "uart",
+                sample_rate: float | None = None) -> dict:
     """Build the board top for ``board_name``; write ``report.json``; return the summary.
 
     ``thresholds``: ``"runtime"`` (writeable, ``LOAD_THRESHOLDS``), ``"constant"``, or
-    ``"auto"`` (runtime when :func:`runtime_thresholds_fit`).
+    ``"auto"`` (runtime when :func:`runtime_thresholds_fit`). ``source``: ``"uart"`` (the
+    samples come in the UART frames) or ``"pmod-ad1"`` (a Pmod AD1 on the board's Pmod port,
+    ``sample_rate`` conversions per second, default 500 000; refused in one line on a board
+    without a Pmod port, before anything is built).
     """
-    board = get_board(board_name)
+    from .pmod_ad1 import DEFAULT_SAMPLE_RATE
+    board = check_source(board_name, source)
+    if source == "pmod-ad1":
+        timing = pmod_ad1_timing(board, sample_rate or DEFAULT_SAMPLE_RATE)
+    elif sample_rate is not None:
+        raise ToolchainError("--sample-rate is the Pmod AD1's: it goes with --source pmod-ad1")
     if thresholds not in ("auto", "runtime", "constant"):
         raise ToolchainError(f"thresholds must be auto, runtime or constant, not {thresholds!r}")
     runtime = (runtime_thresholds_fit(board, design) if thresholds == "auto"
@@ -276,7 +375,8 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
     out.mkdir(parents=True, exist_ok=True)
     env = _tool_environment(board)
     platform = board.platform()
-    top = BoardBuild(board, design, runtime_thresholds=runtime)
+    top = BoardBuild(board, design, runtime_thresholds=runtime, source=source,
+                     sample_rate=sample_rate)
     t0 = time.monotonic()
     log(f"building {design.name} for {board.description}: yosys, nextpnr-{board.family}, "
         f"pack (each YoWASP tool compiles on its first use, once per machine: yosys about "
@@ -329,5 +429,11 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
         "bitstream": str(out / f"top.{board.bitstream}"), "seed": seed,
         "runtime_thresholds": runtime,
     })
+    if source == "pmod-ad1":
+        summary["source"] = source
+        summary["pmod_ad1"] = {
+            "port": board.pmod[1], "connector": f"pmod {board.pmod[0]}", "channel": 0,
+            "pins": pmod_ad1_pins(board), "sample_rate_hz": round(timing.sample_rate, 3),
+            "sclk_hz": round(timing.sclk_hz, 3), "period_cycles": timing.period}
     write_report(summary, out / "report.json")
     return summary

@@ -23,8 +23,20 @@ Commands (request payload → response payload after the status byte):
                      one byte each.
 ``MAC``              ``k * samples_per_inference`` samples → ``k * mac.outputs`` outputs,
                      ``output_bytes`` each, two's complement.
+``ACQUIRE``          ``n`` (2 bytes, ``1 <= n <= MAX_ACQUIRE``) → ``n`` records of
+                     :data:`ACQUIRE_RECORD_BYTES`: the board's own sample source (a Pmod AD1,
+                     :mod:`boards.pmod_ad1`) converts ``n`` samples, evenly spaced, after the
+                     request's CRC is checked; each is digitised by the pipeline (codes) and
+                     answered as its raw 12-bit converter word (2 bytes) and its code (1 byte).
+                     Only a build with a sample source has it; any other answers
+                     ``UNKNOWN_COMMAND``.
 
 Multi-byte words are little endian; a sample is the low ``input_bits`` of its word.
+
+Versions (:data:`PROTOCOL_VERSION`): 1 — ``STATUS``, ``LOAD_THRESHOLDS``, ``CODES``, ``MAC``;
+2 — adds ``ACQUIRE`` (builds with ``--source pmod-ad1``). Version 1's frames are unchanged, and
+a version-1 board answers ``ACQUIRE`` as any unknown command, which the host reports as a
+bitstream without a sample source.
 """
 
 from __future__ import annotations
@@ -44,6 +56,13 @@ OVERHEAD_BYTES = HEADER_BYTES + 2  # + crc
 MAX_PAYLOAD = 1024
 MAX_SAMPLES = 512
 RESPONSE = 0x80
+PROTOCOL_VERSION = 2
+#: samples one ``ACQUIRE`` asks for at most (its answer: 1 + 3 × 256 = 769 bytes)
+MAX_ACQUIRE = 256
+#: bytes per ``ACQUIRE`` answer record: the raw 12-bit sample (2 bytes, LE), its code (1 byte)
+ACQUIRE_RECORD_BYTES = 3
+#: the converter's sample width (the Pmod AD1's AD7476A)
+ADC_BITS = 12
 
 
 class Command(enum.Enum, shape=8):
@@ -53,6 +72,7 @@ class Command(enum.Enum, shape=8):
     LOAD_THRESHOLDS = 0x02
     CODES = 0x03
     MAC = 0x04
+    ACQUIRE = 0x05
 
 
 class Status(enum.Enum, shape=8):
@@ -112,6 +132,22 @@ def sample_bytes(design) -> int:
 def output_bytes(design) -> int:
     """Bytes per MAC output word on the link: ``ceil(mac.output_bits / 8)`` (1 without a MAC)."""
     return 1 if design.mac is None else (design.mac.output_bits + 7) // 8
+
+
+def unpack_acquired(body: bytes):
+    """Return ``(raw, codes)`` of an ``ACQUIRE`` answer's records (the payload after the status
+    byte), as int64 arrays; ``raw`` keeps all 16 bits of its word (a board sends 12)."""
+    n = len(body) // ACQUIRE_RECORD_BYTES
+    rec = np.frombuffer(bytes(body[:n * ACQUIRE_RECORD_BYTES]), dtype=np.uint8).reshape(n, 3)
+    raw = rec[:, 0].astype(np.int64) | (rec[:, 1].astype(np.int64) << 8)
+    return raw, rec[:, 2].astype(np.int64)
+
+
+def pack_acquired(raw, codes) -> bytes:
+    """Return ``ACQUIRE`` answer records (the inverse of :func:`unpack_acquired`)."""
+    raw, codes = np.asarray(raw, dtype=np.int64), np.asarray(codes, dtype=np.int64)
+    rec = np.stack([raw & 0xFF, (raw >> 8) & 0xFF, codes & 0xFF], axis=1).astype(np.uint8)
+    return rec.tobytes()
 
 
 def pack_frame(cmd: int, seq: int, payload: bytes = b"") -> bytes:

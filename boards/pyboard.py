@@ -4,6 +4,9 @@
 (same frames, statuses and counters) without any gateware. It measures what the host runner can
 sustain on its own (``adcforge bench hil-host``), so that a real link's figures can be read
 against it; the simulated board (Verilator) is what the tests check the gateware with.
+
+With ``adc`` (a function of a count returning that many raw 12-bit samples) it answers
+``ACQUIRE`` as a board with a sample source does; without, ``ACQUIRE`` is an unknown command.
 """
 
 from __future__ import annotations
@@ -15,20 +18,21 @@ import numpy as np
 from adcforge.design import Design
 
 from .hil import Transport
-from .protocol import (MAX_PAYLOAD, RESPONSE, STATUS_FIELDS, Command, FrameParser, Status,
-                       design_id, output_bytes, pack_frame, pack_words, sample_bytes,
-                       unpack_words)
+from .protocol import (ADC_BITS, MAX_ACQUIRE, MAX_PAYLOAD, RESPONSE, STATUS_FIELDS, Command,
+                       FrameParser, Status, design_id, output_bytes, pack_acquired, pack_frame,
+                       pack_words, sample_bytes, unpack_words)
 
 
 class PyBoardTransport(Transport):
     """Answer frames written to it as the board top would (see module docstring)."""
 
-    def __init__(self, design: Design, byte_rate: float | None = None):
+    def __init__(self, design: Design, byte_rate: float | None = None, adc=None):
         from adcforge.golden import ref_adc_pipeline, ref_comparator_ladder_unsorted
         self._ref = ref_adc_pipeline
         self._ladder = ref_comparator_ladder_unsorted
         self.design = design
         self.byte_rate = byte_rate
+        self.adc = adc
         self.thresholds = list(design.thresholds)
         self.parser = FrameParser(max_payload=MAX_PAYLOAD)
         self.out = bytearray()
@@ -64,6 +68,18 @@ class PyBoardTransport(Transport):
             self.counters["frames_ok"] += 1
             self.counters["samples"] += len(x)
             return pack_frame(cmd | RESPONSE, seq, bytes([Status.OK.value]) + body)
+        if cmd == Command.ACQUIRE.value and self.adc is not None:
+            n = int.from_bytes(payload[:2], "little") if len(payload) == 2 else 0
+            if not 1 <= n <= MAX_ACQUIRE:
+                self.counters["bad_lengths"] += 1
+                return pack_frame(cmd | RESPONSE, seq, bytes([Status.BAD_LENGTH.value]))
+            from adcforge.design import sensor_to_samples
+            raw = np.asarray(self.adc(n), dtype=np.int64) & ((1 << ADC_BITS) - 1)
+            x = sensor_to_samples(raw, ADC_BITS, d.input_bits)
+            self.counters["frames_ok"] += 1
+            self.counters["samples"] += n
+            return pack_frame(cmd | RESPONSE, seq, bytes([Status.OK.value])
+                              + pack_acquired(raw, self._ladder(x, self.thresholds)))
         self.counters["unknown_commands"] += 1
         return pack_frame(cmd | RESPONSE, seq, bytes([Status.UNKNOWN_COMMAND.value]))
 

@@ -39,8 +39,10 @@ from hdl.decode import DecodedLayout
 from hdl.ladder import ThresholdWriteSignature
 from hdl.pipeline import AdcPipeline
 
-from .protocol import (CRC16, MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command,
-                       Status, design_id, output_bytes, sample_bytes)
+from .pmod_ad1 import PmodAD1, adc_to_sample
+from .protocol import (ACQUIRE_RECORD_BYTES, ADC_BITS, CRC16, MAX_ACQUIRE, MAX_PAYLOAD,
+                       MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command, Status, design_id,
+                       output_bytes, sample_bytes)
 from .uart import UARTRx, UARTTx
 
 
@@ -111,6 +113,14 @@ class FrameEventSignature(wiring.Signature):
 StatusWords = data.ArrayLayout(unsigned(32), len(STATUS_FIELDS))
 
 
+class SourcedSample(data.StructLayout):
+    """A sample for the pipeline and the raw converter word it came from (a build with a sample
+    source: ``raw`` is 0 for a sample that came over the UART)."""
+
+    def __init__(self, input_bits: int):
+        super().__init__({"sample": unsigned(input_bits), "raw": unsigned(ADC_BITS)})
+
+
 # -- a FIFO with stream ports ----------------------------------------------------------------
 
 
@@ -148,6 +158,9 @@ class FrameReceiver(wiring.Component):
     runtime_thresholds : bool
         The pipeline's thresholds are writeable (``thr`` port); otherwise ``LOAD_THRESHOLDS``
         is answered ``UNSUPPORTED``.
+    acquire : bool
+        The board has a sample source (``adc``): ``ACQUIRE`` frames are answered; otherwise
+        ``ACQUIRE`` is an unknown command, as in protocol version 1.
 
     Members
     -------
@@ -155,8 +168,12 @@ class FrameReceiver(wiring.Component):
         Received bytes.
     overflow : In(1)
         A byte was lost before the FIFO (the frame becomes ``OVERFLOW``).
-    samples : Out(stream.Signature(input_bits))
+    samples : Out(stream.Signature(input_bits))  (``acquire``: ``SourcedSample``)
         Samples for the pipeline, and zero samples completing a MAC inference cut short.
+    adc : In(stream.Signature(12)), with ``acquire`` only
+        The sample source's raw words; taken only while an ``ACQUIRE`` frame is answered.
+    adc_en : Out(1), with ``acquire`` only
+        1 while an ``ACQUIRE`` frame takes its samples (the source converts while it is 1).
     mode : Out(1), with a MAC layer only
         1 while a ``MAC`` frame is received (the pipeline's mode).
     thr : Out(ThresholdWriteSignature), with ``runtime_thresholds`` only
@@ -170,19 +187,23 @@ class FrameReceiver(wiring.Component):
     BYTE_STATES = frozenset({"HUNT", "SYNC1", "CMD", "SEQ", "LEN0", "LEN1", "PAYLOAD", "CRC0",
                              "CRC1"})
 
-    def __init__(self, design: Design, *, timeout: int, runtime_thresholds: bool = True):
+    def __init__(self, design: Design, *, timeout: int, runtime_thresholds: bool = True,
+                 acquire: bool = False):
         _check_design(design)
         _check_int("timeout", timeout, 1)
         self.design = design
         self.timeout = timeout
         self.runtime_thresholds = runtime_thresholds
+        self.acquire = acquire
         self.has_mac = design.mac is not None
         n = max_results(design)
         self.count_bits = n.bit_length()
+        sample_shape = (SourcedSample(design.input_bits) if acquire
+                        else unsigned(design.input_bits))
         members = {
             "i": In(stream.Signature(8)),
             "overflow": In(1),
-            "samples": Out(stream.Signature(unsigned(design.input_bits))),
+            "samples": Out(stream.Signature(sample_shape)),
             "ring": Out(RingControlSignature(n)),
             "events": Out(FrameEventSignature()),
             "resp": Out(stream.Signature(ResponseLayout(self.count_bits))),
@@ -191,6 +212,9 @@ class FrameReceiver(wiring.Component):
             members["mode"] = Out(1)
         if runtime_thresholds:
             members["thr"] = Out(ThresholdWriteSignature(design.bits, design.input_bits))
+        if acquire:
+            members["adc"] = In(stream.Signature(unsigned(ADC_BITS)))
+            members["adc_en"] = Out(1)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -243,7 +267,12 @@ class FrameReceiver(wiring.Component):
         if self.runtime_thresholds:
             m.d.comb += self.thr.commit.eq(thr_commit)
 
-        m.d.comb += [crc.data.eq(rxs_data), self.samples.payload.eq(sample)]
+        m.d.comb += [crc.data.eq(rxs_data),
+                     (self.samples.payload.sample if self.acquire
+                      else self.samples.payload).eq(sample)]
+        if self.acquire:
+            acq_count = Signal(16)  # ACQUIRE's payload: the samples asked for
+            is_acq = cmd == Command.ACQUIRE.value
         if self.runtime_thresholds:
             m.d.comb += [self.thr.addr.eq(widx), self.thr.data.eq(word)]
         word_next = Cat(word[8:], rxs_data) if sb > 1 else rxs_data
@@ -342,6 +371,9 @@ class FrameReceiver(wiring.Component):
                             if self.has_mac:
                                 with m.Case(Command.MAC.value):
                                     m.d.comb += ok_len.eq(samples_len)
+                            if self.acquire:
+                                with m.Case(Command.ACQUIRE.value):
+                                    m.d.comb += ok_len.eq(n == 2)
                             with m.Default():
                                 m.d.sync += status.eq(Status.UNKNOWN_COMMAND.value)
                                 m.d.comb += ok_len.eq(1)
@@ -357,6 +389,8 @@ class FrameReceiver(wiring.Component):
             with m.State("PAYLOAD"):
                 def got_byte():
                     m.d.sync += [word.eq(word_next), left.eq(left - 1)]
+                    if self.acquire:
+                        m.d.sync += acq_count.eq(Cat(acq_count[8:], rxs_data))
                     last_byte_of_word = bidx == sb - 1
                     with m.If(last_byte_of_word):
                         m.d.sync += bidx.eq(0)
@@ -405,6 +439,9 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += final.eq(Status.BAD_CRC.value)
                 with m.Elif(mode & (inf_pos != 0)):
                     m.d.sync += final.eq(Status.BAD_LENGTH.value)
+                if self.acquire:
+                    with m.Elif(is_acq & ((acq_count == 0) | (acq_count > MAX_ACQUIRE))):
+                        m.d.sync += final.eq(Status.BAD_LENGTH.value)
                 with m.Else():
                     m.d.sync += final.eq(status)
                 goto("PAD")
@@ -415,8 +452,26 @@ class FrameReceiver(wiring.Component):
                     m.d.comb += [self.samples.valid.eq(1), self.samples.payload.eq(0)]
                     with m.If(self.samples.ready):
                         push_accounting()
+                if self.acquire:
+                    with m.Elif(is_acq & (final == Status.OK.value)):
+                        goto("ACQ")
                 with m.Else():
                     goto("DRAIN0")
+            if self.acquire:
+                with m.State("ACQ"):
+                    # the source's samples go to the pipeline as they come (a good request
+                    # only): the raw word with its design word
+                    adc = self.adc
+                    m.d.comb += [self.adc_en.eq(1),
+                                 self.samples.payload.sample.eq(
+                                     adc_to_sample(adc.payload, d.input_bits)),
+                                 self.samples.payload.raw.eq(adc.payload),
+                                 self.samples.valid.eq(adc.valid),
+                                 adc.ready.eq(self.samples.ready)]
+                    with m.If(adc.valid & self.samples.ready):
+                        push_accounting()
+                        with m.If(pushed + 1 == acq_count):
+                            goto("DRAIN0")
             with m.State("DRAIN0"):
                 goto("DRAIN")  # lets the registered `drained` see this frame's final counts
             with m.State("DRAIN"):
@@ -535,16 +590,22 @@ class FrameTransmitter(wiring.Component):
         What an ``OK`` ``STATUS`` response carries.
     o : Out(stream.Signature(8))
         Bytes for the UART.
+
+    With ``acquire`` (a build with a sample source) every result word carries, above the
+    result, the raw 12-bit converter word of its sample (``result_width + 12`` bits), and an
+    ``ACQUIRE`` response sends each as a record: the raw word (2 bytes, LE), the code (1 byte).
     """
 
-    def __init__(self, design: Design):
+    def __init__(self, design: Design, *, acquire: bool = False):
         _check_design(design)
         self.design = design
+        self.acquire = acquire
         self.has_mac = design.mac is not None
         self.count_bits = max_results(design).bit_length()
+        width = result_width(design) + (ADC_BITS if acquire else 0)
         super().__init__({
             "resp": In(stream.Signature(ResponseLayout(self.count_bits))),
-            "results": In(stream.Signature(unsigned(result_width(design)))),
+            "results": In(stream.Signature(unsigned(width))),
             "words": In(StatusWords),
             "o": Out(stream.Signature(8)),
         })
@@ -585,6 +646,9 @@ class FrameTransmitter(wiring.Component):
                     if self.has_mac:
                         count_bytes = Mux(r.cmd == (Command.MAC.value | RESPONSE),
                                           r.count * ob, r.count)
+                    if self.acquire:
+                        count_bytes = Mux(r.cmd == (Command.ACQUIRE.value | RESPONSE),
+                                          r.count * ACQUIRE_RECORD_BYTES, count_bytes)
                     is_status_ok = ((r.cmd == (Command.STATUS.value | RESPONSE)) &
                                     (r.status == Status.OK.value))
                     m.d.comb += crc_restart.eq(1)
@@ -618,6 +682,14 @@ class FrameTransmitter(wiring.Component):
                 else:
                     m.d.comb += tx_byte.eq(ext[:8])
                     last = Const(1)
+                if self.acquire:  # a record: raw word (LE, zero-extended), then the code
+                    rw = result_width(d)
+                    t_is_acq = t_cmd == (Command.ACQUIRE.value | RESPONSE)
+                    record = Cat(res[rw:rw + ADC_BITS], Const(0, 16 - ADC_BITS), res[:d.bits],
+                                 Const(0, 8 - d.bits))
+                    with m.If(t_is_acq):
+                        m.d.comb += tx_byte.eq(record.word_select(tb[:2], 8))
+                    last = Mux(t_is_acq, tb == ACQUIRE_RECORD_BYTES - 1, last)
                 m.d.comb += self.o.valid.eq(self.results.valid)
                 with m.If(self.results.valid & self.o.ready):
                     m.d.comb += feed.eq(1)
@@ -767,6 +839,61 @@ class ResultSelect(wiring.Component):
         return m
 
 
+# -- a build with a sample source: each code keeps its raw sample ---------------------------
+
+
+class RawTap(wiring.Component):
+    """Carry each sample's raw converter word past the pipeline to the sample's code.
+
+    Samples pass to the pipeline (``core``) while their raw words wait in a small FIFO; each
+    result from ``results`` leaves on ``o`` with the raw word of its sample above it
+    (``Cat(result, raw)``). In MAC mode (``mode`` 1, a design with a MAC layer) an inference's
+    outputs are not one per sample: samples and results then pass untagged (raw 0) and the
+    FIFO, empty between frames, is left alone.
+
+    Members
+    -------
+    i : In(stream.Signature(SourcedSample))
+    core : Out(stream.Signature(input_bits))
+    results : In(stream.Signature(result_width))
+    o : Out(stream.Signature(result_width + 12))
+    mode : In(1), with a MAC layer only
+    """
+
+    def __init__(self, design: Design, depth: int):
+        _check_design(design)
+        _check_int("depth", depth, 2)
+        self.design, self.depth = design, depth
+        rw = result_width(design)
+        members = {
+            "i": In(stream.Signature(SourcedSample(design.input_bits))),
+            "core": Out(stream.Signature(unsigned(design.input_bits))),
+            "results": In(stream.Signature(unsigned(rw))),
+            "o": Out(stream.Signature(unsigned(rw + ADC_BITS))),
+        }
+        if design.mac is not None:
+            members["mode"] = In(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = f = StreamFIFO(ADC_BITS, self.depth)
+        tag = ~self.mode if self.design.mac is not None else Const(1)
+        i, core, res, o = self.i, self.core, self.results, self.o
+        m.d.comb += [core.payload.eq(i.payload.sample), f.i.payload.eq(i.payload.raw)]
+        with m.If(tag):
+            m.d.comb += [core.valid.eq(i.valid & f.i.ready), f.i.valid.eq(i.valid & core.ready),
+                         i.ready.eq(core.ready & f.i.ready),
+                         o.payload.eq(Cat(res.payload, f.o.payload)),
+                         o.valid.eq(res.valid & f.o.valid), res.ready.eq(o.ready & f.o.valid),
+                         f.o.ready.eq(o.ready & res.valid)]
+        with m.Else():
+            m.d.comb += [core.valid.eq(i.valid), i.ready.eq(core.ready),
+                         o.payload.eq(res.payload), o.valid.eq(res.valid),
+                         res.ready.eq(o.ready)]
+        return m
+
+
 # -- the top ---------------------------------------------------------------------------------
 
 
@@ -787,16 +914,18 @@ class BoardTop(wiring.Component):
     runtime_thresholds : bool
         Build the ladder with writeable thresholds (``LOAD_THRESHOLDS``); with ``False`` the
         design's thresholds are constants and ``LOAD_THRESHOLDS`` is answered ``UNSUPPORTED``.
+    adc_source : PmodAD1 or None
+        A sample source (:class:`boards.pmod_ad1.PmodAD1`, built for this clock): ``ACQUIRE``
+        frames make it convert samples that the pipeline digitises, and the answers carry each
+        raw sample with its code. The top then has the Pmod's pins ``adc_cs_n``, ``adc_sclk``
+        (outputs) and ``adc_sdata`` (input). None (the default): the UART's samples only, and
+        the top is the one without a source, gate for gate.
     """
-
-    rx: In(1, init=1)
-    tx: Out(1, init=1)
-    led_activity: Out(1)
-    led_error: Out(1)
 
     def __init__(self, design: Design, *, divisor: int, timeout: int = 1 << 16,
                  buffer_depth: int = 2048, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
-                 led_cycles: int = 1 << 21, runtime_thresholds: bool = True):
+                 led_cycles: int = 1 << 21, runtime_thresholds: bool = True,
+                 adc_source: PmodAD1 | None = None):
         if buffer_depth & (buffer_depth - 1) or buffer_depth < 2 * MAX_SAMPLES:
             raise ValueError(f"buffer_depth must be a power of two of at least {2 * MAX_SAMPLES}, "
                              f"not {buffer_depth!r}")
@@ -811,26 +940,39 @@ class BoardTop(wiring.Component):
         self.resp_fifo_depth = resp_fifo_depth
         self.led_cycles = led_cycles
         self.runtime_thresholds = runtime_thresholds
+        if adc_source is not None and not isinstance(adc_source, PmodAD1):
+            raise TypeError(f"adc_source must be a PmodAD1 or None, not "
+                            f"{type(adc_source).__name__}")
+        self.adc_source = adc_source
         self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds)
         self.has_mac = hasattr(self.core, "outputs")
-        super().__init__()
+        members = {"rx": In(1, init=1), "tx": Out(1, init=1), "led_activity": Out(1),
+                   "led_error": Out(1)}
+        if adc_source is not None:
+            members.update({"adc_cs_n": Out(1, init=1), "adc_sclk": Out(1, init=1),
+                            "adc_sdata": In(1)})
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         d = self.design
+        acquire = self.adc_source is not None
         m.submodules.uart_rx = urx = UARTRx(self.divisor)
         m.submodules.rx_fifo = rxf = StreamFIFO(8, self.rx_fifo_depth)
         m.submodules.receiver = rx = FrameReceiver(d, timeout=self.timeout,
-                                                   runtime_thresholds=self.runtime_thresholds)
+                                                   runtime_thresholds=self.runtime_thresholds,
+                                                   acquire=acquire)
         m.submodules.core = core = self.core
         m.submodules.select = sel = ResultSelect(d)
-        # the ring holds what one frame can produce, and at least buffer_depth words
-        m.submodules.ring = ring = ResultRing(result_width(d), self.buffer_depth, max_results(d))
+        # the ring holds what one frame can produce, and at least buffer_depth words (with a
+        # sample source each word also keeps its raw sample)
+        m.submodules.ring = ring = ResultRing(result_width(d) + (ADC_BITS if acquire else 0),
+                                              self.buffer_depth, max_results(d))
         m.submodules.resp_fifo = respf = StreamFIFO(ResponseLayout(rx.count_bits),
                                                     self.resp_fifo_depth)
         m.submodules.counters = counters = StatusCounters(d)
         m.submodules.leds = leds = EventLeds(self.led_cycles)
-        m.submodules.transmitter = tx = FrameTransmitter(d)
+        m.submodules.transmitter = tx = FrameTransmitter(d, acquire=acquire)
         m.submodules.uart_tx = utx = UARTTx(self.divisor)
 
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx),
@@ -840,14 +982,30 @@ class BoardTop(wiring.Component):
                      self.led_activity.eq(leds.led_activity), self.led_error.eq(leds.led_error)]
         wiring.connect(m, urx.o, rxf.i)
         wiring.connect(m, rxf.o, rx.i)
-        wiring.connect(m, rx.samples, core.i)
+        if acquire:
+            m.submodules.adc = adc = self.adc_source
+            # enough raw words for every sample the pipeline holds: it never waits on the tap
+            m.submodules.raw_tap = tap = RawTap(d, depth=core.latency + 4)
+            m.d.comb += [adc.en.eq(rx.adc_en), self.adc_cs_n.eq(adc.cs_n),
+                         self.adc_sclk.eq(adc.sclk), adc.sdata.eq(self.adc_sdata)]
+            wiring.connect(m, adc.o, rx.adc)
+            wiring.connect(m, rx.samples, tap.i)
+            wiring.connect(m, tap.core, core.i)
+        else:
+            wiring.connect(m, rx.samples, core.i)
         if self.runtime_thresholds:
             wiring.connect(m, rx.thr, core.thr)
         wiring.connect(m, core.codes, sel.codes)
         if self.has_mac:
             m.d.comb += [core.mode.eq(rx.mode), sel.mode.eq(rx.mode)]
             wiring.connect(m, core.outputs, sel.outputs)
-        wiring.connect(m, sel.o, ring.i)
+            if acquire:
+                m.d.comb += tap.mode.eq(rx.mode)
+        if acquire:
+            wiring.connect(m, sel.o, tap.results)
+            wiring.connect(m, tap.o, ring.i)
+        else:
+            wiring.connect(m, sel.o, ring.i)
         wiring.connect(m, rx.ring, ring.ctl)
         wiring.connect(m, rx.events, counters.events, leds.events)
         wiring.connect(m, rx.resp, respf.i)

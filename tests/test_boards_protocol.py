@@ -5,8 +5,9 @@ import random
 import numpy as np
 import pytest
 
-from boards.protocol import (MAX_PAYLOAD, SYNC, Command, FrameParser, Status, crc16,
-                             pack_frame, pack_words, unpack_words)
+from boards.protocol import (ACQUIRE_RECORD_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, SYNC, Command,
+                             FrameParser, Status, crc16, pack_acquired, pack_frame, pack_words,
+                             unpack_acquired, unpack_words)
 
 
 def test_crc16_check_value():
@@ -23,7 +24,9 @@ def test_frame_layout():
 
 
 def test_one_enum_for_gateware_and_host():
-    assert [c.value for c in Command] == [1, 2, 3, 4]
+    # version 2 added ACQUIRE (a board with a sample source); version 1's four are unchanged
+    assert [c.value for c in Command] == [1, 2, 3, 4, 5] and Command.ACQUIRE.value == 5
+    assert PROTOCOL_VERSION == 2
     assert Status.OK.value == 0 and len(set(s.value for s in Status)) == len(Status)
 
 
@@ -34,6 +37,15 @@ def test_words_round_trip(nbytes, signed, bits):
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1)) if signed else (0, 2**bits)
     values = [int(v) for v in rng.integers(lo, hi, 50)] + [lo, hi - 1]
     assert unpack_words(pack_words(values, nbytes), nbytes, signed=signed, bits=bits) == values
+
+
+def test_acquire_records_round_trip():
+    raw = [0, 4095, 1, 2048, 0xABC]
+    codes = [0, 15, 3, 255, 7]
+    body = pack_acquired(raw, codes)
+    assert len(body) == ACQUIRE_RECORD_BYTES * len(raw) and body[3:6] == b"\xff\x0f\x0f"
+    got_raw, got_codes = unpack_acquired(body)
+    assert list(got_raw) == raw and list(got_codes) == codes
 
 
 def test_parser_resynchronises_after_garbage_and_bad_crc():

@@ -7,10 +7,25 @@
 // ends the run. Busy time runs at full speed; when both lines are idle the clock advances
 // IDLE_CHUNK cycles per millisecond of waiting, so that the design's timeouts still expire.
 // STATS_FILE receives "cycles rx_bytes tx_bytes resets" on exit and every 2^20 cycles.
+//
+// Built with -DPMOD_AD1 (a board top with the Pmod AD1 source, boards/pmod_ad1.py): usage
+// simboard DIVISOR STATS_FILE CLOCK_NS SIGNAL, and an AD7476A model drives the top's adc_sdata
+// from its adc_cs_n and adc_sclk (the C++ twin of boards.pmod_ad1.AD7476AModel): CS falling
+// samples SIGNAL ("sine": a full-scale 1 kHz sine of the simulated time plus +-2 LSB of noise;
+// "count": conversion k reads k mod 4096), drives the first leading zero after t3; each SCLK
+// falling edge holds the old bit for t7, then a pseudo-random level until t4, then the next
+// bit (4 zeros, 12 bits MSB first); the 16th falling edge and CS rising three-state the line
+// (pseudo-random). CLOCK_NS is the board clock's period the data sheet's times are counted in.
+// Every breach of the converter's timing (SCLK over 20 MHz or beyond 40/60, CS to SCLK setup,
+// a conversion of other than 16 SCLKs, CS high under t1, quiet time, acquisition time, over
+// 1 M samples/s) counts as a violation; STATS_FILE then also gets "conversions violations
+// mask" (mask: which checks failed, bit i = VIOLATION_NAMES[i] in boards/simboard).
 #include "Vboard_top.h"
 #include "verilated.h"
 
+#include <cmath>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,8 +41,98 @@ static void on_term(int) { stop_request = 1; }
 
 static const unsigned long IDLE_CHUNK = 2000;
 
+#ifdef PMOD_AD1
+// AD7476A data sheet (Rev. F) Table 4, in ns
+static const double T_QUIET = 50, T1 = 10, T2 = 10, T3 = 22, T4 = 40, T7 = 7, T8 = 36,
+                    T_ACQ = 250, SCLK_MIN_PERIOD = 50, MARK = 0.4, CONVERSION_MIN = 1000;
+enum { V_SCLK_FAST, V_MARK, V_SETUP, V_BITS, V_CS_HIGH, V_QUIET, V_ACQ, V_RATE, V_SCLK_LOW,
+       V_COUNT };
+
+struct Ad7476a {
+    double tclk;            // ns per board clock cycle
+    bool count_signal;
+    int cs = 1, sclk = 1;
+    int falls = 0;
+    unsigned frame = 0;     // the 12-bit value; bit i of the 16-bit frame is (frame >> (15 - i))
+    int kind = 0;           // the line's last event: 0 three-state, 1 CS fell, 2 SCLK fell, 3 the 16th
+    double t_event = 0;
+    int old_bit = 0, new_bit = 0;
+    double t_cs_fall = -1, t_cs_rise = -1, t_16th = -1, t_track = -1, t_fall = -1, t_rise = -1;
+    unsigned long long conversions = 0, violations = 0;
+    unsigned mask = 0;
+    uint32_t lcg = 12345;
+
+    int noise() { lcg = lcg * 1664525u + 1013904223u; return (int)(lcg >> 31); }
+    int bit(int i) const { return (int)((frame >> (15 - i)) & 1); }
+    void violate(int what) { violations++; mask |= 1u << what; }
+    unsigned sample(double t_ns) {
+        if (count_signal) return (unsigned)(conversions & 4095);
+        double v = 2047.5 + 2040.0 * std::sin(2 * M_PI * 1e3 * t_ns * 1e-9);
+        lcg = lcg * 1664525u + 1013904223u;
+        v += (double)((int)(lcg >> 29) - 4) * 0.5;  // -2 .. +1.5 LSB
+        return (unsigned)std::lround(std::fmin(4095.0, std::fmax(0.0, v)));
+    }
+    // the front end's outputs after the clock edge at cycle c
+    void observe(unsigned long long c, int cs_n, int sclk_now) {
+        double t = (double)c * tclk;
+        if (cs && !cs_n) {                 // CS falls: sample, convert, the first leading zero
+            if (!sclk_now) violate(V_SCLK_LOW);
+            if (t_cs_rise >= 0 && t - t_cs_rise < T1) violate(V_CS_HIGH);
+            if (t_16th >= 0 && t - (t_16th + T8) < T_QUIET) violate(V_QUIET);
+            if (t_track >= 0 && t - t_track < T_ACQ) violate(V_ACQ);
+            if (t_cs_fall >= 0 && t - t_cs_fall < CONVERSION_MIN - 1e-6) violate(V_RATE);
+            frame = sample(t) & 4095;
+            conversions++;
+            t_cs_fall = t; falls = 0; t_fall = t_rise = t_16th = t_track = -1;
+            kind = 1; t_event = t; new_bit = bit(0);
+        } else if (!cs && cs_n) {          // CS rises
+            if (falls != 16) violate(V_BITS);
+            t_cs_rise = t; kind = 0; t_event = t;
+        }
+        if (!cs_n && sclk && !sclk_now) {  // SCLK falls
+            if (t_fall < 0) {
+                if (t - t_cs_fall < T2) violate(V_SETUP);
+            } else {
+                double period = t - t_fall, high = t - t_rise, low = t_rise - t_fall;
+                if (period < SCLK_MIN_PERIOD - 1e-6) violate(V_SCLK_FAST);
+                if (std::fmin(high, low) < MARK * period - 1e-6) violate(V_MARK);
+            }
+            falls++; t_fall = t;
+            if (falls < 16) { kind = 2; t_event = t; old_bit = bit(falls - 1); new_bit = bit(falls); }
+            else if (falls == 16) { kind = 3; t_event = t; old_bit = bit(15); t_16th = t; }
+            else violate(V_BITS);
+        }
+        if (!cs_n && !sclk && sclk_now) {  // SCLK rises
+            t_rise = t;
+            if (falls == 13) t_track = t;  // the track-and-hold goes back to track
+        }
+        cs = cs_n; sclk = sclk_now;
+    }
+    // SDATA as the FPGA reads it at the clock edge of cycle c
+    int line(unsigned long long c) {
+        double dt = (double)c * tclk - t_event;
+        switch (kind) {
+        case 1: return dt >= T3 ? new_bit : noise();
+        case 2: return dt < T7 ? old_bit : (dt >= T4 ? new_bit : noise());
+        case 3: return dt < T7 ? old_bit : noise();
+        default: return noise();
+        }
+    }
+};
+#endif
+
 int main(int argc, char** argv) {
+#ifdef PMOD_AD1
+    if (argc < 5) { fprintf(stderr, "usage: %s DIVISOR STATS_FILE CLOCK_NS SIGNAL\n", argv[0]); return 2; }
+    Ad7476a adc;
+    adc.tclk = atof(argv[3]);
+    adc.count_signal = strcmp(argv[4], "count") == 0;
+    if (!(adc.tclk > 0) || (!adc.count_signal && strcmp(argv[4], "sine") != 0)) {
+        fprintf(stderr, "CLOCK_NS must be positive and SIGNAL sine or count\n"); return 2;
+    }
+#else
     if (argc < 3) { fprintf(stderr, "usage: %s DIVISOR STATS_FILE\n", argv[0]); return 2; }
+#endif
     const int div = atoi(argv[1]);
     const char* stats_path = argv[2];
     Verilated::commandArgs(1, argv);
@@ -50,9 +155,15 @@ int main(int argc, char** argv) {
     Vboard_top* top = new Vboard_top;
     unsigned long long cycles = 0, rx_bytes = 0, tx_bytes = 0, resets = 0;
     auto tick = [&]() {
+#ifdef PMOD_AD1
+        top->adc_sdata = adc.line(cycles + 1);  // what the coming edge reads
+#endif
         top->clk = 0; top->eval();
         top->clk = 1; top->eval();
         cycles++;
+#ifdef PMOD_AD1
+        adc.observe(cycles, top->adc_cs_n, top->adc_sclk);
+#endif
     };
     auto do_reset = [&]() {
         top->rst = 1; top->rx = 1;
@@ -61,7 +172,15 @@ int main(int argc, char** argv) {
     };
     auto write_stats = [&]() {
         FILE* f = fopen(stats_path, "w");
-        if (f) { fprintf(f, "%llu %llu %llu %llu\n", cycles, rx_bytes, tx_bytes, resets); fclose(f); }
+        if (f) {
+#ifdef PMOD_AD1
+            fprintf(f, "%llu %llu %llu %llu %llu %llu %u\n", cycles, rx_bytes, tx_bytes, resets,
+                    adc.conversions, adc.violations, adc.mask);
+#else
+            fprintf(f, "%llu %llu %llu %llu\n", cycles, rx_bytes, tx_bytes, resets);
+#endif
+            fclose(f);
+        }
     };
     top->rx = 1;
     do_reset();
@@ -118,6 +237,10 @@ int main(int argc, char** argv) {
             out_len = 0;
         }
         bool busy = drv_bit >= 0 || in_pos < in_len || dec_state != 0 || !txv;
+#ifdef PMOD_AD1
+        // converting: a burst of samples is under way (the next CS fall is due)
+        busy = busy || !top->adc_cs_n || (double)cycles * adc.tclk - adc.t_cs_fall < 20000.0;
+#endif
         idle = busy ? 0 : idle + 1;
         if (idle > 50u * (unsigned)div) {
             struct pollfd p = {mfd, POLLIN, 0};
