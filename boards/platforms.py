@@ -44,6 +44,24 @@ def _clock_ice40_pll(m: Module, platform, board: "Board") -> ClockDomain:
     return cd
 
 
+def _clock_ice40_pll_core(m: Module, platform, board: "Board") -> ClockDomain:
+    """iCE40 SB_PLL40_CORE fed from the board's clock through its global buffer → ``sync``;
+    reset held until the PLL locks. For boards whose clock pin is not a PLL pad (the HX1K/HX8K
+    boards: nextpnr says ``PACKAGEPIN ... is not connected to any PLL BEL`` for the pad form)."""
+    p = board.pll
+    clk_in = platform.request(platform.default_clk, dir="-")
+    m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_in)
+    cd = ClockDomain("sync")
+    lock = Signal()
+    m.submodules.pll = Instance(
+        "SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
+        p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+        i_REFERENCECLK=clk_buf.i, i_RESETB=1, i_BYPASS=0,
+        o_PLLOUTGLOBAL=cd.clk, o_LOCK=lock)
+    m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
+    return cd
+
+
 def _clock_ecp5_pll(m: Module, platform, board: "Board") -> ClockDomain:
     """ECP5 EHXPLLL from the board's clock → ``sync``; reset held until the PLL locks."""
     p = board.pll
@@ -176,6 +194,11 @@ def _icebreaker():
     return ICEBreakerPlatform()
 
 
+def _hx8k_breakout():
+    from amaranth_boards.ice40_hx8k_b_evn import ICE40HX8KBEVNPlatform
+    return ICE40HX8KBEVNPlatform()
+
+
 def _ulx3s_85f():
     from amaranth_boards.ulx3s import ULX3S_85F_Platform
     return ULX3S_85F_Platform()
@@ -194,6 +217,12 @@ BOARDS = {
         pll={"CLKI_DIV": 1, "CLKOP_DIV": 12, "CLKOP_CPHASE": 5, "CLKFB_DIV": 2},
         baud=2_000_000, bitstream="bit", loader_args=("-b", "ulx3s"), loader_sram=("-m",),
         loader_flash=("-f",), usb_id="0403:6015", flip_flops=83640),
+    "ice40-hx8k": Board(
+        name="ice40-hx8k", description="Lattice iCE40-HX8K Breakout (iCE40HX8K-CT256)",
+        platform=_hx8k_breakout, family="ice40", clock=_clock_ice40_pll_core, input_mhz=12,
+        clk_mhz=30, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}, baud=3_000_000,
+        bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
+        loader_flash=(), usb_id="0403:6010", flip_flops=7680),
     "tangnano9k": Board(
         name="tangnano9k", description="Sipeed Tang Nano 9K (Gowin GW1NR-LV9QN88PC6/I5)",
         platform=_tang_nano_9k, family="gowin", clock=_clock_gowin_direct, input_mhz=27,
@@ -350,6 +379,33 @@ def _tool_environment(board: Board) -> dict:
     return env
 
 
+def _build_failure(board: Board, design: Design, out: Path) -> str | None:
+    """Say in one line why nextpnr failed, from its log: a cell type used beyond the device's
+    (``Info: ICESTORM_LC: 1396/ 1280 109%``), else its first ``ERROR`` line."""
+    import re
+    logs = [out / p for p in ("top.tim", "top.rpt") if (out / p).exists()]
+    text = "\n".join(p.read_text(errors="replace") for p in logs)
+    over = [(cell, int(used), int(avail)) for cell, used, avail in
+            re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text)
+            if int(used) > int(avail)]
+    if over:
+        cell, used, avail = over[0]
+        return (f"{design.name} does not fit the {board.description}: it needs {used} {cell}, "
+                f"the device has {avail}; try --thresholds constant or a larger board; logs in "
+                f"{out}")
+    errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln]
+    if not errors:
+        return None
+    full = [e for e in errors if "no BELs remaining" in e or "Unable to place" in e]
+    if full:
+        return (f"{design.name} does not fit the {board.description}: {full[0]}; try "
+                f"--thresholds constant or a larger board; logs in {out}")
+    hint = ""
+    if "PACKAGEPIN" in errors[0] and "not connected to any PLL BEL" in errors[0]:
+        hint = " (the board's clock pin is no PLL pad: give the board clock=_clock_ice40_pll_core)"
+    return f"board build failed: {errors[0]}{hint}; logs in {out}"
+
+
 def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: int = 1,
                 thresholds: str = "auto", log=print, source: str = "uart",
                 sample_rate: float | None = None) -> dict:
@@ -395,19 +451,8 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
     except Exception as exc:  # the shell script failed: name the step and the log
         import subprocess
         if isinstance(exc, subprocess.CalledProcessError):
-            logs = [p for p in ("top.rpt", "top.tim") if (out / p).exists()]
-            tail = ""
-            for p in reversed(logs):
-                lines = [ln for ln in (out / p).read_text(errors="replace").splitlines()
-                         if "ERROR" in ln]
-                if lines:
-                    tail = lines[-1].strip()
-                    break
-            if "no BELs remaining" in tail or "Unable to place" in tail:
-                raise ToolchainError(f"{design.name} does not fit the {board.description}: "
-                                     f"{tail}; try --thresholds constant or a larger board; "
-                                     f"logs in {out}") from None
-            raise ToolchainError(f"board build failed: {tail or exc}; logs in {out}") from None
+            raise ToolchainError(_build_failure(board, design, out) or
+                                 f"board build failed: {exc}; logs in {out}") from None
         raise
     finally:
         os.environ.clear()

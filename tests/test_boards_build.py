@@ -109,7 +109,7 @@ def test_unknown_board_is_one_line(capsys):
     assert e.value.code == 1
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert err == ["error: unknown board 'tangnano20k'; supported boards: icebreaker, ulx3s, "
-                   "tangnano9k (see `adcforge board list`)"]
+                   "ice40-hx8k, tangnano9k (see `adcforge board list`)"]
 
 
 @pytest.mark.slow
@@ -125,3 +125,51 @@ def test_tangnano9k_build(tmp_path):
     assert 0 < report["logic_cells"] <= report["logic_cells_available"]
     assert report["fmax_mhz"] >= report["target_mhz"] > 26.9
     assert (tmp_path / "top.fs").stat().st_size > 100_000
+
+
+# -- iCE40-HX8K Breakout: an iCE40 whose clock pin is no PLL pad (SB_PLL40_CORE) --------------
+
+
+def test_ice40_hx8k_registry_and_its_core_pll():
+    from boards.platforms import BoardBuild, _clock_ice40_pll_core
+    b = get_board("ice40-hx8k")
+    assert (b.family, b.clock, b.flip_flops, b.bitstream) == ("ice40", _clock_ice40_pll_core,
+                                                              7680, "bin")
+    assert b.clk_mhz * 1e6 / b.divisor == b.baud  # 30 MHz / 10 cycles per bit = 3 Mbaud
+    plan = b.platform().prepare(BoardBuild(b, resolve_design("adc1_in8"), runtime_thresholds=True),
+                                name="top")
+    verilog = plan.files["top.v"] if "top.v" in plan.files else plan.files["top.il"]
+    assert "SB_PLL40_CORE" in verilog and "SB_PLL40_PAD" not in verilog
+
+
+def test_a_failed_place_says_what_does_not_fit_or_its_first_error(tmp_path):
+    from boards.platforms import _build_failure
+    b, d = get_board("ice40-hx8k"), resolve_design("adc1_in8")
+    (tmp_path / "top.tim").write_text(
+        "Info: Device utilisation:\nInfo: \t         ICESTORM_LC:    1396/   1280   109%\n"
+        "Info: \t        ICESTORM_RAM:       5/     16    31%\n"
+        "ERROR: Failed to expand region (0, 0) |_> (13, 17) of 1395 ICESTORM_LCs\n")
+    assert _build_failure(b, d, tmp_path) == (
+        f"adc1_in8 does not fit the {b.description}: it needs 1396 ICESTORM_LC, the device has "
+        f"1280; try --thresholds constant or a larger board; logs in {tmp_path}")
+    (tmp_path / "top.tim").write_text(
+        "ERROR: PLL 'pll' PACKAGEPIN SB_IO 'clk12_0__io$sb_io' is not connected to any PLL BEL\n"
+        "ERROR: Packing design failed.\n")
+    msg = _build_failure(b, d, tmp_path)
+    assert msg.startswith("board build failed: ERROR: PLL 'pll' PACKAGEPIN")
+    assert "give the board clock=_clock_ice40_pll_core" in msg
+    (tmp_path / "top.tim").write_text("Info: nothing wrong\n")
+    assert _build_failure(b, d, tmp_path) is None
+
+
+@pytest.mark.slow
+def test_ice40_hx8k_build(tmp_path):
+    build_board("ice40-hx8k", resolve_design("adc4_in12"), tmp_path, log=lambda m: None)
+    report = json.loads((tmp_path / "report.json").read_text())
+    for key in KEYS:
+        assert report[key] is not None, key
+    assert report["fits"] and report["timing_met"] and report["runtime_thresholds"]
+    assert 0 < report["logic_cells"] <= report["logic_cells_available"] == 7680
+    assert report["fmax_mhz"] >= report["target_mhz"] > 29.9
+    assert report["utilization"]["ICESTORM_PLL"]["used"] == 1  # the ADC clock is the PLL's
+    assert (tmp_path / "top.bin").stat().st_size == 135100  # a complete iCE40HX8K image
