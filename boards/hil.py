@@ -299,6 +299,7 @@ class HilRunner:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         self.source = source
+        self.board_name: str | None = None  # for messages: the board, when known
         self.mode = mode or ("mac" if design.mac is not None and source == "uart" else "codes")
         if self.mode not in ("codes", "mac"):
             raise ValueError(f"mode must be 'codes' or 'mac', not {self.mode!r}")
@@ -610,7 +611,8 @@ class HilRunner:
             raise HilError(
                 "the board's bitstream has no sample source (ACQUIRE answered "
                 "UNKNOWN_COMMAND): build and flash it with the source, `adcforge board build "
-                f"BOARD {self.design.name} --source {self.source}` then `adcforge board flash`")
+                f"{self.board_name or 'BOARD'} {self.design.name} --source {self.source}` then "
+                f"`adcforge board flash`")
         if status != Status.OK.value:
             try:
                 name = Status(status).name
@@ -785,6 +787,7 @@ def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = Non
         try:
             runner = HilRunner(transport, design, mode=mode, window=window,
                                max_tries=max_tries, progress=progress, source=source)
+            runner.board_name = board
             report = runner.run(samples)
         finally:
             transport.close()

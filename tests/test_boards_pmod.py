@@ -328,7 +328,8 @@ def test_runner_counts_a_wrong_code_and_survives_a_lost_answer():
 
 def test_runner_names_a_bitstream_without_the_source():
     with pytest.raises(HilError, match=r"^the board's bitstream has no sample source .*"
-                                       r"--source pmod-ad1` then `adcforge board flash`$"):
+                                       r"build BOARD adc4_in12 --source pmod-ad1` then "
+                                       r"`adcforge board flash`$"):
         HilRunner(PyBoardTransport(DESIGN), DESIGN, source="pmod-ad1").run(10)
     with pytest.raises(HilError, match="use --mode codes"):
         HilRunner(PyBoardTransport(DESIGN), resolve_design("adc8_in16_mac"), mode="mac",
@@ -353,13 +354,16 @@ def test_icebreaker_pins_and_boards_without_a_pmod_port():
             check_source(name, "pmod-ad1")
 
 
-def one_error_line(capsys, argv):
+def one_error_line(capsys, argv, *, started=False):
+    """Run the command line; it must exit 1 with one error line (and, unless it ``started``
+    a run, whose progress goes to stderr too, nothing else on stderr)."""
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 1
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
+    errors = [ln for ln in err if ln.startswith("error: ")]
+    assert len(errors) == 1 and (started or len(err) == 1), err
+    return errors[0]
 
 
 def test_a_source_the_board_cannot_take_is_one_line_and_nothing_lost(capsys, tmp_path):
@@ -435,3 +439,26 @@ def test_simulated_board_pmod_source_survives_link_faults():
     assert r["resends"] >= 2 and len(r["faults_injected"]) == 2
     assert r["sim"]["adc_violations"] == 0
     assert r["sim"]["adc_conversions"] > 1500  # the lost answer's samples were converted
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("simboard")
+@pytest.mark.parametrize("with_source", [True, False])
+def test_hil_board_path_uses_a_bitstream_with_the_source(with_source, capsys):
+    """``hil --board icebreaker --port P --source pmod-ad1`` against the simulated board's pty
+    (the real board's code path): a top with the source is checked end to end; one without
+    it (a UART bitstream) is named in one line."""
+    from boards.simboard import PmodSim, SimulatedBoard
+    argv = ["hil", "--board", "icebreaker", "--port", None, "adc4_in12", "--source", "pmod-ad1",
+            "--samples", "600"]
+    with SimulatedBoard(DESIGN, adc=PmodSim() if with_source else None) as board:
+        argv[4] = board.port
+        if with_source:
+            main(argv)
+            out = capsys.readouterr().out
+            assert "checked 600  mismatches 0" in out and "failed 0" in out
+        else:
+            line = one_error_line(capsys, argv, started=True)
+            assert line.startswith("error: the board's bitstream has no sample source "
+                                   "(ACQUIRE answered UNKNOWN_COMMAND)")
+            assert "`adcforge board build icebreaker adc4_in12 --source pmod-ad1`" in line
