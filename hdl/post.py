@@ -17,8 +17,8 @@ from adcforge.golden import ref_output_stage, ref_post_mac, ref_post_multiplier,
 
 from .pipe import SkidBuffer, logic_rom
 
-__all__ = ["POSTMultiplier", "POSTMac", "OutputStage", "ref_post_multiplier", "ref_post_mac",
-           "ref_output_stage"]
+__all__ = ["POSTMultiplier", "POSTMac", "POSTProducts", "MacAccumulator", "OutputStage",
+           "products_layout", "ref_post_multiplier", "ref_post_mac", "ref_output_stage"]
 
 
 def _check_post_args(width, exponent_bits, guard_bits):
@@ -171,6 +171,278 @@ class OutputStage(wiring.Component):
         return m
 
 
+def products_layout(prod_shape, in_lanes: int, mac_lanes: int) -> data.StructLayout:
+    """The payload of :class:`POSTProducts`'s output: ``products[p][lane]`` (activation ``p`` of
+    the beat times the weight of lane ``lane``) and ``last`` (the inference's last step)."""
+    return data.StructLayout({
+        "products": data.ArrayLayout(data.ArrayLayout(prod_shape, mac_lanes), in_lanes),
+        "last": 1,
+    })
+
+
+class POSTProducts(wiring.Component):
+    """The products of :class:`POSTMac`: each beat's ``in_lanes`` activations times their
+    weights, ``mac_lanes`` weights per clock, four register stages (table reads, their
+    registers, parity select and shift, sign).
+
+    A beat of ``i`` is taken in ``groups = ceil(outputs / mac_lanes)`` steps, one lane group
+    per clock; step ``n`` of an inference (``n = beat * groups + group``, counted from reset)
+    yields ``products[p][lane] = ref_post_multiplier(a[p], sign[j, i], exponent[j, i])`` with
+    ``i = beat * in_lanes + p`` and ``j = group * mac_lanes + lane`` (0 for ``j >= outputs``),
+    and ``last`` on its final step. Every register advances when ``o.ready`` is high (the
+    pipeline's enable): ``o`` carries the steps in order, four enabled clocks after their beat.
+
+    Members
+    -------
+    i : In(stream.Signature(signed(width)))  (``in_lanes`` > 1: an array of activations)
+    o : Out(stream.Signature(products_layout(signed(width + q + 1), in_lanes, mac_lanes)))
+    """
+
+    def __init__(self, *, sign, exponent, width, exponent_bits, guard_bits, mac_lanes,
+                 in_lanes, rom_style=None):
+        _check_post_args(width, exponent_bits, guard_bits)
+        self.sign, self.exponent = np.asarray(sign), np.asarray(exponent)
+        self.outputs, self.inputs = self.sign.shape
+        self.width, self.exponent_bits = width, exponent_bits
+        self.q = product_frac_bits(exponent_bits, guard_bits)
+        self.mac_lanes, self.in_lanes = mac_lanes, in_lanes
+        self.groups = -(-self.outputs // mac_lanes)
+        self.beats = self.inputs // in_lanes
+        self.rom_style = rom_style
+        self.latency = 4
+        self.product_shape = signed(width + self.q + 1)
+        in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
+        super().__init__({
+            "i": In(stream.Signature(in_shape)),
+            "o": Out(stream.Signature(products_layout(self.product_shape, in_lanes,
+                                                      mac_lanes))),
+        })
+
+    def _weight_layout(self):
+        lane_word = data.ArrayLayout(WeightLayout(self.exponent_bits), self.mac_lanes)
+        return lane_word if self.in_lanes == 1 else data.ArrayLayout(lane_word, self.in_lanes)
+
+    def _weight_rom_init(self):
+        """One word per (beat, group): for each of the beat's ``in_lanes`` activations,
+        ``mac_lanes`` weights, lane 0 in the low bits."""
+        init = []
+        for b in range(self.beats):
+            for g in range(self.groups):
+                word = []
+                for p in range(self.in_lanes):
+                    i = b * self.in_lanes + p
+                    row = []
+                    for lane in range(self.mac_lanes):
+                        j = g * self.mac_lanes + lane
+                        if j < self.outputs:
+                            row.append({"sign": int(self.sign[j, i]),
+                                        "exponent": int(self.exponent[j, i])})
+                        else:
+                            row.append({"sign": 0, "exponent": 0})
+                    word.append(row)
+                init.append(word[0] if self.in_lanes == 1 else word)
+        return self._weight_layout(), init
+
+    def elaborate(self, platform):
+        m = Module()
+        G, L, B, P = self.groups, self.mac_lanes, self.beats, self.in_lanes
+        en = self.o.ready  # the product pipeline advances
+
+        def act(p):
+            return self.i.payload if P == 1 else self.i.payload[p]
+
+        # Beat sequencer: each beat is presented for G clocks, one lane group each.
+        group = Signal(range(G))
+        waddr = Signal(range(B * G))
+        beat = self.i.valid & en
+        m.d.comb += self.i.ready.eq(en & (group == G - 1))
+        with m.If(beat):
+            m.d.sync += [group.eq(Mux(group == G - 1, 0, group + 1)),
+                         waddr.eq(Mux(waddr == B * G - 1, 0, waddr + 1))]
+
+        # Stage 1: table reads (odd-exponent LUT, weight word) and the even-exponent value.
+        pipelined = self.rom_style == "logic"  # the table in LUTs, two register stages
+        if not pipelined:
+            m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q, self.rom_style)
+            lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
+        word_layout, init = self._weight_rom_init()
+        attrs = {"rom_style": self.rom_style} if self.rom_style else None
+        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init,
+                                                    attrs=attrs)
+        w_rd = wrom.read_port(domain="sync")
+        m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
+        if not pipelined:
+            for p, rd in enumerate(lut_rds):
+                m.d.comb += [rd.addr.eq(act(p).as_unsigned()), rd.en.eq(en)]
+        sfx = (lambda p: "") if P == 1 else (lambda p: f"_a{p}")
+        even = [Signal(signed(self.width + self.q), name=f"even{sfx(p)}") for p in range(P)]
+        valid1, last1 = Signal(), Signal()
+        with m.If(en):
+            m.d.sync += [valid1.eq(beat), last1.eq(waddr == B * G - 1)]
+            m.d.sync += [even[p].eq(act(p) << self.q) for p in range(P)]
+
+        # Stage 2: the table outputs registered as they are (block RAM outputs are slow).
+        odd2 = [Signal(signed(self.width + self.q), name=f"odd2{sfx(p)}") for p in range(P)]
+        even2 = [Signal(signed(self.width + self.q), name=f"even2{sfx(p)}") for p in range(P)]
+        weights2 = Signal(word_layout)
+        valid2, last2 = Signal(), Signal()
+        with m.If(en):
+            m.d.sync += [weights2.eq(w_rd.data), valid2.eq(valid1), last2.eq(last1)]
+            if not pipelined:
+                m.d.sync += [odd2[p].eq(lut_rds[p].data) for p in range(P)]
+            m.d.sync += [even2[p].eq(even[p]) for p in range(P)]
+
+        if pipelined:  # the ROM's two stages stand for the read and its register
+            lut = sqrt_half_lut(self.width, self.q)
+            half = 2 ** (self.width - 1)
+            init_raw = [int(lut[(a if a < half else a - 2 * half) + half])
+                        for a in range(2 * half)]
+            for p in range(P):
+                data_ = logic_rom(m, init_raw, self.width + self.q, act(p).as_unsigned(), en,
+                                  name=f"odd_lut{sfx(p)}")
+                m.d.comb += odd2[p].eq(data_.as_signed())
+
+        def weight(p, lane):
+            return weights2[lane] if P == 1 else weights2[p][lane]
+
+        # Stage 3: per activation and lane, parity select and shift; stage 4: sign.
+        mag_shape = signed(self.width + self.q)
+        valid3, last3, valid4, last4 = Signal(), Signal(), Signal(), Signal()
+        with m.If(en):
+            m.d.sync += [valid3.eq(valid2), last3.eq(last2), valid4.eq(valid3), last4.eq(last3)]
+            for p in range(P):
+                for lane in range(L):
+                    mag = Signal(mag_shape, name=f"magnitude{sfx(p)}_{lane}")
+                    sgn = Signal(signed(2), name=f"sign{sfx(p)}_{lane}")
+                    prod = Signal(self.product_shape, name=f"product{sfx(p)}_{lane}")
+                    w = weight(p, lane)
+                    m.d.sync += [mag.eq(_post_magnitude(even2[p], odd2[p], w.exponent)),
+                                 sgn.eq(w.sign), prod.eq(_post_signed(mag, sgn))]
+                    m.d.comb += self.o.payload.products[p][lane].eq(prod)
+        m.d.comb += [self.o.valid.eq(valid4), self.o.payload.last.eq(last4)]
+        return m
+
+
+class MacAccumulator(wiring.Component):
+    """The accumulators of :class:`POSTMac`: each step's ``in_lanes`` products per lane summed
+    by a pipelined adder tree (``tree_levels`` register levels), added into a ring of
+    ``groups`` lane groups that rotates once per step (so after the ``beats * groups`` steps
+    of an inference it is aligned again), the ring starting at the bias; on an inference's
+    ``last`` step the ``outputs`` sums go to an output buffer, which ``o`` emits in order,
+    ``out_lanes`` per beat, while the next inference accumulates.
+
+    With ``stall=True``, ``i.ready`` drops only when an inference completes while the previous
+    one is still being emitted. With ``stall=False`` nothing ever waits (``i.ready`` is 1, ``o``
+    must always be ready and the last steps of two inferences must be at least
+    ``output_beats`` clocks apart); the first result beat leaves ``tree_levels + 1`` clocks
+    after the last step, one beat per clock.
+
+    The ring (``ring[g][lane]``), the output buffer (``out_buf``), ``out_busy`` and
+    ``out_count`` are attributes: the formal specification of ``adcforge prove`` states
+    invariants on them.
+
+    Members
+    -------
+    i : In(stream.Signature(products_layout(product_shape, in_lanes, mac_lanes)))
+    o : Out(stream.Signature(signed(acc_bits)))  (``out_lanes`` > 1: an array of sums)
+    """
+
+    def __init__(self, *, bias, product_shape, acc_bits, mac_lanes, in_lanes, groups,
+                 out_lanes=1, stall=True):
+        self.bias = np.asarray(bias)
+        self.outputs = len(self.bias)
+        self.product_shape = product_shape
+        self.acc_bits, self.mac_lanes, self.in_lanes = acc_bits, mac_lanes, in_lanes
+        self.groups, self.out_lanes, self.stall = groups, out_lanes, bool(stall)
+        self.output_beats = self.outputs // out_lanes
+        self.tree_levels = (in_lanes - 1).bit_length()
+        self.latency = self.tree_levels + 1
+        G, L = groups, mac_lanes
+        acc_shape = signed(acc_bits)
+        init = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
+        self.ring = [[Signal(acc_shape, name=f"acc_g{g}_l{lane}", init=init[g * L + lane])
+                      for lane in range(L)] for g in range(G)]
+        self.out_buf = [Signal(acc_shape, name=f"out_{j}") for j in range(self.outputs)]
+        self.out_busy = Signal(name="out_busy")
+        self.out_count = Signal(range(self.output_beats), name="out_count")
+        out_shape = acc_shape if out_lanes == 1 else data.ArrayLayout(acc_shape, out_lanes)
+        super().__init__({
+            "i": In(stream.Signature(products_layout(product_shape, in_lanes, mac_lanes))),
+            "o": Out(stream.Signature(out_shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        G, L, P, K = self.groups, self.mac_lanes, self.in_lanes, self.out_lanes
+        R = self.output_beats
+        en = Signal()  # the adder tree and the ring advance
+        products = self.i.payload.products
+
+        # Stages 5...: the in_lanes products of each lane summed pairwise, one register level
+        # per adder level (none for one activation per beat).
+        sums = [[products[p][lane] for p in range(P)] for lane in range(L)]
+        valid_k, last_k = self.i.valid, self.i.payload.last
+        level = 0
+        while len(sums[0]) > 1:
+            level += 1
+            nv, nl = Signal(name=f"valid_sum{level}"), Signal(name=f"last_sum{level}")
+            with m.If(en):
+                m.d.sync += [nv.eq(valid_k), nl.eq(last_k)]
+            valid_k, last_k = nv, nl
+            for lane in range(L):
+                terms, reduced = sums[lane], []
+                for j in range(0, len(terms), 2):
+                    if j + 1 == len(terms):
+                        r = Signal(terms[j].shape(), name=f"sum{level}_{lane}_{j}")
+                        expr = terms[j]
+                    else:
+                        r = Signal(signed(max(len(terms[j]), len(terms[j + 1])) + 1),
+                                   name=f"sum{level}_{lane}_{j}")
+                        expr = terms[j] + terms[j + 1]
+                    with m.If(en):
+                        m.d.sync += r.eq(expr)
+                    reduced.append(r)
+                sums[lane] = reduced
+        lane_sum = [sums[lane][0] for lane in range(L)]
+
+        # Accumulate into the ring; the head group is updated and the ring rotates once per step.
+        ring, out_buf = self.ring, self.out_buf
+        out_busy, out_count = self.out_busy, self.out_count
+        bias = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
+        head = [Signal(signed(self.acc_bits), name=f"acc_next_{lane}") for lane in range(L)]
+        m.d.comb += [head[lane].eq(ring[0][lane] + lane_sum[lane]) for lane in range(L)]
+        rotated = ring[1:] + [head]  # group order after this step's update
+
+        # Output: out_buf[0:K] leave on o; the buffer shifts by K.
+        m.d.comb += self.o.valid.eq(out_busy)
+        m.d.comb += [self.o.payload.eq(out_buf[0])] if K == 1 else [
+            self.o.payload[k].eq(out_buf[k]) for k in range(K)]
+        taken = Signal()  # o takes a beat of sums this clock
+        m.d.comb += taken.eq(self.o.valid & self.o.ready)
+        freed = taken & (out_count == R - 1)  # ... the last one of the inference
+        # Stall only if an inference completes while the previous one is still being emitted.
+        m.d.comb += en.eq(~(valid_k & last_k & out_busy & ~freed) if self.stall else 1)
+        m.d.comb += self.i.ready.eq(en)
+        with m.If(valid_k & en):
+            with m.If(last_k):
+                m.d.sync += [ring[g][lane].eq(bias[g * L + lane])
+                             for g in range(G) for lane in range(L)]
+            with m.Else():
+                m.d.sync += [ring[g][lane].eq(rotated[g][lane])
+                             for g in range(G) for lane in range(L)]
+        with m.If(taken):
+            m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[K:])]
+            m.d.sync += out_count.eq(Mux(out_count == R - 1, 0, out_count + 1))
+            with m.If(out_count == R - 1):
+                m.d.sync += out_busy.eq(0)
+        # A finished inference fills the buffer (after the shift above, which it overrides).
+        with m.If(valid_k & en & last_k):
+            m.d.sync += [out_busy.eq(1), out_count.eq(0)]
+            flat = [s for grp in rotated for s in grp][:self.outputs]
+            m.d.sync += [b.eq(s) for b, s in zip(out_buf, flat)]
+        return m
+
+
 class POSTMac(wiring.Component):
     """POST multiply–accumulate: ``inputs`` activations in, ``outputs`` results out per inference.
 
@@ -244,157 +516,27 @@ class POSTMac(wiring.Component):
             "i": In(stream.Signature(in_shape)),
             "o": Out(stream.Signature(out_shape)),
         })
-
-    def _weight_layout(self):
-        lane_word = data.ArrayLayout(WeightLayout(self.exponent_bits), self.mac_lanes)
-        return lane_word if self.in_lanes == 1 else data.ArrayLayout(lane_word, self.in_lanes)
-
-    def _weight_rom_init(self):
-        """One word per (beat, group): for each of the beat's ``in_lanes`` activations,
-        ``mac_lanes`` weights, lane 0 in the low bits."""
-        init = []
-        for b in range(self.beats):
-            for g in range(self.groups):
-                word = []
-                for p in range(self.in_lanes):
-                    i = b * self.in_lanes + p
-                    row = []
-                    for lane in range(self.mac_lanes):
-                        j = g * self.mac_lanes + lane
-                        if j < self.outputs:
-                            row.append({"sign": int(self.sign[j, i]),
-                                        "exponent": int(self.exponent[j, i])})
-                        else:
-                            row.append({"sign": 0, "exponent": 0})
-                    word.append(row)
-                init.append(word[0] if self.in_lanes == 1 else word)
-        return self._weight_layout(), init
+        # The parts, each its own component: products -> accumulators -> output stage(s).
+        self.products = POSTProducts(sign=sign, exponent=exponent, width=width,
+                                     exponent_bits=exponent_bits, guard_bits=guard_bits,
+                                     mac_lanes=mac_lanes, in_lanes=in_lanes, rom_style=rom_style)
+        self.accumulator = MacAccumulator(bias=bias, product_shape=self.products.product_shape,
+                                          acc_bits=acc_bits, mac_lanes=mac_lanes,
+                                          in_lanes=in_lanes, groups=self.groups,
+                                          out_lanes=out_lanes, stall=stall)
+        self.output_stages = [OutputStage(acc_bits, output_bits, output_shift)
+                              for _ in range(out_lanes)]
 
     def elaborate(self, platform):
         m = Module()
-        G, L, B, P = self.groups, self.mac_lanes, self.beats, self.in_lanes
-        en = Signal()  # the product pipeline advances
-
-        def act(p):
-            return self.i.payload if P == 1 else self.i.payload[p]
-
-        # Beat sequencer: each beat is presented for G clocks, one lane group each.
-        group = Signal(range(G))
-        waddr = Signal(range(B * G))
-        beat = self.i.valid & en
-        m.d.comb += self.i.ready.eq(en & (group == G - 1))
-        with m.If(beat):
-            m.d.sync += [group.eq(Mux(group == G - 1, 0, group + 1)),
-                         waddr.eq(Mux(waddr == B * G - 1, 0, waddr + 1))]
-
-        # Stage 1: table reads (odd-exponent LUT, weight word) and the even-exponent value.
-        pipelined = self.rom_style == "logic"  # the table in LUTs, two register stages
-        if not pipelined:
-            m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q, self.rom_style)
-            lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
-        word_layout, init = self._weight_rom_init()
-        attrs = {"rom_style": self.rom_style} if self.rom_style else None
-        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init,
-                                                    attrs=attrs)
-        w_rd = wrom.read_port(domain="sync")
-        m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
-        if not pipelined:
-            for p, rd in enumerate(lut_rds):
-                m.d.comb += [rd.addr.eq(act(p).as_unsigned()), rd.en.eq(en)]
-        sfx = (lambda p: "") if P == 1 else (lambda p: f"_a{p}")
-        even = [Signal(signed(self.width + self.q), name=f"even{sfx(p)}") for p in range(P)]
-        valid1, last1 = Signal(), Signal()
-        with m.If(en):
-            m.d.sync += [valid1.eq(beat), last1.eq(waddr == B * G - 1)]
-            m.d.sync += [even[p].eq(act(p) << self.q) for p in range(P)]
-
-        # Stage 2: the table outputs registered as they are (block RAM outputs are slow).
-        odd2 = [Signal(signed(self.width + self.q), name=f"odd2{sfx(p)}") for p in range(P)]
-        even2 = [Signal(signed(self.width + self.q), name=f"even2{sfx(p)}") for p in range(P)]
-        weights2 = Signal(word_layout)
-        valid2, last2 = Signal(), Signal()
-        with m.If(en):
-            m.d.sync += [weights2.eq(w_rd.data), valid2.eq(valid1), last2.eq(last1)]
-            if not pipelined:
-                m.d.sync += [odd2[p].eq(lut_rds[p].data) for p in range(P)]
-            m.d.sync += [even2[p].eq(even[p]) for p in range(P)]
-
-        if pipelined:  # the ROM's two stages stand for the read and its register
-            lut = sqrt_half_lut(self.width, self.q)
-            half = 2 ** (self.width - 1)
-            init_raw = [int(lut[(a if a < half else a - 2 * half) + half])
-                        for a in range(2 * half)]
-            for p in range(P):
-                data = logic_rom(m, init_raw, self.width + self.q, act(p).as_unsigned(), en,
-                                 name=f"odd_lut{sfx(p)}")
-                m.d.comb += odd2[p].eq(data.as_signed())
-
-        def weight(p, lane):
-            return weights2[lane] if P == 1 else weights2[p][lane]
-
-        # Stage 3: per activation and lane, parity select and shift; stage 4: sign.
-        mag_shape = signed(self.width + self.q)
-        prod_shape = signed(self.width + self.q + 1)
-        products = [[None] * L for _ in range(P)]
-        valid3, last3, valid4, last4 = Signal(), Signal(), Signal(), Signal()
-        with m.If(en):
-            m.d.sync += [valid3.eq(valid2), last3.eq(last2), valid4.eq(valid3), last4.eq(last3)]
-            for p in range(P):
-                for lane in range(L):
-                    mag = Signal(mag_shape, name=f"magnitude{sfx(p)}_{lane}")
-                    sgn = Signal(signed(2), name=f"sign{sfx(p)}_{lane}")
-                    prod = Signal(prod_shape, name=f"product{sfx(p)}_{lane}")
-                    w = weight(p, lane)
-                    m.d.sync += [mag.eq(_post_magnitude(even2[p], odd2[p], w.exponent)),
-                                 sgn.eq(w.sign), prod.eq(_post_signed(mag, sgn))]
-                    products[p][lane] = prod
-
-        # Stages 5...: the in_lanes products of each lane summed pairwise, one register level
-        # per adder level (none for one activation per beat).
-        sums = [[products[p][lane] for p in range(P)] for lane in range(L)]
-        valid_k, last_k = valid4, last4
-        level = 0
-        while len(sums[0]) > 1:
-            level += 1
-            nv, nl = Signal(name=f"valid_sum{level}"), Signal(name=f"last_sum{level}")
-            with m.If(en):
-                m.d.sync += [nv.eq(valid_k), nl.eq(last_k)]
-            valid_k, last_k = nv, nl
-            for lane in range(L):
-                terms, reduced = sums[lane], []
-                for j in range(0, len(terms), 2):
-                    if j + 1 == len(terms):
-                        r = Signal(terms[j].shape(), name=f"sum{level}_{lane}_{j}")
-                        expr = terms[j]
-                    else:
-                        r = Signal(signed(max(len(terms[j]), len(terms[j + 1])) + 1),
-                                   name=f"sum{level}_{lane}_{j}")
-                        expr = terms[j] + terms[j + 1]
-                    with m.If(en):
-                        m.d.sync += r.eq(expr)
-                    reduced.append(r)
-                sums[lane] = reduced
-        lane_sum = [sums[lane][0] for lane in range(L)]
-
-        # Accumulate into a ring of G lane groups; the head group is updated and the ring
-        # rotates once per clock of a beat, so after an inference (B * G clocks) it is aligned.
-        acc_shape = signed(self.acc_bits)
-        bias = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
-        ring = [[Signal(acc_shape, name=f"acc_g{g}_l{lane}", init=bias[g * L + lane])
-                 for lane in range(L)] for g in range(G)]
-        head = [Signal(acc_shape, name=f"acc_next_{lane}") for lane in range(L)]
-        m.d.comb += [head[lane].eq(ring[0][lane] + lane_sum[lane]) for lane in range(L)]
-        rotated = ring[1:] + [head]  # group order after this beat's update
-
         K = self.out_lanes
-        R = self.outputs // K  # output beats per inference
-        out_buf = [Signal(acc_shape, name=f"out_{j}") for j in range(self.outputs)]
-        out_busy = Signal()
-        out_count = Signal(range(R))
-        # Output: out_buf[0:K] go to the rounding, saturating output stages (lockstep: same
-        # valid, same ready), then through a skid buffer; the buffer shifts by K.
-        stages = [OutputStage(self.acc_bits, self.output_bits, self.output_shift)
-                  for _ in range(K)]
+        m.submodules.products = products = self.products
+        m.submodules.accumulator = acc = self.accumulator
+        wiring.connect(m, wiring.flipped(self.i), products.i)
+        wiring.connect(m, products.o, acc.i)
+        # acc.o's sums go to the rounding, saturating output stages (lockstep: same valid, same
+        # ready), then through a skid buffer.
+        stages = self.output_stages
         for k, st in enumerate(stages):
             m.submodules[f"output_stage{'' if K == 1 else k}"] = st
         if self.stall:
@@ -403,34 +545,13 @@ class POSTMac(wiring.Component):
             out = skid.i
         else:  # the caller guarantees that o is always ready
             out = self.o
-        m.d.comb += out.valid.eq(stages[0].o.valid)
+        m.d.comb += [out.valid.eq(stages[0].o.valid), acc.o.ready.eq(stages[0].i.ready)]
         for k, st in enumerate(stages):
-            m.d.comb += [st.i.valid.eq(out_busy), st.i.payload.eq(out_buf[k]),
+            m.d.comb += [st.i.valid.eq(acc.o.valid),
+                         st.i.payload.eq(acc.o.payload if K == 1 else acc.o.payload[k]),
                          st.o.ready.eq(skid.i.ready if self.stall else 1)]
             m.d.comb += (out.payload.eq(st.o.payload) if K == 1
                          else out.payload[k].eq(st.o.payload))
-        taken = Signal()  # the output stages take a beat of results this clock
-        m.d.comb += taken.eq(stages[0].i.valid & stages[0].i.ready)
-        freed = taken & (out_count == R - 1)  # ... the last one of the inference
-        # Stall only if an inference completes while the previous one is still being emitted.
-        m.d.comb += en.eq(~(valid_k & last_k & out_busy & ~freed) if self.stall else 1)
-        with m.If(valid_k & en):
-            with m.If(last_k):
-                m.d.sync += [ring[g][lane].eq(bias[g * L + lane])
-                             for g in range(G) for lane in range(L)]
-            with m.Else():
-                m.d.sync += [ring[g][lane].eq(rotated[g][lane])
-                             for g in range(G) for lane in range(L)]
-        with m.If(taken):
-            m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[K:])]
-            m.d.sync += out_count.eq(Mux(out_count == R - 1, 0, out_count + 1))
-            with m.If(out_count == R - 1):
-                m.d.sync += out_busy.eq(0)
-        # A finished inference fills the buffer (after the shift above, which it overrides).
-        with m.If(valid_k & en & last_k):
-            m.d.sync += [out_busy.eq(1), out_count.eq(0)]
-            flat = [s for grp in rotated for s in grp][:self.outputs]
-            m.d.sync += [b.eq(s) for b, s in zip(out_buf, flat)]
         return m
 
     @classmethod

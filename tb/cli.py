@@ -67,6 +67,42 @@ def register(main, bench):
                                 f"{report.get('cocotb_failed', '?')} failed cocotb tests; "
                                 f"log in {report['build_dir']}")
 
+    @bench.command("cosim")
+    @click.argument("designs", metavar="[DESIGN]...", nargs=-1)
+    @click.option("--samples", type=click.IntRange(1, 131072), default=100000, show_default=True,
+                  help="Random samples per batch, as for `adcforge cosim`.")
+    @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
+                  help="Runs per design (after the build); the best and the median are printed.")
+    @click.option("--lanes", type=int, default=1, show_default=True)
+    def bench_cosim(designs, samples, repeat, lanes):
+        """Checked samples/s of `adcforge cosim` (the bulk batches: exhaustive sweep with idle
+        and back-pressure, random stream, MAC inferences) on each DESIGN (default: every bundled
+        design). The Verilator build is cached and not counted; every run is checked against
+        the golden model as `adcforge cosim` does, and a run with a mismatch is an error."""
+        import os
+        import statistics
+
+        from adcforge.design import example_designs
+
+        from .cosim import cosim
+
+        names = designs or tuple(example_designs())
+        for name in names:
+            d = resolve_design(name)
+            rates, copies = [], None
+            for _ in range(repeat):
+                report = cosim(d, samples=samples, lanes=lanes, extra_tests=False,
+                               log=lambda s: click.echo(s, err=True))
+                if report.get("mismatches", 1) or report.get("cocotb_failed", 1):
+                    raise AdcforgeError(f"co-simulation of {d.name} failed; log in "
+                                        f"{report['build_dir']}")
+                rates.append(report["samples_per_s"])
+                copies = report["batches"][0]["copies"]
+            load = os.getloadavg()[0]
+            click.echo(f"{d.name:<16} {report['checked']:>8} checked per run, {copies} copies: "
+                       f"best {max(rates):,.0f}, median {statistics.median(rates):,.0f} "
+                       f"samples/s over {repeat} runs (1-minute load {load:.1f})")
+
     @main.command("prove")
     @design_arg
     @click.option("--verilog", "verilog_path", type=click.Path(dir_okay=False, exists=True,
@@ -93,10 +129,14 @@ def register(main, bench):
         d = resolve_design(design)
         result = prove(d, verilog=verilog_path, runtime=runtime_thresholds, depth=depth,
                        workdir=out_dir, log=lambda s: click.echo(s, err=True))
+        width = max(len(p.name) for p in result.properties) if result.properties else 7
         for p in result.properties:
             how = ("proved (induction)" if p.result == "proved" else
+                   f"every case ({p.depth} steps)" if p.result == "passed" and
+                   p.kind == "exhaustive" else
                    f"checked to depth {p.depth}" if p.result == "passed" else p.result.upper())
-            click.echo(f"  {p.name:<7} {how:<22} {p.seconds:6.1f} s   {p.claim}")
+            where = "" if p.where == "netlist" else "[generator] "
+            click.echo(f"  {p.name:<{width}} {how:<24} {p.seconds:6.1f} s   {where}{p.claim}")
             if p.counterexample:
                 for line in format_counterexample(p.counterexample):
                     click.echo(f"      {line}")
@@ -104,14 +144,20 @@ def register(main, bench):
                 click.echo(f"      trace: {p.vcd}")
         induction = [p.name for p in result.properties if p.result == "proved"]
         bounded = [f"{p.name} (depth {p.depth})" for p in result.properties
-                   if p.result == "passed"]
+                   if p.result == "passed" and p.kind == "bounded"]
+        simulated = [p.name for p in result.properties
+                     if p.result == "passed" and p.kind == "exhaustive"]
         failed = [f"{p.name} {p.result}" for p in result.properties if not p.ok]
         verdict = "; ".join(
             ([f"NOT proved ({', '.join(failed)})"] if failed else
              ["every property holds"])
             + ([f"{', '.join(induction)} proved by induction"] if induction else [])
-            + ([f"{', '.join(bounded)} checked (bounded)"] if bounded else []))
+            + ([f"{', '.join(bounded)} checked (bounded)"] if bounded else [])
+            + ([f"{', '.join(simulated)} simulated exhaustively"] if simulated else []))
         click.echo(f"{d.name}: {verdict} - {result.split} - {result.seconds:.1f} s")
+        if result.mac_note:
+            click.echo(f"  MAC parts {result.mac_note}; the others on the generator's modules "
+                       "([generator])")
         if json_path:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(result.as_dict(), indent=1))

@@ -19,7 +19,7 @@ from pathlib import Path
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 
 from adcforge.design import load_design
 from adcforge.golden import code_coverage, ref_comparator_ladder_unsorted
@@ -91,10 +91,11 @@ class TB:
             raise ValueError(f"a batch holds at most {copies * depth} inputs and outputs")
         for k in range(copies):
             words = padded[k * per:(k + 1) * per].ravel().tolist()
+            # New files, not old ones truncated: ext4 flushes a truncated file's blocks to disk
+            # when it is closed again (auto_da_alloc), some milliseconds each.
+            for path in (self.work / f"stim{k}.hex", self.work / f"resp{k}.hex"):
+                path.unlink(missing_ok=True)
             (self.work / f"stim{k}.hex").write_text(("%x\n" * len(words)) % tuple(words))
-            resp = self.work / f"resp{k}.hex"
-            if resp.exists():
-                resp.unlink()
         dut = self.dut
         dut.n_in.value = per * unit
         dut.n_out.value = per * outs_per_unit
@@ -111,15 +112,39 @@ class TB:
         await ReadOnly()
         cycles = int(dut.cycles.value)
         await RisingEdge(dut.clk)
-        raw = []
-        for k in range(copies):
-            lines = [x for x in (self.work / f"resp{k}.hex").read_text().split("\n")
-                     if x and not x.startswith("//")]
-            raw.extend(int(x, 16) for x in lines)
-        raw = raw[:units * outs_per_unit]
-        if any(x >> 64 for x in raw):  # results of more than 64 bits stay Python integers
-            return np.array(raw, dtype=object), cycles
-        return np.array(raw, dtype=np.uint64), cycles
+        parts = [read_hex_words((self.work / f"resp{k}.hex").read_bytes())
+                 for k in range(copies)]
+        if any(p.dtype == object for p in parts):  # results of more than 64 bits
+            return np.concatenate([p.astype(object) for p in parts])[:units * outs_per_unit], \
+                cycles
+        return np.concatenate(parts)[:units * outs_per_unit], cycles
+
+
+_HEX_DIGIT = np.full(256, 255, dtype=np.uint8)
+_HEX_DIGIT[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX_DIGIT[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_HEX_DIGIT[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
+
+
+def read_hex_words(data: bytes) -> np.ndarray:
+    """Return the words of a ``$writememh`` file: uint64, or Python integers (an object array)
+    for words of more than 64 bits. Lines of one width (what Verilator writes) are decoded in
+    numpy; anything else (comments, varying widths) line by line."""
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    width = data.find(b"\n")
+    if 0 < width <= 16 and len(data) % (width + 1) == 0:
+        rows = np.frombuffer(data, np.uint8).reshape(-1, width + 1)
+        digits = _HEX_DIGIT[rows[:, :width]]
+        if (rows[:, width] == ord("\n")).all() and not (digits == 255).any():
+            words = np.zeros(len(rows), dtype=np.uint64)
+            for k in range(width):
+                words = (words << np.uint64(4)) | digits[:, k]
+            return words
+    words = [int(x, 16) for x in data.decode().split("\n") if x and not x.startswith("//")]
+    if any(x >> 64 for x in words):
+        return np.array(words, dtype=object)
+    return np.array(words, dtype=np.uint64)
 
 
 def _compare(name, inputs, expected, got, mismatches, limit=10):
@@ -207,6 +232,7 @@ class ManualStream:
             dut.m_out_ready.value = int(self.rng.random() < self.ready_p)
             if on_cycle is not None:
                 on_cycle(self.cycle)
+            await FallingEdge(dut.clk)  # the harness takes copy 0's inputs on the falling edge
             await ReadOnly()
             took_in = valid and int(dut.m_in_ready.value)
             took_out = int(dut.m_out_valid.value) and int(dut.m_out_ready.value)

@@ -540,6 +540,7 @@ class PropertyResult:
     claim: str = ""
     counterexample: dict | None = None
     vcd: str | None = None
+    where: str = "netlist"  # what was proved: the netlist, or the generator's modules
 
     @property
     def ok(self) -> bool:
@@ -547,7 +548,8 @@ class PropertyResult:
 
     def as_dict(self) -> dict:
         d = {"name": self.name, "kind": self.kind, "depth": self.depth,
-             "seconds": round(self.seconds, 2), "result": self.result, "claim": self.claim}
+             "seconds": round(self.seconds, 2), "result": self.result, "claim": self.claim,
+             "where": self.where}
         if self.counterexample is not None:
             d["counterexample"] = self.counterexample
         if self.vcd:
@@ -860,6 +862,7 @@ class ProofResult:
     properties: list[PropertyResult] = field(default_factory=list)
     seconds: float = 0.0
     split: str = ""
+    mac_note: str = ""  # with a MAC layer: which of its parts were proved on the netlist
 
     @property
     def proved(self) -> bool:
@@ -869,6 +872,7 @@ class ProofResult:
         return {"design": self.design, "netlist": self.netlist,
                 "runtime_thresholds": self.runtime_thresholds, "latency": self.latency,
                 "proved": self.proved, "seconds": round(self.seconds, 2), "split": self.split,
+                **({"mac": self.mac_note} if self.mac_note else {}),
                 "properties": [p.as_dict() for p in self.properties]}
 
 
@@ -954,37 +958,71 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     for name, make_spec, mode, d in plan:
         if only and name not in only:
             continue
-        spec = make_spec()
         kind = "induction" if mode == "prove" else "bounded"
         log(f"{name}: {'proving by induction' if kind == 'induction' else 'checking'} "
             f"to depth {d}...")
+        spec = make_spec()
         prelude = (bank_prelude(netlist) if runtime else
                    stage_prelude(netlist, *stages) if isinstance(spec, InductiveStreamSpec)
                    else "")
-        status, seconds, task = run_sby(name, spec, workdir, mode=mode, depth=d,
-                                        sources=[netlist.path], timeout=timeout,
-                                        prelude=prelude)
-        if status == "UNKNOWN":
-            # The induction did not close: look for a real counterexample from reset, as deep
-            # as the bounded checks go.
-            log(f"{name}: induction did not close; checking from reset to depth {depth}...")
-            status, more, task = run_sby(name, make_spec(), workdir, mode="bmc", depth=depth,
-                                         sources=[netlist.path], timeout=timeout,
-                                         prelude=prelude)
-            seconds += more
-            status = {"PASS": "UNKNOWN"}.get(status, status)
-        verdict = {"PASS": "proved" if kind == "induction" else "passed", "FAIL": "failed",
-                   "UNKNOWN": "unknown", "TIMEOUT": "timeout"}[status]
-        pr = PropertyResult(name, kind, d, seconds, verdict,
-                            (claims.get(name) or CLAIMS[name]).format(latency=latency))
-        if status == "FAIL":
+        pr, task = _run_property(name, make_spec, spec, mode, d, workdir, [netlist.path],
+                                 prelude, depth, timeout, log)
+        pr.claim = (claims.get(name) or CLAIMS[name]).format(latency=latency)
+        if pr.result == "failed":
             vcd = task / "engine_0" / "trace.vcd"
             if vcd.exists():
                 pr.vcd = str(vcd)
                 pr.counterexample = counterexample(name, design, read_vcd(vcd), latency)
         result.properties.append(pr)
+    if design.mac is not None and (not only or any(n.startswith("mac-") for n in only)):
+        _prove_mac(design, netlist, workdir, result, runtime=runtime, depth=depth, only=only,
+                   log=log, timeout=timeout)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _run_property(name, make_spec, spec, mode, d, workdir, sources, prelude, depth, timeout,
+                  log=lambda s: None):
+    """Run one property; an induction that does not close is followed by a bounded search from
+    reset to ``depth`` (a real counterexample, if there is one). Return the result (without its
+    claim) and the sby task directory."""
+    kind = "induction" if mode == "prove" else "bounded"
+    status, seconds, task = run_sby(name, spec, workdir, mode=mode, depth=d, sources=sources,
+                                    timeout=timeout, prelude=prelude)
+    if status == "UNKNOWN":
+        log(f"{name}: induction did not close; checking from reset to depth {depth}...")
+        status, more, task = run_sby(name, make_spec(), workdir, mode="bmc", depth=depth,
+                                     sources=sources, timeout=timeout, prelude=prelude)
+        seconds += more
+        status = {"PASS": "UNKNOWN"}.get(status, status)
+    verdict = {"PASS": "proved" if kind == "induction" else "passed", "FAIL": "failed",
+               "UNKNOWN": "unknown", "TIMEOUT": "timeout"}[status]
+    return PropertyResult(name, kind, d, seconds, verdict), task
+
+
+def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, timeout):
+    """Prove the MAC layer in the pieces of :mod:`tb.formal_mac`; add them to ``result``."""
+    from .formal_mac import MAC_CLAIMS, MAC_SPLIT, _mac_counterexample, mac_plan, run_products
+
+    plan, note, facts = mac_plan(design, netlist, workdir, runtime=runtime, log=log)
+    result.split += "; " + MAC_SPLIT
+    result.mac_note = note
+    for name, make_spec, mode, d, sources, prelude, where in plan:
+        if only and name not in only:
+            continue
+        if make_spec is None:
+            log(f"{name}: simulating every case...")
+            pr = run_products(design)
+        else:
+            log(f"{name}: {'proving by induction' if mode == 'prove' else 'checking'} "
+                f"to depth {d}...")
+            pr, task = _run_property(name, make_spec, make_spec(), mode, d, workdir, sources,
+                                     prelude, depth, timeout, log)
+            if pr.result == "failed":
+                pr.counterexample, pr.vcd = _mac_counterexample(name, task, workdir)
+        pr.where = where
+        pr.claim = MAC_CLAIMS[name].format(**facts)
+        result.properties.append(pr)
 
 
 def format_counterexample(ce: dict) -> list[str]:

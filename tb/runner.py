@@ -16,6 +16,7 @@ from pathlib import Path
 from adcforge.errors import ToolchainError
 from hdl.toolchain import verilator_env
 
+from .harness import harness_ports
 from .targets import Target
 
 BUILD_ROOT = Path(os.environ.get("ADCFORGE_BUILD", "build")) / "cosim"
@@ -34,10 +35,14 @@ def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[
             return build_dir, 0.0
         (build_dir / "dut_top.v").write_text(target.dut_verilog)
         (build_dir / "tb_top.v").write_text(target.harness)
-        # Only the harness's own signals are visible to cocotb: making every signal of the
-        # design public (the runner's default) multiplies build time and slows simulation.
-        (build_dir / "public.vlt").write_text(
-            '`verilator_config\npublic_flat_rw -module "tb_top" -var "*"\n')
+        # Only the harness's ports are visible to cocotb: a public signal is one that cocotb
+        # may write at any time, so Verilator re-evaluates the logic it feeds at every edge
+        # (making every signal public, the runner's default, also multiplies build time).
+        # The copies share one compiled module (``tb_lane``, the DUT inlined into it).
+        (build_dir / "public.vlt").write_text("`verilator_config\n" + "".join(
+            f'public_flat_rw -module "tb_top" -var "{name}"\n'
+            for name in harness_ports(target.spec))
+            + f'no_inline -module "tb_lane"\ninline -module "{target.spec.dut_module}"\n')
         verilator_env()
         if log:
             log(f"building {target.name} with Verilator ...")
