@@ -103,8 +103,9 @@ def ref_post_mac(acts, sign, exponent, bias, width: int, q: int, output_bits: in
     lut = sqrt_half_lut(width, q)
     odd_acts = lut[acts + 2 ** (width - 1)]
     even_acts = acts << q
-    # Group by exponent: few distinct exponents, so this stays vectorised and exact.
-    for n in np.unique(exponent):
+    # Group by exponent: few distinct exponents, so this stays vectorised and exact (a set, not
+    # np.unique: that imports numpy.ma, slowly, on its first call).
+    for n in sorted(set(exponent.ravel().tolist())):
         base = odd_acts if n & 1 else even_acts
         shifted = base >> (int(n) >> 1)  # [..., inputs]
         w = np.where(exponent == n, sign, 0)  # [outputs, inputs]
