@@ -314,7 +314,8 @@ def render_hw_lanes(d: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-BOARD_LABEL = {"icebreaker": "iCEBreaker", "ulx3s": "ULX3S", "tangnano9k": "Tang Nano 9K"}
+BOARD_LABEL = {"icebreaker": "iCEBreaker", "ulx3s": "ULX3S", "ice40-hx8k": "iCE40-HX8K Breakout",
+               "tangnano9k": "Tang Nano 9K"}
 
 
 def _board_runs(d: dict) -> list[dict]:
@@ -341,8 +342,8 @@ def render_board(d: dict) -> str:
     if b.get("logic_cells") is not None:
         lines.append(f"| iCEBreaker, demo design (3-bit, 64 → 10 POST classifier; the demo run "
                      f"of {demo.get('recorded')}) | | {b['logic_cells']} | {b['flip_flops']} | "
-                     f"{b.get('bram', 'n/a')} | {b['fmax_mhz']:.1f} MHz "
-                     f"({b.get('target_mhz') or 'n/a'}) |")
+                     f"{b.get('bram', 'n/a')} | {b['fmax_mhz']:.1f} MHz"
+                     + (f" ({b['target_mhz']:g})" if b.get("target_mhz") else "") + " |")
     return "\n".join(lines) + "\n"
 
 
