@@ -170,7 +170,7 @@ def write_report(out: Path, photons: float, board: str | None) -> Path:
         verdict = ("**proved**: every property holds" if prove.get("proved") else
                    "**not proved**: see the failing property")
         lines += [f"Formal proof (`adcforge prove`, yowasp-sby with yices, every sample and "
-                  f"every valid/ready/reset pattern; the codes path, the POST MAC co-simulated): "
+                  f"every valid/ready/reset pattern; the codes path and the POST MAC in pieces): "
                   f"{verdict}, {prove.get('seconds', 0):.0f} s.", "",
                   "| property | kind | depth | result | seconds |", "|---|---|---|---|---|",
                   *rows, ""]

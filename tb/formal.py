@@ -34,7 +34,12 @@ the reference compares each sample with a model of the banks as the ladder's con
 a commit that takes effect in the middle of a sample's compares, or only for some thresholds,
 fails ``stream`` and ``flow``; both are then bounded checks.
 
-The MAC layer (``mode`` 1) is not covered: see the README's "Proofs" section.
+The MAC layer (``mode`` 1) is proved in pieces (:mod:`tb.formal_mac`, whose docstring states
+each piece and how they compose): ``mac-feed``, ``mac-credits`` and ``mac-hold`` on the netlist
+(flattened, the generator's wire names exposed; the FIFO's write side cut and driven with the
+MAC's proved timing), ``mac-products`` (exhaustive simulation), ``mac-accumulate`` (products as
+free inputs), ``mac-output`` (a free accumulator value) and ``mac-fifo`` on the generator's
+modules. Each result says where it was proved (``where``: ``netlist`` or ``generator``).
 """
 
 from __future__ import annotations

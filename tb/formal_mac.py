@@ -251,8 +251,9 @@ class AccumulatorSpec(_Spec):
             for k in range(K):
                 got = dut.o.payload if K == 1 else dut.o.payload[k]
                 m.d.comb += Assert(got == ebuf[k], "a sum differs from bias + its products")
-        # Invariants: the netlist's state is the reference's.
-        m.d.comb += Assert(dut.out_busy == ebusy)
+        # Invariants: the netlist's state is the reference's (and the counters in range).
+        m.d.comb += [Assert(dut.out_busy == ebusy), Assert(ecount < R), Assert(since <= R),
+                     Assert(count < S)]
         with m.If(ebusy):
             m.d.comb += Assert(dut.out_count == ecount)
             for j in range(N):
