@@ -8,6 +8,7 @@ building the same target twice.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import time
@@ -20,13 +21,17 @@ from .harness import harness_ports
 from .targets import Target
 
 BUILD_ROOT = Path(os.environ.get("ADCFORGE_BUILD", "build")) / "cosim"
+# Verilator's arguments; they are part of the build directory's name, so that a change rebuilds.
+BUILD_ARGS = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH", "--x-assign", "fast",
+              "--x-initial", "fast", "-CFLAGS", "-O2"]
 
 
 def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[Path, float]:
     """Build ``target``; return its directory and the build time in seconds (0 when cached)."""
     from cocotb_tools.runner import VerilatorControlFile, get_runner
 
-    build_dir = Path(build_root or BUILD_ROOT).resolve() / target.key
+    flags = hashlib.sha256(" ".join(BUILD_ARGS).encode()).hexdigest()[:4]
+    build_dir = Path(build_root or BUILD_ROOT).resolve() / f"{target.key}-{flags}"
     build_dir.mkdir(parents=True, exist_ok=True)
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -53,9 +58,7 @@ def build(target: Target, build_root: Path | None = None, *, log=None) -> tuple[
                 runner.build(sources=[build_dir / "dut_top.v", build_dir / "tb_top.v",
                                       VerilatorControlFile(build_dir / "public.vlt")],
                              hdl_toplevel="tb_top", build_dir=build_dir, always=True,
-                             build_args=["--no-public-flat-rw", "-Wno-fatal", "-Wno-WIDTH",
-                                         "--x-assign", "fast",
-                                         "--x-initial", "fast"],
+                             build_args=BUILD_ARGS,
                              log_file=build_dir / "build.log")
                 break
             except (SystemExit, Exception) as exc:  # the runner exits on a failed build
