@@ -44,6 +44,25 @@ def _clock_ice40_pll(m: Module, platform, board: "Board") -> ClockDomain:
     return cd
 
 
+def _clock_ice40_pll_2f(m: Module, platform, board: "Board") -> tuple[ClockDomain, ClockDomain]:
+    """iCE40 SB_PLL40_2F_PAD on the board's clock pin: port A (``GENCLK``) → ``adc``, port B
+    (``GENCLK_HALF``, half of it, the same edges) → ``sync``; both resets held until the PLL
+    locks, each released by its own reset synchroniser."""
+    p = board.pll
+    clk_in = platform.request(platform.default_clk, dir="-")
+    sync, adc = ClockDomain("sync"), ClockDomain("adc")
+    lock = Signal()
+    m.submodules.pll = Instance(
+        "SB_PLL40_2F_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
+        p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"], p_PLLOUT_SELECT_PORTA="GENCLK",
+        p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
+        io_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
+        o_PLLOUTGLOBALA=adc.clk, o_PLLOUTGLOBALB=sync.clk, o_LOCK=lock)
+    m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
+    m.submodules.adc_rst_sync = ResetSynchronizer(~lock, domain="adc")
+    return sync, adc
+
+
 def _clock_ice40_pll_core(m: Module, platform, board: "Board") -> ClockDomain:
     """iCE40 SB_PLL40_CORE fed from the board's clock through its global buffer → ``sync``;
     reset held until the PLL locks. For boards whose clock pin is not a PLL pad (the HX1K/HX8K
@@ -147,9 +166,10 @@ class Board:
     description: str
     platform: Callable[[], object]  # returns the amaranth-boards platform instance
     family: str                     # "ice40" | "ecp5" | "gowin"
-    clock: Callable                 # (m, platform, board) -> ClockDomain "sync"
+    clock: Callable                 # (m, platform, board) -> ClockDomain "sync", or the
+    #                                 domains ("sync", "adc") when adc_mhz is set
     input_mhz: float
-    clk_mhz: float                  # the ADC clock (PLL output)
+    clk_mhz: float                  # the sync clock (PLL output): UART, protocol, ring
     pll: dict
     baud: int
     bitstream: str                  # file name suffix of the bitstream
@@ -162,6 +182,13 @@ class Board:
     #: the Pmod port a Pmod AD1 plugs into: (the number of the platform's "pmod" connector,
     #: the port's name on the board); None: the board has none (``--source pmod-ad1`` refused)
     pmod: tuple[int, str] | None = None
+    #: the pipeline's own clock (the ``adc`` domain, MHz); None: the pipeline runs in ``sync``
+    adc_mhz: float | None = None
+
+    @property
+    def adc_clock_mhz(self) -> float:
+        """The pipeline's clock (MHz): ``adc_mhz``, or ``clk_mhz`` with one domain."""
+        return self.adc_mhz if self.adc_mhz is not None else self.clk_mhz
 
     def __post_init__(self):
         from .report import _CELLS
@@ -207,9 +234,9 @@ def _ulx3s_85f():
 BOARDS = {
     "icebreaker": Board(
         name="icebreaker", description="1BitSquared iCEBreaker (iCE40UP5K-SG48)",
-        platform=_icebreaker, family="ice40", clock=_clock_ice40_pll, input_mhz=12,
-        clk_mhz=30, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 5, "FILTER_RANGE": 1}, baud=3_000_000,
-        bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
+        platform=_icebreaker, family="ice40", clock=_clock_ice40_pll_2f, input_mhz=12,
+        clk_mhz=30, adc_mhz=60, pll={"DIVR": 0, "DIVF": 79, "DIVQ": 4, "FILTER_RANGE": 1},
+        baud=3_000_000, bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
         loader_flash=(), usb_id="0403:6010", flip_flops=5280, pmod=(0, "PMOD1A")),
     "ulx3s": Board(
         name="ulx3s", description="Radiona ULX3S (ECP5 LFE5U-85F-6BG381)",
@@ -247,6 +274,9 @@ def board_status(board: Board) -> tuple[bool, str]:
     if missing:
         packages = sorted({TOOLS[t][2] for t in missing})
         return False, f"missing: {', '.join(missing)} (pip install {' '.join(packages)})"
+    if board.adc_mhz is not None:
+        return True, (f"{board.adc_mhz:g} MHz ADC clock, {board.clk_mhz:g} MHz protocol clock, "
+                      f"UART {board.baud:,} baud")
     return True, f"{board.clk_mhz:g} MHz ADC clock, UART {board.baud:,} baud"
 
 
@@ -334,13 +364,18 @@ class BoardBuild(Elaboratable):
             adc = PmodAD1(clk_hz=timing.clk_hz, sample_rate=sample_rate or DEFAULT_SAMPLE_RATE)
         self.top = BoardTop(design, divisor=board.divisor,
                             led_cycles=int(board.clk_mhz * 1e6 * 0.05), adc_source=adc,
+                            adc_domain="adc" if board.adc_mhz is not None else "sync",
                             **top_kwargs)
 
     def elaborate(self, platform):
         m = Module()
-        cd = self.board.clock(m, platform, self.board)
-        m.domains.sync = cd
-        platform.add_clock_constraint(cd.clk, self.board.clk_mhz * 1e6)
+        domains = self.board.clock(m, platform, self.board)
+        if isinstance(domains, ClockDomain):
+            domains = (domains,)
+        mhz = {"sync": self.board.clk_mhz, "adc": self.board.adc_mhz}
+        for cd in domains:
+            m.domains += cd
+            platform.add_clock_constraint(cd.clk, mhz[cd.name] * 1e6)
         m.submodules.top = top = self.top
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.uart_rx_buf = rx_buf = io.Buffer("i", uart.rx)
@@ -367,6 +402,26 @@ class BoardBuild(Elaboratable):
             m.d.comb += [cs.o.eq(top.adc_cs_n), sclk.o.eq(top.adc_sclk),
                          top.adc_sdata.eq(d0.i)]
         return m
+
+
+def clock_domains(clocks: dict, board: Board) -> dict:
+    """Return each clock domain of the board top (``sync``, and ``adc`` when the board has one)
+    with the nextpnr clock whose constraint is that domain's frequency: ``clock`` (None when no
+    clock has it), ``fmax_mhz``, ``target_mhz`` and ``met``."""
+    wanted = {"sync": board.clk_mhz}
+    if board.adc_mhz is not None:
+        wanted["adc"] = board.adc_mhz
+    out = {}
+    for domain, mhz in wanted.items():
+        names = [n for n, c in clocks.items() if abs(c["target_mhz"] - mhz) < 0.005 * mhz]
+        if names:
+            name = min(names, key=len)
+            c = clocks[name]
+            out[domain] = {"clock": name, "fmax_mhz": c["fmax_mhz"], "target_mhz": c["target_mhz"],
+                           "met": c["fmax_mhz"] >= c["target_mhz"]}
+        else:
+            out[domain] = {"clock": None, "fmax_mhz": None, "target_mhz": mhz, "met": None}
+    return out
 
 
 def _tool_environment(board: Board) -> dict:
@@ -460,17 +515,16 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
     elapsed = time.monotonic() - t0
     netlist = out / "top.json" if (out / "top.json").exists() else out / "top.syn.json"
     summary = load_nextpnr_report(out / "nextpnr-report.json", clock="top", yosys_json=netlist)
-    # the ADC clock is the PLL's output: the clock whose constraint is the board's ADC clock
-    clocks = summary["clocks"]
-    adc = [n for n, c in clocks.items() if abs(c["target_mhz"] - board.clk_mhz) < 0.005 * board.clk_mhz]
-    if adc:
-        summary["clock"] = adc[0]
-        summary["fmax_mhz"] = clocks[adc[0]]["fmax_mhz"]
-        summary["target_mhz"] = clocks[adc[0]]["target_mhz"]
+    summary["domains"] = clock_domains(summary["clocks"], board)
+    adc = summary["domains"].get("adc") or summary["domains"].get("sync")
+    if adc and adc["clock"] is not None:
+        summary["clock"] = adc["clock"]
+        summary["fmax_mhz"] = adc["fmax_mhz"]
+        summary["target_mhz"] = adc["target_mhz"]
     summary.update({
         "kind": "board", "board": board.name, "board_description": board.description,
         "design": design.name, "core": type(top.top.core).__qualname__,
-        "baud": board.baud, "adc_clock_mhz": board.clk_mhz, "build_s": round(elapsed, 1),
+        "baud": board.baud, "adc_clock_mhz": board.adc_clock_mhz, "build_s": round(elapsed, 1),
         "bitstream": str(out / f"top.{board.bitstream}"), "seed": seed,
         "runtime_thresholds": runtime,
     })

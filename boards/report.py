@@ -2,7 +2,8 @@
 
 The keys that scripts rely on (``report.json``): ``logic_cells``, ``flip_flops``, ``bram``,
 ``dsp``, ``fmax_mhz`` (of the ADC clock), ``timing_met``; also ``target_mhz``, ``clocks`` (every
-clock's achieved and constrained MHz), ``utilization`` (every nextpnr cell type), ``device`` and
+clock's achieved and constrained MHz), ``domains`` (a board build: each clock domain of the board
+top, ``sync`` and ``adc``, with its clock, ``fmax_mhz``, ``target_mhz`` and ``met``), ``utilization`` (every nextpnr cell type), ``device`` and
 ``fits``. A logic cell is an ``ICESTORM_LC`` on iCE40 (a LUT4 with its carry and flip-flop), a
 ``TRELLIS_COMB`` on ECP5 (a LUT4 half-slice) and a ``LUT4`` on Gowin; flip-flops are counted in
 the synthesised netlist.
@@ -140,6 +141,12 @@ def format_report(summary: dict, title: str = "") -> str:
         if avail:
             shown += f" / {avail}"
         lines.append(f"  {label:<14} {shown}")
+    domains = summary.get("domains") or {}
+    if len(domains) > 1:
+        for name, dom in domains.items():
+            shown = "n/a" if dom.get("fmax_mhz") is None else (
+                f"{dom['fmax_mhz']} (target {dom['target_mhz']:g})")
+            lines.append(f"  {'Fmax ' + name:<14} {shown}")
     if summary.get("fits") is False:
         lines.append("  DOES NOT FIT the device")
     if summary.get("timing_met") is False:

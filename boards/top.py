@@ -28,9 +28,10 @@ host computes.
 """
 
 
-from amaranth.hdl import (Array, Cat, Const, Module, Mux, ResetInserter, Shape, Signal, signed,
-                          unsigned)
+from amaranth.hdl import (Array, Cat, Const, DomainRenamer, Module, Mux, ResetInserter, Shape,
+                          Signal, signed, unsigned)
 from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -141,6 +142,193 @@ class StreamFIFO(wiring.Component):
                      self.i.ready.eq(f.w_rdy),
                      self.o.payload.eq(f.r_data), self.o.valid.eq(f.r_rdy),
                      f.r_en.eq(self.o.ready)]
+        return m
+
+
+class _BlockRamAsyncFIFO(fifo.AsyncFIFO):
+    """``lib.fifo.AsyncFIFO`` whose storage is marked ``ram_style = "block"``: in block RAM its
+    read address and write enable end at the RAM's own registers (in flip-flops, a small FIFO's
+    write-enable decoder and read multiplexer are several LUT levels on the fast side)."""
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        m.submodules.storage.attrs["ram_style"] = "block"
+        return m
+
+
+class AsyncStreamFIFO(wiring.Component):
+    """A clock-domain crossing for a stream: ``lib.fifo.AsyncFIFO`` of ``depth`` payloads of
+    ``shape`` (a power of two, at least 4), ``i`` in ``w_domain``, ``o`` in ``r_domain``.
+
+    ``i.ready`` is the FIFO's registered ``w_level`` compared with a constant (1 while at
+    least two entries were free a cycle before), so the FIFO's pointer arithmetic (a Gray
+    decoder and a subtraction) is not on the writer's stall path; at most ``depth - 1``
+    entries are used. ``w_level`` is the FIFO's registered level, on the write side (the
+    read side's pointer reaches it through a synchroniser: never below the true level).
+    """
+
+    def __init__(self, shape, depth: int, *, w_domain: str, r_domain: str):
+        if not isinstance(depth, int) or isinstance(depth, bool) or depth & (depth - 1) \
+                or depth < 4:
+            raise ValueError(f"depth must be a power of two of at least 4, not {depth!r}")
+        self.shape, self.depth = shape, depth
+        self.w_domain, self.r_domain = w_domain, r_domain
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)),
+                          "w_level": Out(range(depth + 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = f = _BlockRamAsyncFIFO(width=Shape.cast(self.shape).width,
+                                                   depth=self.depth, w_domain=self.w_domain,
+                                                   r_domain=self.r_domain)
+        space = Signal()
+        m.d.comb += space.eq(f.w_level < self.depth - 1)
+        m.d.comb += [self.w_level.eq(f.w_level),
+                     f.w_data.eq(self.i.payload), f.w_en.eq(self.i.valid & space),
+                     self.i.ready.eq(space),
+                     self.o.payload.eq(f.r_data), self.o.valid.eq(f.r_rdy),
+                     f.r_en.eq(self.o.ready)]
+        return m
+
+
+class CoreCommand(data.StructLayout):
+    """What crosses into the ADC domain, in order: a sample (``kind`` :attr:`SAMPLE`, with a
+    sample source its raw word too), a threshold write (:attr:`WRITE`: ``addr``, the value in
+    ``sample``'s bits) or a threshold commit (:attr:`COMMIT`)."""
+
+    SAMPLE, WRITE, COMMIT = 0, 1, 2
+
+    def __init__(self, sample_shape, addr_bits: int):
+        super().__init__({"kind": unsigned(2), "sample": sample_shape,
+                          "addr": unsigned(addr_bits)})
+
+
+class DomainCrossing(wiring.Component):
+    """The pipeline's way into its own clock domain and back.
+
+    On the ``sync`` side: ``samples`` and (writeable thresholds) ``thr`` from the receiver,
+    ``mode`` (a MAC layer), and ``results`` to the ring. On the ``domain`` side: ``core_i``,
+    ``core_thr``, ``core_mode`` to the pipeline, ``core_results`` from it.
+
+    Samples, threshold writes and commits share one :class:`AsyncStreamFIFO` of
+    :class:`CoreCommand` (so a commit takes effect after the writes before it and before the
+    samples after it); the results come back through another, ``out_depth`` deep. The
+    pipeline is never stalled: ``core_results.ready`` is 1, and a sample enters the pipeline
+    only while the results FIFO has room for every result in flight and for this sample's
+    (one code; with a MAC layer in mode 1, ``mac.outputs`` for an inference's first sample) —
+    a credit count, so that no ready signal runs back through the pipeline.
+
+    ``mode`` passes an ``FFSynchronizer``: the receiver changes it only between frames, when
+    the pipeline and both FIFOs are empty (it answers a frame only once all of its results are
+    in the ring), and the first sample of a frame follows the command byte by at least four
+    UART bytes. A threshold write or commit is never refused: the receiver issues them only in
+    a ``LOAD_THRESHOLDS`` frame, after the last frame's samples have left the FIFO, at most
+    one per received word.
+    """
+
+    def __init__(self, design: Design, *, domain: str, sample_shape, result_shape,
+                 runtime_thresholds: bool, in_depth: int = 8):
+        _check_design(design)
+        self.design, self.domain = design, domain
+        self.has_mac = design.mac is not None
+        self.runtime_thresholds = runtime_thresholds
+        self.in_depth = in_depth
+        self.sample_shape, self.result_shape = sample_shape, result_shape
+        #: the results one sample can be charged (an inference's MAC outputs, or one code)
+        self.charge = max(1, design.mac.outputs if self.has_mac else 1)
+        self.out_depth = 1 << max(4, (4 * self.charge - 1).bit_length())
+        members = {
+            "samples": In(stream.Signature(sample_shape)),
+            "results": Out(stream.Signature(result_shape)),
+            "core_i": Out(stream.Signature(sample_shape)),
+            "core_results": In(stream.Signature(result_shape)),
+        }
+        if runtime_thresholds:
+            thr = ThresholdWriteSignature(design.bits, design.input_bits)
+            members["thr"] = In(thr)
+            members["core_thr"] = Out(thr)
+        if self.has_mac:
+            members["mode"] = In(1)
+            members["core_mode"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        d = self.design
+        dom = m.d[self.domain]
+        layout = CoreCommand(self.sample_shape, max(d.bits, 1))
+        m.submodules.to_core = fin = AsyncStreamFIFO(layout, self.in_depth, w_domain="sync",
+                                                     r_domain=self.domain)
+        m.submodules.from_core = fout = AsyncStreamFIFO(self.result_shape, self.out_depth,
+                                                        w_domain=self.domain, r_domain="sync")
+        value = fin.i.payload.sample.sample if isinstance(self.sample_shape, SourcedSample) \
+            else fin.i.payload.sample
+        m.d.comb += [fin.i.payload.sample.eq(self.samples.payload),
+                     fin.i.valid.eq(self.samples.valid), self.samples.ready.eq(fin.i.ready)]
+        if self.runtime_thresholds:
+            thr = self.thr
+            with m.If(thr.we):
+                m.d.comb += [fin.i.payload.kind.eq(CoreCommand.WRITE), value.eq(thr.data),
+                             fin.i.payload.addr.eq(thr.addr), fin.i.valid.eq(1)]
+            with m.Elif(thr.commit):
+                m.d.comb += [fin.i.payload.kind.eq(CoreCommand.COMMIT), fin.i.valid.eq(1)]
+
+        # one command register after the FIFO (a command every other cycle at most: the
+        # UART's rate is far below): the FIFO's read side sees only `full`
+        full = Signal()
+        cmd = Signal(layout)
+        m.d.comb += fin.o.ready.eq(~full)
+        with m.If(fin.o.valid & ~full):
+            dom += [cmd.eq(fin.o.payload), full.eq(1)]
+        is_sample = cmd.kind == CoreCommand.SAMPLE
+
+        # credits: results charged to samples in the pipeline and not yet in the FIFO, two
+        # wrapping counts (their difference is what is in flight; each has its own enable)
+        charge = self.charge
+        count_bits = self.out_depth.bit_length() + 1
+        charged = Signal(count_bits)
+        returned = Signal(count_bits)
+        in_flight = (charged - returned)[:count_bits]
+        # registered; the margin (one more charge, and 3) covers its lag, the lag of the
+        # FIFO's level behind a write and the FIFO's own margin (at most depth - 1 entries)
+        room = Signal()
+        dom += room.eq(in_flight + fout.w_level + 2 * charge + 3 <= self.out_depth - 1)
+        admit = full & is_sample & room
+        m.d.comb += [self.core_i.payload.eq(cmd.sample), self.core_i.valid.eq(admit)]
+        taken = admit & self.core_i.ready
+        cost = Signal(range(charge + 1))
+        if self.has_mac:
+            spi = d.samples_per_inference
+            pos = Signal(range(max(spi, 2)))
+            with m.If(taken & self.core_mode):
+                dom += pos.eq(Mux(pos == spi - 1, 0, pos + 1))
+            m.d.comb += cost.eq(Mux(self.core_mode, Mux(pos == 0, d.mac.outputs, 0), 1))
+        else:
+            m.d.comb += cost.eq(1)
+        # each result enters the FIFO from a register (the FIFO's own full flag and pointer
+        # update are then the only logic before its write pointer); it counts in flight there
+        wrote = Signal()
+        word = Signal.like(self.core_results.payload)
+        dom += [wrote.eq(self.core_results.valid), word.eq(self.core_results.payload)]
+        with m.If(taken):
+            dom += charged.eq(charged + cost)
+        with m.If(wrote):
+            dom += returned.eq(returned + 1)
+        with m.If(full & (~is_sample | taken)):
+            dom += full.eq(0)
+        if self.runtime_thresholds:
+            core_value = cmd.sample.sample if isinstance(self.sample_shape, SourcedSample) \
+                else cmd.sample
+            m.d.comb += [self.core_thr.addr.eq(cmd.addr), self.core_thr.data.eq(core_value),
+                         self.core_thr.we.eq(full & (cmd.kind == CoreCommand.WRITE)),
+                         self.core_thr.commit.eq(full & (cmd.kind == CoreCommand.COMMIT))]
+        if self.has_mac:
+            m.submodules.mode_sync = FFSynchronizer(self.mode, self.core_mode,
+                                                    o_domain=self.domain)
+        # the pipeline is never held: the credits keep room for what it sends
+        m.d.comb += [self.core_results.ready.eq(1),
+                     fout.i.payload.eq(word), fout.i.valid.eq(wrote)]
+        wiring.connect(m, fout.o, wiring.flipped(self.results))
         return m
 
 
@@ -302,18 +490,23 @@ class FrameReceiver(wiring.Component):
             m.next = state
             m.d.sync += take.eq(state in self.BYTE_STATES)
 
+        # the cycles without a byte, counted outside the state machine (restarted by every byte
+        # taken and in the states that take none); the states read one registered flag
+        timed_out = Signal()
+        with m.If(~take | rxs_valid):
+            m.d.sync += [idle.eq(0), timed_out.eq(0)]
+        with m.Else():
+            m.d.sync += [idle.eq(idle + 1), timed_out.eq(idle == self.timeout - 1)]
+
         def byte_state(then, crc_byte=True):
             """Consume one byte (``then`` runs with it; it enters the CRC) or time out."""
             with m.If(rxs_valid):
-                m.d.sync += idle.eq(0)
                 if crc_byte:
                     m.d.comb += crc.valid.eq(1)
                 then()
-            with m.Elif(idle == self.timeout):
-                m.d.sync += [final.eq(Status.TIMEOUT.value), idle.eq(0)]
+            with m.Elif(timed_out):
+                m.d.sync += final.eq(Status.TIMEOUT.value)
                 goto("PAD")
-            with m.Else():
-                m.d.sync += idle.eq(idle + 1)
 
         with m.FSM(name="rx_fsm"):
             with m.State("HUNT"):
@@ -324,7 +517,7 @@ class FrameReceiver(wiring.Component):
                     with m.If(rxs_data == SYNC[1]):
                         m.d.comb += crc_restart.eq(1)
                         m.d.sync += ring_start.eq(1)
-                        m.d.sync += [idle.eq(0), overflow_seen.eq(0),
+                        m.d.sync += [overflow_seen.eq(0),
                                      status.eq(Status.OK.value), pushed.eq(0), expected.eq(0),
                                      widx.eq(0), bidx.eq(0), inf_pos.eq(0)]
                         goto("CMD")
@@ -920,12 +1113,22 @@ class BoardTop(wiring.Component):
         raw sample with its code. The top then has the Pmod's pins ``adc_cs_n``, ``adc_sclk``
         (outputs) and ``adc_sdata`` (input). None (the default): the UART's samples only, and
         the top is the one without a source, gate for gate.
+    adc_domain : str
+        The clock domain of the pipeline (``AdcPipeline``, ``ResultSelect`` and, with a source,
+        ``RawTap``). ``"sync"`` (the default): one domain, the top's. Another name: the
+        pipeline runs in that domain (the caller's clock, typically faster), reached through a
+        :class:`DomainCrossing`; the UART, receiver, ring, transmitter, counters and the
+        sample source stay in ``sync``. The top then has ``<adc_domain>_clk`` and
+        ``<adc_domain>_rst`` inputs when converted alone.
     """
 
     def __init__(self, design: Design, *, divisor: int, timeout: int = 1 << 16,
                  buffer_depth: int = 2048, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
                  led_cycles: int = 1 << 21, runtime_thresholds: bool = True,
-                 adc_source: PmodAD1 | None = None):
+                 adc_source: PmodAD1 | None = None, adc_domain: str = "sync"):
+        if not isinstance(adc_domain, str) or not adc_domain.isidentifier():
+            raise ValueError(f"adc_domain must be a clock domain's name, not {adc_domain!r}")
+        self.adc_domain = adc_domain
         if buffer_depth & (buffer_depth - 1) or buffer_depth < 2 * MAX_SAMPLES:
             raise ValueError(f"buffer_depth must be a power of two of at least {2 * MAX_SAMPLES}, "
                              f"not {buffer_depth!r}")
@@ -962,8 +1165,8 @@ class BoardTop(wiring.Component):
         m.submodules.receiver = rx = FrameReceiver(d, timeout=self.timeout,
                                                    runtime_thresholds=self.runtime_thresholds,
                                                    acquire=acquire)
-        m.submodules.core = core = self.core
-        m.submodules.select = sel = ResultSelect(d)
+        core = self.core
+        sel = ResultSelect(d)
         # the ring holds what one frame can produce, and at least buffer_depth words (with a
         # sample source each word also keeps its raw sample)
         m.submodules.ring = ring = ResultRing(result_width(d) + (ADC_BITS if acquire else 0),
@@ -984,28 +1187,51 @@ class BoardTop(wiring.Component):
         wiring.connect(m, rxf.o, rx.i)
         if acquire:
             m.submodules.adc = adc = self.adc_source
-            # enough raw words for every sample the pipeline holds: it never waits on the tap
-            m.submodules.raw_tap = tap = RawTap(d, depth=core.latency + 4)
             m.d.comb += [adc.en.eq(rx.adc_en), self.adc_cs_n.eq(adc.cs_n),
                          self.adc_sclk.eq(adc.sclk), adc.sdata.eq(self.adc_sdata)]
             wiring.connect(m, adc.o, rx.adc)
-            wiring.connect(m, rx.samples, tap.i)
-            wiring.connect(m, tap.core, core.i)
+            # enough raw words for every sample the pipeline holds: it never waits on the tap
+            tap = RawTap(d, depth=core.latency + 4)
+        split = self.adc_domain != "sync"
+        # the pipeline's parts, in the ADC domain (renamed) when it is its own
+        in_adc = (DomainRenamer({"sync": self.adc_domain}) if split else (lambda e: e))
+        m.submodules.core = in_adc(core)
+        m.submodules.select = in_adc(sel)
+        if acquire:
+            m.submodules.raw_tap = in_adc(tap)
+        # (samples in, results out, mode) on the receiver's side, and the pipeline's ends
+        head, tail = (tap.i, tap.o) if acquire else (core.i, sel.o)
+        if split:
+            m.submodules.crossing = cross = DomainCrossing(
+                d, domain=self.adc_domain, sample_shape=rx.samples.payload.shape(),
+                result_shape=ring.i.payload.shape(), runtime_thresholds=self.runtime_thresholds)
+            wiring.connect(m, rx.samples, cross.samples)
+            wiring.connect(m, cross.core_i, head)
+            wiring.connect(m, tail, cross.core_results)
+            wiring.connect(m, cross.results, ring.i)
+            if self.runtime_thresholds:
+                wiring.connect(m, rx.thr, cross.thr)
+                wiring.connect(m, cross.core_thr, core.thr)
+            if self.has_mac:
+                m.d.comb += cross.mode.eq(rx.mode)
+                mode = cross.core_mode
         else:
-            wiring.connect(m, rx.samples, core.i)
-        if self.runtime_thresholds:
-            wiring.connect(m, rx.thr, core.thr)
+            wiring.connect(m, rx.samples, head)
+            wiring.connect(m, tail, ring.i)
+            if self.runtime_thresholds:
+                wiring.connect(m, rx.thr, core.thr)
+            if self.has_mac:
+                mode = rx.mode
+        if acquire:
+            wiring.connect(m, tap.core, core.i)
         wiring.connect(m, core.codes, sel.codes)
         if self.has_mac:
-            m.d.comb += [core.mode.eq(rx.mode), sel.mode.eq(rx.mode)]
+            m.d.comb += [core.mode.eq(mode), sel.mode.eq(mode)]
             wiring.connect(m, core.outputs, sel.outputs)
             if acquire:
-                m.d.comb += tap.mode.eq(rx.mode)
+                m.d.comb += tap.mode.eq(mode)
         if acquire:
             wiring.connect(m, sel.o, tap.results)
-            wiring.connect(m, tap.o, ring.i)
-        else:
-            wiring.connect(m, sel.o, ring.i)
         wiring.connect(m, rx.ring, ring.ctl)
         wiring.connect(m, rx.events, counters.events, leds.events)
         wiring.connect(m, rx.resp, respf.i)

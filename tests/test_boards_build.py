@@ -59,8 +59,13 @@ def test_icebreaker_build(tmp_path):
         assert report[key] is not None, key
     assert report["fits"] and report["timing_met"]
     assert 0 < report["logic_cells"] <= report["logic_cells_available"] == 5280
-    assert report["fmax_mhz"] >= report["target_mhz"] > 29.9
-    assert report["utilization"]["ICESTORM_PLL"]["used"] == 1  # the ADC clock is the PLL's
+    # two domains from one PLL: the pipeline's at 60 MHz, the protocol's at 30
+    assert report["fmax_mhz"] >= report["target_mhz"] > 59.9
+    assert report["adc_clock_mhz"] == 60
+    doms = report["domains"]
+    assert set(doms) == {"sync", "adc"} and doms["adc"]["clock"] != doms["sync"]["clock"]
+    assert 29.9 < doms["sync"]["target_mhz"] < 30.1 and doms["sync"]["met"] and doms["adc"]["met"]
+    assert report["utilization"]["ICESTORM_PLL"]["used"] == 1  # both clocks are the PLL's
     bitstream = tmp_path / "top.bin"
     assert bitstream.stat().st_size == 104090  # a complete iCE40UP5K configuration image
 

@@ -18,8 +18,8 @@ from adcforge.design import resolve_design
 from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, SYNC, Command,
                              FrameParser, Status, crc16, design_id, pack_frame, pack_words,
                              unpack_words)
-from boards.top import (EventLeds, FrameReceiver, FrameTransmitter, ResultRing, StatusCounters,
-                        StreamFIFO, max_results)
+from boards.top import (AsyncStreamFIFO, CoreCommand, DomainCrossing, EventLeds, FrameReceiver,
+                        FrameTransmitter, ResultRing, StatusCounters, StreamFIFO, max_results)
 
 DESIGN = resolve_design("adc4_in12")  # 12-bit samples (2 bytes), 15 thresholds
 
@@ -63,6 +63,160 @@ def test_stream_fifo_keeps_order_under_back_pressure():
 
     run(dut, writer, reader)
     assert got == data
+
+
+# -- AsyncStreamFIFO, DomainCrossing: the pipeline's clock domain ----------------------------
+
+
+def two_clocks(dut, ratio=2.0):
+    """A simulator with ``sync`` at 1 MHz and ``adc`` ``ratio`` times faster, out of phase."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_clock(1e-6 / ratio, domain="adc", phase=0.37e-6 / ratio)
+    return sim
+
+
+@pytest.mark.parametrize("ratio", [2.0, 0.7], ids=["reader 2x faster", "reader slower"])
+def test_async_stream_fifo_keeps_order_across_clocks(ratio):
+    dut = AsyncStreamFIFO(8, 8, w_domain="sync", r_domain="adc")
+    rng = random.Random(2)
+    data = [rng.randrange(256) for _ in range(80)]
+    got = []
+
+    async def writer(ctx):
+        for b, idle in zip(data, itertools.cycle([0, 0, 1, 0, 3])):
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick().until(dut.i.ready)
+            ctx.set(dut.i.valid, 0)
+            await ctx.tick().repeat(idle) if idle else None
+        ctx.set(dut.i.valid, 0)
+
+    async def reader(ctx):
+        for ready in itertools.cycle([1, 0, 1, 1, 0, 0, 0]):
+            ctx.set(dut.o.ready, ready)
+            _, _, valid, payload = await ctx.tick("adc").sample(dut.o.valid, dut.o.payload)
+            if valid and ready:
+                got.append(payload)
+            if len(got) == len(data):
+                return
+
+    sim = two_clocks(dut, ratio)
+    sim.add_testbench(writer)
+    sim.add_testbench(reader)
+    sim.run_until(1e-6 * 2000)
+    assert got == data
+
+
+def test_async_stream_fifo_checks_depth():
+    with pytest.raises(ValueError, match="depth must be a power of two of at least 4, not 6"):
+        AsyncStreamFIFO(8, 6, w_domain="sync", r_domain="adc")
+
+
+def test_domain_crossing_keeps_samples_and_threshold_writes_in_order(tiny_mac_design):
+    """Samples, threshold writes and a commit enter on ``sync`` and leave on ``adc`` in the
+    order they came; results go back; ``mode`` arrives."""
+    d = tiny_mac_design
+    dut = DomainCrossing(d, domain="adc", sample_shape=8, result_shape=10,
+                         runtime_thresholds=True)
+    events = [("s", 5), ("s", 200), ("w", 1, 77), ("w", 2, 99), ("c",), ("s", 0), ("s", 255)]
+    seen = []
+    results = list(range(1, 7))  # two inferences of 3 outputs
+    back = []
+
+    async def sender(ctx):
+        ctx.set(dut.mode, 1)
+        for ev in events:
+            if ev[0] == "s":
+                ctx.set(dut.samples.payload, ev[1])
+                ctx.set(dut.samples.valid, 1)
+                await ctx.tick().until(dut.samples.ready)
+                ctx.set(dut.samples.valid, 0)
+            elif ev[0] == "w":
+                ctx.set(dut.thr.addr, ev[1])
+                ctx.set(dut.thr.data, ev[2])
+                ctx.set(dut.thr.we, 1)
+                await ctx.tick()
+                ctx.set(dut.thr.we, 0)
+            else:
+                ctx.set(dut.thr.commit, 1)
+                await ctx.tick()
+                ctx.set(dut.thr.commit, 0)
+            await ctx.tick().repeat(3)
+
+    async def core(ctx):
+        ctx.set(dut.core_i.ready, 1)
+        while len(seen) < len(events):
+            _, _, v, p, we, addr, data, commit = await ctx.tick("adc").sample(
+                dut.core_i.valid, dut.core_i.payload, dut.core_thr.we, dut.core_thr.addr,
+                dut.core_thr.data, dut.core_thr.commit)
+            if v:
+                seen.append(("s", p))
+            if we:
+                seen.append(("w", addr, data))
+            if commit:
+                seen.append(("c",))
+        assert ctx.get(dut.core_mode) == 1
+        for r in results:
+            ctx.set(dut.core_results.payload, r)
+            ctx.set(dut.core_results.valid, 1)
+            await ctx.tick("adc").until(dut.core_results.ready)
+        ctx.set(dut.core_results.valid, 0)
+
+    async def ring(ctx):
+        for ready in itertools.cycle([1, 1, 0]):
+            ctx.set(dut.results.ready, ready)
+            _, _, v, p = await ctx.tick().sample(dut.results.valid, dut.results.payload)
+            if v and ready:
+                back.append(p)
+
+    sim = two_clocks(dut)
+    sim.add_testbench(sender)
+    sim.add_testbench(core)
+    sim.add_testbench(ring, background=True)
+    sim.run_until(1e-6 * 300)
+    assert seen == events
+    assert back == results
+
+
+def test_domain_crossing_holds_samples_back_while_the_ring_is_full():
+    """The pipeline is never stalled: samples wait while the results FIFO could not take
+    their results, and none is lost when the ring reads again."""
+    dut = DomainCrossing(DESIGN, domain="adc", sample_shape=12, result_shape=4,
+                         runtime_thresholds=False)
+    n = 3 * dut.out_depth
+    back = []
+
+    async def sender(ctx):
+        for k in range(n):
+            ctx.set(dut.samples.payload, k)
+            ctx.set(dut.samples.valid, 1)
+            await ctx.tick().until(dut.samples.ready)
+        ctx.set(dut.samples.valid, 0)
+
+    async def core(ctx):  # a pipeline of latency 3 that cannot stall
+        ctx.set(dut.core_i.ready, 1)
+        line = [None] * 3
+        while True:
+            _, _, v, p = await ctx.tick("adc").sample(dut.core_i.valid, dut.core_i.payload)
+            line = [p % 16 if v else None] + line[:-1]
+            ctx.set(dut.core_results.valid, line[-1] is not None)
+            ctx.set(dut.core_results.payload, line[-1] or 0)
+
+    async def ring(ctx):
+        await ctx.tick().repeat(300)  # full: nothing read for a while
+        ctx.set(dut.results.ready, 1)
+        while len(back) < n:
+            _, _, v, p = await ctx.tick().sample(dut.results.valid, dut.results.payload)
+            if v:
+                back.append(p)
+
+    sim = two_clocks(dut)
+    sim.add_testbench(sender)
+    sim.add_testbench(core, background=True)
+    sim.add_testbench(ring)
+    sim.run_until(1e-6 * 2000)
+    assert back == [k % 16 for k in range(n)]
 
 
 def test_stream_fifo_checks_depth():

@@ -190,13 +190,14 @@ def test_front_end_refuses_a_rate_the_converter_cannot_take():
 # -- the board top: ACQUIRE frames -----------------------------------------------------------
 
 
-def run_board(design, request, values, *, cycles, adc=True):
-    """A BoardTop (with the Pmod AD1 source unless ``adc`` is False) in the Amaranth
-    simulator: the request over its UART, the model on its converter pins; return the
-    response frames and the model."""
+def run_board(design, request, values, *, cycles, adc=True, adc_domain=False):
+    """A BoardTop (with the Pmod AD1 source unless ``adc`` is False; with ``adc_domain``, the
+    pipeline in its own domain at twice the clock) in the Amaranth simulator: the request over
+    its UART, the model on its converter pins; return the response frames and the model."""
     from test_boards_gateware import DIV, recv_bits, send_bits
     top = BoardTop(design, divisor=DIV, timeout=1 << 16, led_cycles=8,
-                   adc_source=PmodAD1(clk_hz=CLK) if adc else None)
+                   adc_source=PmodAD1(clk_hz=CLK) if adc else None,
+                   adc_domain="adc" if adc_domain else "sync")
     model = AD7476AModel(list(values) + [0] * 1000)
     out = bytearray()
 
@@ -218,6 +219,8 @@ def run_board(design, request, values, *, cycles, adc=True):
 
     sim = Simulator(top)
     sim.add_clock(T)
+    if adc_domain:
+        sim.add_clock(T / 2, domain="adc", phase=T / 5)
     sim.add_testbench(host)
     sim.add_testbench(listener, background=True)
     if adc:
@@ -259,13 +262,15 @@ def test_board_answers_acquire_with_raw_samples_and_their_codes(name):
     assert model.violations == []
 
 
-def test_board_with_a_source_still_runs_mac_frames(tiny_mac_design):
+@pytest.mark.parametrize("adc_domain", [False, True], ids=["one domain", "adc domain 2x"])
+def test_board_with_a_source_still_runs_mac_frames(tiny_mac_design, adc_domain):
+    """The source sits in the receiver's domain; the pipeline in the same one or its own."""
     d = tiny_mac_design
     samples = np.random.default_rng(9).integers(0, 256, 8)
     req = (pack_frame(Command.MAC.value, 1, pack_words(samples, 1)) + acquire(2, 4)
            + pack_frame(Command.MAC.value, 3, pack_words(samples[::-1], 1)))
     values = [100, 2000, 4095, 3000]
-    frames, _ = run_board(d, req, values, cycles=len(req) * 40 + 6000)
+    frames, _ = run_board(d, req, values, cycles=len(req) * 40 + 6000, adc_domain=adc_domain)
     assert [(f.seq, f.status) for f in frames] == [(1, 0), (2, 0), (3, 0)]
     want = ref_adc_pipeline(d, samples.reshape(-1, 2))["outputs"].ravel()
     assert unpack_words(frames[0].payload[1:], 2, signed=True) == list(want)

@@ -10,6 +10,10 @@ With ``adc`` (:class:`PmodSim`: the Pmod AD1 source's clock, sample rate and the
 the board top has the Pmod AD1 front end (:class:`boards.pmod_ad1.PmodAD1`) and the harness,
 built with ``-DPMOD_AD1``, drives its data line from a behavioural AD7476A (the data sheet's
 timing, counted in the board clock's nanoseconds) and counts every timing violation.
+
+The pipeline runs in its own ``adc`` domain at twice the board clock (as on the iCEBreaker:
+``BoardTop(adc_domain="adc")``, the harness built with ``-DADC_DOMAIN``); ``adc_domain=False``
+builds the one-domain top.
 """
 
 from __future__ import annotations
@@ -69,9 +73,10 @@ def cache_root() -> Path:
 
 
 def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT,
-                   log=None, adc: PmodSim | None = None) -> Path:
+                   log=None, adc: PmodSim | None = None, adc_domain: bool = True) -> Path:
     """Return the path of the simulated-board executable for ``design`` (built if needed);
-    with ``adc``, the board top with the Pmod AD1 source and the harness's converter model."""
+    with ``adc``, the board top with the Pmod AD1 source and the harness's converter model;
+    with ``adc_domain``, the pipeline in its own domain at twice the board clock."""
     from ..top import BoardTop
     source = None
     if adc is not None:
@@ -81,9 +86,11 @@ def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int =
         except ValueError as exc:
             raise ToolchainError(f"--sample-rate: {exc}") from None
     top = BoardTop(design, divisor=divisor, timeout=timeout, led_cycles=1 << 10,
-                   adc_source=source)
+                   adc_source=source, adc_domain="adc" if adc_domain else "sync")
     text = verilog.convert(top, name="board_top", emit_src=False)
     defines = ["-CFLAGS", "-DPMOD_AD1"] if adc is not None else []
+    if adc_domain:
+        defines += ["-CFLAGS", "-DADC_DOMAIN"]
     key = hashlib.sha256(text.encode() + HARNESS.read_bytes()
                          + " ".join(defines).encode()).hexdigest()[:16]
     out = cache_root() / f"{design.name}{'-pmod' if adc is not None else ''}-{key}"
@@ -125,11 +132,12 @@ class SimulatedBoard:
     """A running simulated board; use as a context manager. ``port`` is its pty path."""
 
     def __init__(self, design: Design, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT,
-                 log=None, adc: PmodSim | None = None):
+                 log=None, adc: PmodSim | None = None, adc_domain: bool = True):
         self.design = design
         self.divisor = divisor
         self.adc = adc
-        self.exe = build_simboard(design, divisor=divisor, timeout=timeout, log=log, adc=adc)
+        self.exe = build_simboard(design, divisor=divisor, timeout=timeout, log=log, adc=adc,
+                                  adc_domain=adc_domain)
         self.stats_path = self.exe.parent / f"stats-{os.getpid()}-{id(self)}.txt"
         self.proc = None
         self.port = None

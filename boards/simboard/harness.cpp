@@ -158,8 +158,16 @@ int main(int argc, char** argv) {
 #ifdef PMOD_AD1
         top->adc_sdata = adc.line(cycles + 1);  // what the coming edge reads
 #endif
+#ifdef ADC_DOMAIN
+        // the pipeline's clock at twice the board clock, its edges between the board clock's
+        top->clk = 0; top->adc_clk = 1; top->eval();
+        top->clk = 1; top->adc_clk = 0; top->eval();
+        top->adc_clk = 1; top->eval();
+        top->adc_clk = 0; top->eval();
+#else
         top->clk = 0; top->eval();
         top->clk = 1; top->eval();
+#endif
         cycles++;
 #ifdef PMOD_AD1
         adc.observe(cycles, top->adc_cs_n, top->adc_sclk);
@@ -167,8 +175,14 @@ int main(int argc, char** argv) {
     };
     auto do_reset = [&]() {
         top->rst = 1; top->rx = 1;
+#ifdef ADC_DOMAIN
+        top->adc_rst = 1;
+#endif
         for (int i = 0; i < 8; i++) tick();
         top->rst = 0;
+#ifdef ADC_DOMAIN
+        top->adc_rst = 0;
+#endif
     };
     auto write_stats = [&]() {
         FILE* f = fopen(stats_path, "w");
