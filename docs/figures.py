@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = (README, ROOT / "docs" / "boards.md")
 FIGURES = ROOT / "docs" / "figures"
-BLOCK_RE = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)",
-                      re.S)
+BLOCK_RE = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+                      r"(<!-- /figures:(?P=name) -->)", re.S)
 
 
 def _read(path: Path) -> dict:

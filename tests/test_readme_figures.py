@@ -85,7 +85,8 @@ def test_the_hardware_blocks_render_their_runs(tmp_path, monkeypatch):
             "(1080p60 on some seeds) | 1,2 |") in new
     assert ("| `adc4_in12`, ECP5-85F | constant | 4 | 40 | 20 | 280.7–306.2 | 1123–1225 | "
             "1080p60, 4K60, 4K120 | 1,2 |") in new
-    assert "| up5k | adc4_in12 | constant | 10 | 5 | 0 | 0 | 125.16 | 120.0 | yes | 1.0 | 2.0 |" in new
+    assert ("| up5k | adc4_in12 | constant | 10 | 5 | 0 | 0 | 125.16 | 120.0 | yes | 1.0 | 2.0 |"
+            in new)
     assert "`adc4_in12`, UP5K" not in new  # one run is no sweep: the lanes table leaves it out
     assert figures.rewrite(new.replace("125 MHz", "126 MHz")) == new
 
@@ -124,7 +125,8 @@ def test_the_board_blocks_render_their_runs(tmp_path, monkeypatch):
     new = figures.rewrite("<!-- figures:board -->\n<!-- /figures:board -->\n"
                           "<!-- figures:board_detail -->\n<!-- /figures:board_detail -->\n")
     assert "| ULX3S, `adc4_in12` | runtime | 1935 | 1360 | 1 | 90.8 MHz (50) |" in new
-    assert "| ulx3s | adc4_in12 | runtime | 1935 | 1360 | 1 | 0 | 90.83 | 50.0 | yes | 32.7 |" in new
+    assert ("| ulx3s | adc4_in12 | runtime | 1935 | 1360 | 1 | 0 | 90.83 | 50.0 | yes | 32.7 |"
+            in new)
 
 
 def test_the_compare_blocks_render_the_folder_and_catch_a_rerun(tmp_path, monkeypatch):
