@@ -24,6 +24,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge
 from adcforge.design import load_design
 from adcforge.golden import code_coverage, ref_comparator_ladder_unsorted
 
+from .harness import read_hex_words
 from .stimulus import make_batch
 from .targets import PipelineTarget, PostMultiplierTarget
 
@@ -118,33 +119,6 @@ class TB:
             return np.concatenate([p.astype(object) for p in parts])[:units * outs_per_unit], \
                 cycles
         return np.concatenate(parts)[:units * outs_per_unit], cycles
-
-
-_HEX_DIGIT = np.full(256, 255, dtype=np.uint8)
-_HEX_DIGIT[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_HEX_DIGIT[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_HEX_DIGIT[np.frombuffer(b"ABCDEF", np.uint8)] = np.arange(10, 16)
-
-
-def read_hex_words(data: bytes) -> np.ndarray:
-    """Return the words of a ``$writememh`` file: uint64, or Python integers (an object array)
-    for words of more than 64 bits. Lines of one width (what Verilator writes) are decoded in
-    numpy; anything else (comments, varying widths) line by line."""
-    if data and not data.endswith(b"\n"):
-        data += b"\n"
-    width = data.find(b"\n")
-    if 0 < width <= 16 and len(data) % (width + 1) == 0:
-        rows = np.frombuffer(data, np.uint8).reshape(-1, width + 1)
-        digits = _HEX_DIGIT[rows[:, :width]]
-        if (rows[:, width] == ord("\n")).all() and not (digits == 255).any():
-            words = np.zeros(len(rows), dtype=np.uint64)
-            for k in range(width):
-                words = (words << np.uint64(4)) | digits[:, k]
-            return words
-    words = [int(x, 16) for x in data.decode().split("\n") if x and not x.startswith("//")]
-    if any(x >> 64 for x in words):
-        return np.array(words, dtype=object)
-    return np.array(words, dtype=np.uint64)
 
 
 def _compare(name, inputs, expected, got, mismatches, limit=10):
