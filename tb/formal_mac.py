@@ -166,8 +166,13 @@ class AccumulatorSpec(_Spec):
     most ``bound`` in magnitude, the largest golden product), ``last`` on every
     ``steps``-th step and last steps at least ``output_beats`` clocks apart (the claims of the
     products and of the admission): the reference sums are computed here from the same free
-    products, and the results must leave as the reference says; the ring, the output buffer and
-    its counters equal the reference's every cycle (the induction's invariants)."""
+    products, and the results must leave as the reference says. The induction's invariants tie
+    the whole state to the reference's every cycle: the ring equals the running reference sums
+    (each within its products so far times ``bound`` of its bias), the output buffer and its
+    counters the reference's, and the spacing counter ``since_last`` the clocks since the newest
+    last step (in the delay line before the ring, or the reference's own); so it closes at depth
+    ``tree_levels + 3`` however many steps an inference takes and however many clocks its
+    results take to leave."""
 
     def __init__(self, acc, *, steps: int, bound: int):
         super().__init__()
@@ -201,14 +206,17 @@ class AccumulatorSpec(_Spec):
         m.d.comb += Assume(~(valid & last) | (since == R))
 
         # The reference sees each step when the ring does: T clocks later.
-        def delayed(value, name):
+        def delayed(value, name, line=None):
             for t in range(T):
                 reg = Signal.like(value, name=f"{name}_d{t + 1}")
                 m.d.sync += reg.eq(value)
                 value = reg
+                if line is not None:
+                    line[t + 1] = reg
             return value
-        r_valid = delayed(valid, "valid")
-        r_count = delayed(count, "step")
+        line_valid, line_step = {}, {}  # the delay line's stages, k clocks ago
+        r_valid = delayed(valid, "valid", line_valid)
+        r_count = delayed(count, "step", line_step)
         r_prods = [[delayed(prods[p][lane], f"product_{p}_{lane}") for lane in range(L)]
                    for p in range(P)]
         group_of = Array(Const(n % G, range(G)) for n in range(S))
@@ -259,6 +267,26 @@ class AccumulatorSpec(_Spec):
             for j in range(N):
                 with m.If(ecount * K + j < N):
                     m.d.comb += Assert(dut.out_buf[j] == ebuf[j])
+        # ... the spacing of the last steps: ``r_since`` counts the clocks since the reference
+        # took a last step (the buffer is busy for the R clocks after it); ``since`` counts from
+        # the newest last step, in the delay line (``pending[k]``: taken k clocks ago, the
+        # reference seeing it in T - k) or, with none there, the reference's.
+        r_since = Signal(range(R + 2), init=R + 1, name="r_since_last")
+        m.d.sync += r_since.eq(Mux(r_last, 1, Mux(r_since == R + 1, R + 1, r_since + 1)))
+        m.d.comb += [Assert(ebusy == (r_since <= R)), Assert((r_since >= 1) & (r_since <= R + 1))]
+        with m.If(ebusy):
+            m.d.comb += Assert(ecount == r_since - 1)
+        pending = [r_last if k == T else (line_valid[k] & (line_step[k] == S - 1))
+                   for k in range(1, T + 1)]  # pending[k - 1]: a last step taken k clocks ago
+        newest = Mux(r_since + T >= R, R, r_since + T)
+        for k in range(T, 0, -1):  # the newest last step in the line is the one that counts
+            newest = Mux(pending[k - 1], min(k, R), newest)
+        m.d.comb += Assert(since == newest)
+        for j in range(1, T + 1):
+            for k in range(j + 1, min(j + R, T + 1)):
+                m.d.comb += Assert(~(pending[j - 1] & pending[k - 1]))
+            with m.If(pending[j - 1] & ~Cat(*pending[j:]).any() if j < T else pending[j - 1]):
+                m.d.comb += Assert(r_since + T - j >= R)  # the one before: R or more earlier
         # ... and each reference sum lies within bias +- (its products so far) * bound, so that
         # neither wraps.
         for (g, lane), s in ref.items():

@@ -311,6 +311,43 @@ def test_dropped_product_in_the_accumulator_is_caught(tiny_mac_design, tmp_path)
     assert _mac_spec_result(good, tmp_path, "good", acc.tree_levels + 3) == "PASS"
 
 
+def test_accumulator_of_many_single_activation_steps_closes(tmp_path):
+    """One activation per beat, 64 steps an inference (the demo's shape: no adder tree) and
+    more outputs than the induction's depth: the accumulator's induction closes at depth 3 (its
+    state tied to the reference's every cycle, the spacing of the last steps included), and a
+    lane whose product is dropped is caught."""
+    from amaranth.hdl import Module, signed
+    from amaranth.lib import wiring
+
+    from hdl.post import MacAccumulator
+    from tb.formal_mac import AccumulatorSpec
+
+    def accumulator():
+        return MacAccumulator(bias=[3, -5, 7, 0, -1, 2], product_shape=signed(6), acc_bits=14,
+                              mac_lanes=6, in_lanes=1, groups=1, stall=False)
+
+    acc = accumulator()
+
+    class Dropping(_Wrapped, wiring.Component):
+        def __init__(self):
+            self.__dict__["inner"] = acc
+            wiring.Component.__init__(self, acc.signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.inner = acc
+            m.d.comb += [acc.i.valid.eq(self.i.valid), self.i.ready.eq(acc.i.ready),
+                         acc.i.payload.eq(self.i.payload), acc.i.payload.products[0][1].eq(0)]
+            wiring.connect(m, acc.o, wiring.flipped(self.o))
+            return m
+
+    assert acc.tree_levels == 0
+    good = AccumulatorSpec(accumulator(), steps=64, bound=31)
+    assert _mac_spec_result(good, tmp_path, "good", 3) == "PASS"
+    bad = AccumulatorSpec(Dropping(), steps=64, bound=31)
+    assert _mac_spec_result(bad, tmp_path, "bad", 3) in ("FAIL", "UNKNOWN")
+
+
 def test_wrong_product_is_caught(tiny_mac_design):
     """A products block built with one weight's sign flipped, checked against the design's."""
     from hdl.post import POSTProducts
