@@ -53,9 +53,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-from amaranth.asserts import AnyConst, AnySeq
-from amaranth.hdl import Array, Assert, Assume, Cat, ClockSignal, Const, Instance, Module, Mux
-from amaranth.hdl import ResetSignal, Signal, signed
+from amaranth.asserts import AnySeq
+from amaranth.hdl import (
+    Array,
+    Assert,
+    Assume,
+    Cat,
+    ClockSignal,
+    Const,
+    Instance,
+    Mux,
+    ResetSignal,
+    Signal,
+    signed,
+)
 from amaranth.lib.fifo import SyncFIFOBuffered
 
 from adcforge.design import Design
@@ -69,7 +80,6 @@ from .formal import (
     pipeline_latency,
     ref_code_sorted,
     ref_codes_payload,
-    run_sby,
 )
 
 __all__ = ["AccumulatorSpec", "FifoOrderSpec", "MacCreditsSpec", "MacFeedSpec",
