@@ -36,7 +36,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from adcforge.design import Decode, Design, design_to_dict, parse_design, save_design

@@ -53,8 +53,8 @@ class ThresholdQuantizer(Quantizer):
             raise ConfigError(f"quantizer.estimator: the {thresholds.name} thresholds learn, "
                               f"they need a gradient estimator")
         if estimator is not None and fixed:
-            raise ConfigError(f"quantizer.estimator: a fixed ladder has no thresholds to "
-                              f"train; pass estimator=None")
+            raise ConfigError("quantizer.estimator: a fixed ladder has no thresholds to "
+                              "train; pass estimator=None")
         if estimator is not None and window is None:
             raise ConfigError(f"quantizer.ste_window: the {estimator.name} estimator needs a "
                               f"window (GapWindow or NoiseWindow)")
