@@ -29,10 +29,10 @@ def register(main, bench):
         Streams every input value (with random idle cycles and back-pressure), a random
         stream, and for a MAC layer random and worst-case inferences; also resets the pipeline
         in the middle of a stream. Exits non-zero on any mismatch."""
-        from .cosim import cosim
-
         from hdl.ladder import check_lanes
         from hdl.pipeline import lanes_problem
+
+        from .cosim import cosim
 
         d = resolve_design(design)
         try:

@@ -54,7 +54,8 @@ def _lane_module(spec: HarnessSpec) -> str:
     iw = spec.in_width
     ow = max(w for _, w in spec.out_ports)
     aw = (spec.depth - 1).bit_length()
-    static_ports = "".join(f"    input wire [{w - 1}:0] {name},\n" for name, w in spec.statics.items())
+    static_ports = "".join(f"    input wire [{w - 1}:0] {name},\n"
+                           for name, w in spec.statics.items())
     statics = "".join(f"        .{name}({name}),\n" for name in spec.statics)
     outs, conns = "", ""
     for j, (name, w) in enumerate(spec.out_ports):

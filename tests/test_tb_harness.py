@@ -48,7 +48,7 @@ def test_harness_copies_share_one_module():
                        copies=4)
     text = harness_verilog(spec)
     assert text.count("module tb_lane (") == 1
-    assert len(re.findall(r"^    tb_lane lane\d+ \(", text, re.M)) == 4
+    assert len(re.findall(r"^    tb_lane lane\d+ \(", text, re.MULTILINE)) == 4
     assert text.count("dut_top dut (") == 1  # inside tb_lane only
 
 
@@ -57,7 +57,7 @@ def test_harness_copies_see_no_input_combinationally():
     rising-edge ones; only copy 0 carries the manual ports."""
     spec = HarnessSpec("dut_top", "i", 12, [("codes", 8)], {"mode": 1}, copies=3)
     text = harness_verilog(spec)
-    lanes = re.findall(r"^    tb_lane (lane\d+) \((.*?)\n    \);", text, re.M | re.S)
+    lanes = re.findall(r"^    tb_lane (lane\d+) \((.*?)\n    \);", text, re.MULTILINE | re.DOTALL)
     assert [name for name, _ in lanes] == ["lane0", "lane1", "lane2"]
     for name, body in lanes:
         pins = dict(re.findall(r"\.(\w+)\(([^)]*)\)", body))
