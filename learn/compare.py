@@ -373,12 +373,15 @@ def markdown_tables(summary: list[dict], methods: list[str], bits: list[int],
 
 def paired_differences(rows: list[dict], reference: str) -> list[dict]:
     """Per dataset, photons, method and bits: the differences ``method - reference`` of the runs
-    that share a seed; their mean, sample std, count and how many are above zero."""
-    ref = {(r["dataset"], r["photons"], r["bits"], r["seed"]): r["test_accuracy"]
-           for r in rows if r["method"] == reference}
+    that share a seed; their mean, sample std, count and how many are above zero. ``fp`` has
+    no bits (it runs once, recorded at 8): as the reference it pairs with every bit width."""
+    def key(r):
+        return (r["dataset"], r["photons"], None if reference == "fp" else r["bits"], r["seed"])
+
+    ref = {key(r): r["test_accuracy"] for r in rows if r["method"] == reference}
     groups: dict = {}
     for r in rows:
-        k = (r["dataset"], r["photons"], r["bits"], r["seed"])
+        k = key(r)
         if r["method"] != reference and k in ref:
             groups.setdefault((r["dataset"], r["photons"], r["method"], r["bits"]), []).append(
                 r["test_accuracy"] - ref[k])

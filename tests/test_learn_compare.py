@@ -69,12 +69,17 @@ def test_paired_differences_pair_runs_by_seed():
     assert p["n"] == 3 and p["wins"] == 2
     assert p["mean"] == pytest.approx(diffs.mean()) and p["std"] == pytest.approx(diffs.std(ddof=1))
     assert "+1.7 ± 3.1 (2/3)" in paired_tables([p], "hist", ["learned"], [1])
+    # fp runs once (recorded at 8 bits): as the reference it pairs with every bit width
+    fp = [{**r, "method": "fp", "bits": 8} for r in rows if r["method"] == "hist"]
+    (q,) = paired_differences([r for r in rows if r["method"] == "learned"] + fp, "fp")
+    assert q["bits"] == 1 and q["n"] == 3 and q["mean"] == pytest.approx(diffs.mean())
 
 
 def test_bundled_compare_configs_load():
     for name in ("compare", "hdr_target"):
         cfg = load_compare_config(name)
         assert cfg["paired"] == {"reference": "hist"}
+    assert load_compare_config("four_bits")["paired"] == {"reference": "fp"}
     with pytest.raises(ConfigError, match="paired"):
         load_compare_config({**TINY, "paired": {"reference": "lloyd"}})
 
