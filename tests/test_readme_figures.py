@@ -169,3 +169,20 @@ def test_the_grid_blocks_bold_the_best_row_shown(tmp_path, monkeypatch):
     text = figures.render_compare_hdr(record)
     assert "| learned | **0.762 ± 0.010** |" in text and "| hist | 0.716 ± 0.010 |" in text
     assert "gumbel" not in text and "| fp (no ADC) | 0.926 ± 0.010 |" in text
+
+
+def test_a_pmod_build_keeps_the_uart_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures, "FIGURES", tmp_path)
+    base = {"kind": "board", "board": "icebreaker", "design": "adc4_in12",
+            "runtime_thresholds": True, "seed": 1, "logic_cells": 2138, "flip_flops": 1410,
+            "bram": 6, "dsp": 0, "fmax_mhz": 36.13, "target_mhz": 30.0, "timing_met": True,
+            "fits": True, "build_s": 60.0}
+    for name, report in (("uart", base), ("pmod", dict(base, source="pmod-ad1",
+                                                       logic_cells=2424, fmax_mhz=33.08))):
+        (tmp_path / "build" / name).mkdir(parents=True)
+        (tmp_path / "build" / name / "report.json").write_text(json.dumps(report))
+    runs = figures.take_board(tmp_path / "build")["runs"]
+    assert sorted(r["logic_cells"] for r in runs) == [2138, 2424]
+    (tmp_path / "board.json").write_text(json.dumps({"runs": runs}))
+    table = figures.rewrite("<!-- figures:board -->\n<!-- /figures:board -->\n")
+    assert "2138" in table and "2424" not in table
