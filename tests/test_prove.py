@@ -245,6 +245,28 @@ class _Wrapped:
         return getattr(self.__dict__["inner"], name)
 
 
+def _dropping(acc, place, lane):
+    """``acc`` with the product of one input place and lane forced to 0 (a dropped product)."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+
+    class Dropping(_Wrapped, wiring.Component):
+        def __init__(self):
+            self.__dict__["inner"] = acc
+            wiring.Component.__init__(self, acc.signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.inner = acc
+            m.d.comb += [acc.i.valid.eq(self.i.valid), self.i.ready.eq(acc.i.ready),
+                         acc.i.payload.eq(self.i.payload),
+                         acc.i.payload.products[place][lane].eq(0)]
+            wiring.connect(m, acc.o, wiring.flipped(self.o))
+            return m
+
+    return Dropping()
+
+
 def _output_mutant(stage, kind):
     from amaranth.hdl import Module, Mux
     from amaranth.lib import wiring
@@ -281,8 +303,6 @@ def test_output_stage_mutation_is_caught(kind, tmp_path):
 
 def test_dropped_product_in_the_accumulator_is_caught(tiny_mac_design, tmp_path):
     """The second activation's product of lane 0 never reaches the adder tree."""
-    from amaranth.hdl import Module
-    from amaranth.lib import wiring
 
     from tb.formal_mac import AccumulatorSpec
 
@@ -290,22 +310,9 @@ def test_dropped_product_in_the_accumulator_is_caught(tiny_mac_design, tmp_path)
     acc = mac.accumulator
     bound = 2 ** (tiny_mac_design.decode.width - 1 + mac.q)
 
-    class Dropping(_Wrapped, wiring.Component):
-        def __init__(self):
-            self.__dict__["inner"] = acc
-            wiring.Component.__init__(self, acc.signature)
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.inner = acc
-            m.d.comb += [acc.i.valid.eq(self.i.valid), self.i.ready.eq(acc.i.ready),
-                         acc.i.payload.eq(self.i.payload), acc.i.payload.products[1][0].eq(0)]
-            wiring.connect(m, acc.o, wiring.flipped(self.o))
-            return m
-
     steps = mac.beats * mac.groups
     assert acc.in_lanes == 2
-    spec = AccumulatorSpec(Dropping(), steps=steps, bound=bound)
+    spec = AccumulatorSpec(_dropping(acc, 1, 0), steps=steps, bound=bound)
     assert _mac_spec_result(spec, tmp_path, "bad", acc.tree_levels + 3) in ("FAIL", "UNKNOWN")
     good = AccumulatorSpec(_mac(tiny_mac_design).accumulator, steps=steps, bound=bound)
     assert _mac_spec_result(good, tmp_path, "good", acc.tree_levels + 3) == "PASS"
@@ -316,8 +323,7 @@ def test_accumulator_of_many_single_activation_steps_closes(tmp_path):
     more outputs than the induction's depth: the accumulator's induction closes at depth 3 (its
     state tied to the reference's every cycle, the spacing of the last steps included), and a
     lane whose product is dropped is caught."""
-    from amaranth.hdl import Module, signed
-    from amaranth.lib import wiring
+    from amaranth.hdl import signed
 
     from hdl.post import MacAccumulator
     from tb.formal_mac import AccumulatorSpec
@@ -327,24 +333,10 @@ def test_accumulator_of_many_single_activation_steps_closes(tmp_path):
                               mac_lanes=6, in_lanes=1, groups=1, stall=False)
 
     acc = accumulator()
-
-    class Dropping(_Wrapped, wiring.Component):
-        def __init__(self):
-            self.__dict__["inner"] = acc
-            wiring.Component.__init__(self, acc.signature)
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.inner = acc
-            m.d.comb += [acc.i.valid.eq(self.i.valid), self.i.ready.eq(acc.i.ready),
-                         acc.i.payload.eq(self.i.payload), acc.i.payload.products[0][1].eq(0)]
-            wiring.connect(m, acc.o, wiring.flipped(self.o))
-            return m
-
     assert acc.tree_levels == 0
     good = AccumulatorSpec(accumulator(), steps=64, bound=31)
     assert _mac_spec_result(good, tmp_path, "good", 3) == "PASS"
-    bad = AccumulatorSpec(Dropping(), steps=64, bound=31)
+    bad = AccumulatorSpec(_dropping(acc, 0, 1), steps=64, bound=31)
     assert _mac_spec_result(bad, tmp_path, "bad", 3) in ("FAIL", "UNKNOWN")
 
 
