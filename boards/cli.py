@@ -185,6 +185,17 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
     click.echo(f"reports: {root}/l<N>-s<seed>/report.json")
 
 
+def _summary_line(report: dict) -> str:
+    """The counts of a `hil` run in one line."""
+    util, eff = report.get("link_utilisation"), report["line_efficiency"]
+    return (f"checked {report['checked']}  mismatches {report['mismatches']}  "
+            f"retried {report['retried']}  failed {report['failed']}  "
+            f"not run {report['not_run']}  "
+            f"{report['samples_per_s'] or 0:,.0f} samples/s  link utilisation "
+            f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
+            f"{'n/a' if eff is None else f'{eff:.1%}'}")
+
+
 def _formats_line(msps) -> str:
     from .bench import SENSOR_FORMATS, sensor_formats
 
@@ -315,20 +326,13 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                        "seed": sensor_cfg.get("seed", 0), "source": source})
     else:
         report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
-    util = report.get("link_utilisation")
-    eff = report["line_efficiency"]
-    click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "
-               f"retried {report['retried']}  failed {report['failed']}  "
-               f"not run {report['not_run']}  "
-               f"{report['samples_per_s'] or 0:,.0f} samples/s  link utilisation "
-               f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
-               f"{'n/a' if eff is None else f'{eff:.1%}'}")
+    click.echo(_summary_line(report))
     counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
     click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
                f"(code:count {counts})")
     if report["codes_seen"] < report["codes_total"]:
-        click.echo(f"note: the stream did not cross every threshold; the codes not seen were "
-                   f"not checked (--photons sets the light)")
+        click.echo("note: the stream did not cross every threshold; the codes not seen were "
+                   "not checked (--photons sets the light)")
     click.echo(f"task accuracy: hardware {report['hw_accuracy']}, software "
                f"{report['sw_accuracy']} ({report['accuracy_note']})")
     if report["hw_accuracy"] is not None:
@@ -407,15 +411,8 @@ def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mo
                          log=lambda m: console.print(m), sim_divisor=(b.divisor if sim_as
                                                                       else None),
                          board=board_name, source=source, adc=adc)
-    util = report.get("link_utilisation")
-    eff = report["line_efficiency"]
-    click.echo(f"checked {report['checked']}  mismatches {report['mismatches']}  "
-               f"retried {report['retried']}  failed {report['failed']}  "
-               f"not run {report['not_run']}  "
-               f"{report['samples_per_s'] or 0:,.0f} samples/s  link utilisation "
-               f"{'n/a' if util is None else f'{util:.1%}'}  line efficiency "
-               f"{'n/a' if eff is None else f'{eff:.1%}'}  (codes of the board's raw samples "
-               f"against the golden model)")
+    click.echo(_summary_line(report) + "  (codes of the board's raw samples against the "
+               "golden model)")
     counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
     click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
                f"(code:count {counts})")
