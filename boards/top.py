@@ -212,8 +212,8 @@ class DomainCrossing(wiring.Component):
 
     Samples, threshold writes and commits share one :class:`AsyncStreamFIFO` of
     :class:`CoreCommand` (so a commit takes effect after the writes before it and before the
-    samples after it); the results come back through another, ``out_depth`` deep. The
-    pipeline is never stalled: ``core_results.ready`` is 1, and a sample enters the pipeline
+    samples after it); the results come back through another, ``out_depth`` deep (a power of
+    two above one charge and 1: small, for short pointers). The pipeline is never stalled: ``core_results.ready`` is 1, and a sample enters the pipeline
     only while the results FIFO has room for every result in flight and for this sample's
     (one code; with a MAC layer in mode 1, ``mac.outputs`` for an inference's first sample) —
     a credit count, so that no ready signal runs back through the pipeline.
@@ -227,7 +227,7 @@ class DomainCrossing(wiring.Component):
     """
 
     def __init__(self, design: Design, *, domain: str, sample_shape, result_shape,
-                 runtime_thresholds: bool, in_depth: int = 8):
+                 runtime_thresholds: bool, in_depth: int = 4):
         _check_design(design)
         self.design, self.domain = design, domain
         self.has_mac = design.mac is not None
@@ -236,7 +236,7 @@ class DomainCrossing(wiring.Component):
         self.sample_shape, self.result_shape = sample_shape, result_shape
         #: the results one sample can be charged (an inference's MAC outputs, or one code)
         self.charge = max(1, design.mac.outputs if self.has_mac else 1)
-        self.out_depth = 1 << max(4, (4 * self.charge - 1).bit_length())
+        self.out_depth = 1 << (self.charge + 1).bit_length()
         members = {
             "samples": In(stream.Signature(sample_shape)),
             "results": Out(stream.Signature(result_shape)),
@@ -259,8 +259,11 @@ class DomainCrossing(wiring.Component):
         layout = CoreCommand(self.sample_shape, max(d.bits, 1))
         m.submodules.to_core = fin = AsyncStreamFIFO(layout, self.in_depth, w_domain="sync",
                                                      r_domain=self.domain)
-        m.submodules.from_core = fout = AsyncStreamFIFO(self.result_shape, self.out_depth,
-                                                        w_domain=self.domain, r_domain="sync")
+        # the results' FIFO is written without a ready: the credits below keep room for every
+        # write, so its write enable is a register (no level compare in front of it)
+        m.submodules.from_core = fout = _BlockRamAsyncFIFO(
+            width=Shape.cast(self.result_shape).width, depth=self.out_depth,
+            w_domain=self.domain, r_domain="sync")
         value = fin.i.payload.sample.sample if isinstance(self.sample_shape, SourcedSample) \
             else fin.i.payload.sample
         m.d.comb += [fin.i.payload.sample.eq(self.samples.payload),
@@ -273,13 +276,17 @@ class DomainCrossing(wiring.Component):
             with m.Elif(thr.commit):
                 m.d.comb += [fin.i.payload.kind.eq(CoreCommand.COMMIT), fin.i.valid.eq(1)]
 
-        # one command register after the FIFO (a command every other cycle at most: the
-        # UART's rate is far below): the FIFO's read side sees only `full`
+        # one command register after the FIFO, refilled at most every fifth cycle (the UART's
+        # rate is far below): the FIFO's read side sees only registers, and the credits'
+        # pipelined sum has caught up with one sample before the next is admitted
         full = Signal()
+        gap = Signal(2)
         cmd = Signal(layout)
-        m.d.comb += fin.o.ready.eq(~full)
-        with m.If(fin.o.valid & ~full):
-            dom += [cmd.eq(fin.o.payload), full.eq(1)]
+        m.d.comb += fin.o.ready.eq(~full & (gap == 0))
+        with m.If(gap != 0):
+            dom += gap.eq(gap - 1)
+        with m.If(fin.o.ready):  # the register's enable: registers only
+            dom += [cmd.eq(fin.o.payload), full.eq(fin.o.valid)]
         is_sample = cmd.kind == CoreCommand.SAMPLE
 
         # credits: results charged to samples in the pipeline and not yet in the FIFO, two
@@ -288,15 +295,20 @@ class DomainCrossing(wiring.Component):
         count_bits = self.out_depth.bit_length() + 1
         charged = Signal(count_bits)
         returned = Signal(count_bits)
-        in_flight = (charged - returned)[:count_bits]
-        # registered; the margin (one more charge, and 3) covers its lag, the lag of the
-        # FIFO's level behind a write and the FIFO's own margin (at most depth - 1 entries)
+        # in flight + in the FIFO, in three registered steps (each a carry chain at most): it
+        # lags by three cycles, less than the gap between two samples, and never undercounts
+        # (a result leaves the count and enters the FIFO's level in the same step); room: this
+        # sample's charge fits, with one entry to spare
+        in_flight = Signal(count_bits)
+        used = Signal(count_bits + 1)
         room = Signal()
-        dom += room.eq(in_flight + fout.w_level + 2 * charge + 3 <= self.out_depth - 1)
-        admit = full & is_sample & room
-        m.d.comb += [self.core_i.payload.eq(cmd.sample), self.core_i.valid.eq(admit)]
-        taken = admit & self.core_i.ready
+        dom += [in_flight.eq(charged - returned), used.eq(in_flight + fout.w_level),
+                room.eq(used <= self.out_depth - charge - 1)]
         cost = Signal(range(charge + 1))
+        # the sample taken, registered: the register, the credits and the gap follow a cycle
+        # later (the pipeline's ready reaches one flip-flop), and the sample is not offered in
+        # that cycle
+        taken = Signal()
         if self.has_mac:
             spi = d.samples_per_inference
             pos = Signal(range(max(spi, 2)))
@@ -305,6 +317,16 @@ class DomainCrossing(wiring.Component):
             m.d.comb += cost.eq(Mux(self.core_mode, Mux(pos == 0, d.mac.outputs, 0), 1))
         else:
             m.d.comb += cost.eq(1)
+        # the offer to the pipeline is a register (its valid reaches the MAC's admission
+        # logic); an inference's later samples are charged nothing: its first one reserved
+        # its room
+        offer = Signal()
+        m.d.comb += [self.core_i.payload.eq(cmd.sample), self.core_i.valid.eq(offer)]
+        dom += taken.eq(offer & self.core_i.ready)
+        with m.If(offer & self.core_i.ready):
+            dom += offer.eq(0)
+        with m.Elif(full & is_sample & ~offer & ~taken & (room | (cost == 0))):
+            dom += offer.eq(1)
         # each result enters the FIFO from a register (the FIFO's own full flag and pointer
         # update are then the only logic before its write pointer); it counts in flight there
         wrote = Signal()
@@ -314,8 +336,8 @@ class DomainCrossing(wiring.Component):
             dom += charged.eq(charged + cost)
         with m.If(wrote):
             dom += returned.eq(returned + 1)
-        with m.If(full & (~is_sample | taken)):
-            dom += full.eq(0)
+        with m.If(taken | full & ~is_sample):
+            dom += [full.eq(0), gap.eq(3)]
         if self.runtime_thresholds:
             core_value = cmd.sample.sample if isinstance(self.sample_shape, SourcedSample) \
                 else cmd.sample
@@ -326,9 +348,9 @@ class DomainCrossing(wiring.Component):
             m.submodules.mode_sync = FFSynchronizer(self.mode, self.core_mode,
                                                     o_domain=self.domain)
         # the pipeline is never held: the credits keep room for what it sends
-        m.d.comb += [self.core_results.ready.eq(1),
-                     fout.i.payload.eq(word), fout.i.valid.eq(wrote)]
-        wiring.connect(m, fout.o, wiring.flipped(self.results))
+        m.d.comb += [self.core_results.ready.eq(1), fout.w_data.eq(word), fout.w_en.eq(wrote),
+                     self.results.payload.eq(fout.r_data), self.results.valid.eq(fout.r_rdy),
+                     fout.r_en.eq(self.results.ready)]
         return m
 
 
