@@ -235,7 +235,7 @@ BOARDS = {
     "icebreaker": Board(
         name="icebreaker", description="1BitSquared iCEBreaker (iCE40UP5K-SG48)",
         platform=_icebreaker, family="ice40", clock=_clock_ice40_pll_2f, input_mhz=12,
-        clk_mhz=27, adc_mhz=54, pll={"DIVR": 0, "DIVF": 71, "DIVQ": 4, "FILTER_RANGE": 1},
+        clk_mhz=18, adc_mhz=36, pll={"DIVR": 0, "DIVF": 47, "DIVQ": 4, "FILTER_RANGE": 1},
         baud=3_000_000, bitstream="bin", loader_args=("-b", "ice40_generic"), loader_sram=None,
         loader_flash=(), usb_id="0403:6010", flip_flops=5280, pmod=(0, "PMOD1A")),
     "ulx3s": Board(

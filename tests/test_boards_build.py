@@ -30,7 +30,7 @@ def test_a_board_entry_missing_what_its_build_needs_is_refused_in_one_line():
     with pytest.raises(ToolchainError, match=r"^board 'icebreaker': family 'xilinx7' has no "
                                              r"build tools or cell names; known: ice40, ecp5"):
         replace(ib, family="xilinx7")
-    with pytest.raises(ToolchainError, match=r"baud 1843200 does not divide the 27 MHz"):
+    with pytest.raises(ToolchainError, match=r"baud 1843200 does not divide the 18 MHz"):
         replace(ib, baud=1_843_200)
 
 
@@ -59,12 +59,12 @@ def test_icebreaker_build(tmp_path):
         assert report[key] is not None, key
     assert report["fits"] and report["timing_met"]
     assert 0 < report["logic_cells"] <= report["logic_cells_available"] == 5280
-    # two domains from one PLL: the pipeline's at 54 MHz, the protocol's at 27
-    assert report["fmax_mhz"] >= report["target_mhz"] > 53.9
-    assert report["adc_clock_mhz"] == 54
+    # two domains from one PLL: the pipeline's at 36 MHz, the protocol's at 18
+    assert report["fmax_mhz"] >= report["target_mhz"] > 35.9
+    assert report["adc_clock_mhz"] == 36
     doms = report["domains"]
     assert set(doms) == {"sync", "adc"} and doms["adc"]["clock"] != doms["sync"]["clock"]
-    assert 26.9 < doms["sync"]["target_mhz"] < 27.1 and doms["sync"]["met"] and doms["adc"]["met"]
+    assert 17.9 < doms["sync"]["target_mhz"] < 18.1 and doms["sync"]["met"] and doms["adc"]["met"]
     assert report["utilization"]["ICESTORM_PLL"]["used"] == 1  # both clocks are the PLL's
     bitstream = tmp_path / "top.bin"
     assert bitstream.stat().st_size == 104090  # a complete iCE40UP5K configuration image

@@ -387,7 +387,7 @@ def test_a_source_the_board_cannot_take_is_one_line_and_nothing_lost(capsys, tmp
         capsys, ["hil", "--sim", "adc4_in12", "--source", "pmod-ad1", "--photons", "10"])
     assert "go with --source pmod-ad1" in one_error_line(
         capsys, ["hil", "--sim", "adc4_in12", "--sample-rate", "100000"])
-    assert "at most 857,143 samples/s" in one_error_line(
+    assert "at most 529,412 samples/s" in one_error_line(
         capsys, ["board", "build", "icebreaker", "adc4_in12", "--source", "pmod-ad1",
                  "--sample-rate", "1000000", "-o", str(out)])
     assert not out.exists()
