@@ -29,15 +29,20 @@ from .report import load_nextpnr_report, write_report
 from .toolchain import find_tool
 
 
+def _ice40_pll_dividers(board: "Board") -> dict:
+    """The iCE40 PLL primitives' divider parameters from ``board.pll`` (simple feedback)."""
+    p = board.pll
+    return {"p_FEEDBACK_PATH": "SIMPLE", "p_DIVR": p["DIVR"], "p_DIVF": p["DIVF"],
+            "p_DIVQ": p["DIVQ"], "p_FILTER_RANGE": p["FILTER_RANGE"]}
+
+
 def _clock_ice40_pll(m: Module, platform, board: "Board") -> ClockDomain:
     """iCE40 SB_PLL40_PAD on the board's clock pin → ``sync``; reset held until the PLL locks."""
-    p = board.pll
     clk_in = platform.request(platform.default_clk, dir="-")
     cd = ClockDomain("sync")
     lock = Signal()
     m.submodules.pll = Instance(
-        "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
-        p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+        "SB_PLL40_PAD", **_ice40_pll_dividers(board),
         io_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
         o_PLLOUTGLOBAL=cd.clk, o_LOCK=lock)
     m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
@@ -48,13 +53,11 @@ def _clock_ice40_pll_2f(m: Module, platform, board: "Board") -> tuple[ClockDomai
     """iCE40 SB_PLL40_2F_PAD on the board's clock pin: port A (``GENCLK``) → ``adc``, port B
     (``GENCLK_HALF``, half of it, the same edges) → ``sync``; both resets held until the PLL
     locks, each released by its own reset synchroniser."""
-    p = board.pll
     clk_in = platform.request(platform.default_clk, dir="-")
     sync, adc = ClockDomain("sync"), ClockDomain("adc")
     lock = Signal()
     m.submodules.pll = Instance(
-        "SB_PLL40_2F_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
-        p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"], p_PLLOUT_SELECT_PORTA="GENCLK",
+        "SB_PLL40_2F_PAD", **_ice40_pll_dividers(board), p_PLLOUT_SELECT_PORTA="GENCLK",
         p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
         io_PACKAGEPIN=clk_in.io, i_RESETB=1, i_BYPASS=0,
         o_PLLOUTGLOBALA=adc.clk, o_PLLOUTGLOBALB=sync.clk, o_LOCK=lock)
@@ -67,14 +70,12 @@ def _clock_ice40_pll_core(m: Module, platform, board: "Board") -> ClockDomain:
     """iCE40 SB_PLL40_CORE fed from the board's clock through its global buffer → ``sync``;
     reset held until the PLL locks. For boards whose clock pin is not a PLL pad (the HX1K/HX8K
     boards: nextpnr says ``PACKAGEPIN ... is not connected to any PLL BEL`` for the pad form)."""
-    p = board.pll
     clk_in = platform.request(platform.default_clk, dir="-")
     m.submodules.clk_buf = clk_buf = io.Buffer("i", clk_in)
     cd = ClockDomain("sync")
     lock = Signal()
     m.submodules.pll = Instance(
-        "SB_PLL40_CORE", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
-        p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
+        "SB_PLL40_CORE", **_ice40_pll_dividers(board),
         i_REFERENCECLK=clk_buf.i, i_RESETB=1, i_BYPASS=0,
         o_PLLOUTGLOBAL=cd.clk, o_LOCK=lock)
     m.submodules.rst_sync = ResetSynchronizer(~lock, domain="sync")
