@@ -69,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
         "start_epochs": 2,
         "start_selection": "halving",
         "finish_start": True,
+        "hold_lossless": True,
         "task_start_epochs": 3,
         "lr_network": 1e-3,
         "lr_decay": "cosine",
@@ -99,6 +100,7 @@ _TYPES = {
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int, "train.photons_per": str,
     "train.lr_decay": str, "train.start_selection": str, "train.finish_start": bool,
+    "train.hold_lossless": bool,
 }
 _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),

@@ -526,6 +526,12 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     epochs = tc["epochs"]
     learned_thresholds = qc["method"] in LEARNED_THRESHOLDS
     starts = qc["starts"] if learned_thresholds else [None]
+    # 2**bits codes reach every sample value lo..hi: the uniform ladder over the range gives each
+    # value its own code, lossless there, and no ladder can do better (train.hold_lossless)
+    lossless = bool(learned_thresholds and tc["hold_lossless"]
+                    and 2 ** qc["bits"] >= stats.hi - stats.lo + 1)
+    if lossless:
+        starts = ["uniform"]
 
     state = None
     if resume and ckpt_path is not None and ckpt_path.exists():
@@ -582,6 +588,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
             start_epoch = epoch0
         else:
             run = _Run(cfg, task, stats, ladders[starts[0]], val_dn, val_y, starts[0])
+            if lossless:
+                run._freeze_to(run.init_thresholds)
             if starts[0] is not None:
                 selection = {starts[0]: {"thresholds": run.init_thresholds}}
 
@@ -600,7 +608,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     if state is not None and state.get("alt") is not None:
         alt = _Run(cfg, task, stats, run.init_thresholds, val_dn, val_y, run.start_name)
         alt.load(state["alt"])
-    finish = (tc["finish_start"] and run.thr_params and run.quant.exportable)
+    finish = (tc["finish_start"] and run.thr_params and run.quant.exportable and not lossless)
     try:
         for epoch in range(start_epoch, epochs):
             if alt is None and finish and run.warm_state is not None:
@@ -658,6 +666,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     metrics["best_epoch"] = run.best[1] if run.best is not None else None
     metrics["start"] = run.start_name
     metrics["finish_val_accuracy"] = finish
+    metrics["held_lossless"] = lossless
     metrics["starts"] = selection
     metrics["chosen_on"] = "validation split (data.val_fraction of the training data)"
     design = None

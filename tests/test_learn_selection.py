@@ -233,3 +233,24 @@ def test_the_start_ladder_beside_is_trained_as_the_fixed_method_would_train_it(t
     resumed = train(cfg, tmp_path / "r", progress=False, plots=False, resume=True)
     assert resumed["finish_val_accuracy"] == m["finish_val_accuracy"]
     assert resumed["thresholds"] == m["thresholds"]
+
+
+def test_a_ladder_with_a_code_for_every_sample_value_is_held():
+    # at 10 photons the digits' samples span about 15 DN: 4 bits give every value lo..hi its own
+    # code on the uniform ladder, so nothing is learned and nothing can be lost
+    cfg = {"quantizer": {"method": "learned", "bits": 4},
+           "train": {"epochs": 2, "freeze_epochs": 1, "lr_network": 1e-2}}
+    m = train(cfg, None, progress=False, plots=False)
+    lo, hi = m["sample_range_dn"]
+    assert 16 >= hi - lo + 1 and m["held_lossless"] and m["start"] == "uniform"
+    assert m["thresholds"] == m["initial_thresholds"] and m["finish_val_accuracy"] is None
+    codes = np.searchsorted(np.asarray(m["thresholds"]), np.arange(lo, hi + 1), side="right")
+    assert len(set(codes.tolist())) == hi - lo + 1
+    uniform = train({**cfg, "quantizer": {"method": "uniform", "bits": 4}}, None,
+                    progress=False, plots=False)
+    assert uniform["thresholds"] == m["thresholds"]
+    moved = train({**cfg, "train": {**cfg["train"], "hold_lossless": False}}, None,
+                  progress=False, plots=False)
+    assert not moved["held_lossless"] and len(moved["starts"]) == 3
+    assert not train({**cfg, "quantizer": {"method": "learned", "bits": 2}}, None,
+                     progress=False, plots=False)["held_lossless"]
