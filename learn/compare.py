@@ -138,7 +138,10 @@ def _run_config(cfg, dataset, dcfg, method, bits, seed, photons) -> dict:
 
 
 def _key(run: dict) -> str:
-    return hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:20]
+    """The cache name of a run: a hash of its config with every default filled in, so that a
+    changed default trains again instead of reading a record made under the old one."""
+    full = {**run, "run": validate(run["run"], "<compare run>")}
+    return hashlib.sha256(json.dumps(full, sort_keys=True).encode()).hexdigest()[:20]
 
 
 def _robust_extra(res, r: dict) -> dict:
