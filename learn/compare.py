@@ -22,7 +22,9 @@ Writes ``results.md`` (mean ± std tables; with ``paired``, also every method's 
 to the reference method, which shares the seed's test frames and network initialisation),
 ``results.csv`` (every run), one ``accuracy_vs_bits_<dataset>_<photons>.png`` per light level and
 ``robustness.md``. Each finished
-run is cached in ``OUT/.cache`` so that an interrupted compare continues where it stopped.
+run is cached in ``OUT/.cache`` so that an interrupted compare continues where it stopped; a
+record's name hashes the run's config with every default filled in, so a changed default trains
+the run again.
 """
 
 from __future__ import annotations
