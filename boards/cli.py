@@ -246,8 +246,6 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                 json_path, sim_as, record, replay_path, source, sample_rate, sim_signal):
     """Stream simulated sensor data through a board and check every answer (golden model);
     with --source pmod-ad1, check the board's own digitised samples."""
-    import json
-
     from rich.progress import BarColumn, Progress, TextColumn
 
     from adcforge.console import console as progress_console
@@ -327,9 +325,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     else:
         report.update({"photons": photons, "sensor": sensor, "seed": seed, "source": source})
     click.echo(_summary_line(report))
-    counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
-    click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
-               f"(code:count {counts})")
+    _echo_codes_seen(report)
     if report["codes_seen"] < report["codes_total"]:
         click.echo("note: the stream did not cross every threshold; the codes not seen were "
                    "not checked (--photons sets the light)")
@@ -338,10 +334,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     if report["hw_accuracy"] is not None:
         click.echo("(fresh sensor noise: the same design scores a little differently from "
                    "`train`, which drew its own noise)")
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
-        click.echo(f"report: {json_path}")
+    _write_report(json_path, report)
     if record:
         click.echo(f"recording: {report['recording']}")
     if report["aborted"]:  # the board vanished or fell silent: one line, after the report
@@ -351,11 +344,26 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         raise SystemExit(1)
 
 
+def _write_report(json_path, report: dict) -> None:
+    """``--json PATH``: the run's report, as JSON."""
+    import json
+
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+        click.echo(f"report: {json_path}")
+
+
+def _echo_codes_seen(report: dict) -> None:
+    counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
+    click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
+               f"(code:count {counts})")
+
+
 def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mode, json_path,
                record, sample_rate, sim_signal, photons):
     """``hil --source pmod-ad1``: the board converts the samples; every code is checked against
     the golden model of the raw sample it came back with."""
-    import json
 
     from rich.progress import BarColumn, Progress, TextColumn
 
@@ -413,9 +421,7 @@ def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mo
                          board=board_name, source=source, adc=adc)
     click.echo(_summary_line(report) + "  (codes of the board's raw samples against the "
                "golden model)")
-    counts = " ".join(f"{c}:{k}" for c, k in enumerate(report["code_counts"]) if k)
-    click.echo(f"codes seen {report['codes_seen']} of {report['codes_total']} "
-               f"(code:count {counts})")
+    _echo_codes_seen(report)
     if report["raw_min"] is not None:
         click.echo(f"raw samples {report['raw_min']}..{report['raw_max']} of 0..4095, "
                    f"{report['raw_distinct']} distinct values")
@@ -428,10 +434,7 @@ def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mo
     if report["codes_seen"] < report["codes_total"]:
         click.echo("note: the signal did not cross every threshold; the codes not seen were "
                    "not checked (a larger swing on the Pmod's input crosses more)")
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
-        click.echo(f"report: {json_path}")
+    _write_report(json_path, report)
     if report["aborted"]:
         click.secho(f"error: {report['aborted']}", fg="red", err=True)
         raise SystemExit(1)
@@ -441,7 +444,6 @@ def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mo
 
 def replay_command(design, path, json_path):
     """``hil --replay``: check a recording again; exit 1 on any mismatch or divergence."""
-    import json
 
     from .recording import replay
 
@@ -454,10 +456,7 @@ def replay_command(design, path, json_path):
     click.echo(f"checked {r['checked']}  mismatches {r['mismatches']}  retried {r['retried']}  "
                f"failed {r['failed']}  not run {r['not_run']}  (unit: {r['unit']}; answers "
                f"against the golden model)")
-    if json_path:
-        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_path).write_text(json.dumps(r, indent=2) + "\n")
-        click.echo(f"report: {json_path}")
+    _write_report(json_path, r)
     if r["aborted"]:
         click.echo(f"the recorded run ended early: {r['aborted']}")
     if r["mismatches"] or r["failed"] or r["aborted"]:
