@@ -351,25 +351,25 @@ def test_post_layer_never_stalls_the_ladder(lanes):
     assert _flat(got, 1 if lanes == 1 else d.mac.outputs) == ref["outputs"].ravel().tolist()
 
 
-def test_adc_pipeline_full_rate_with_lanes():
+@pytest.mark.parametrize("lanes", [1, 2, 4])
+def test_adc_pipeline_full_rate_with_lanes(lanes):
     """With outputs always ready, a MAC design takes one beat of N samples every clock."""
     d = load_design(example_designs()["adc8_in16_mac"])
-    for lanes in (1, 2, 4):
-        dut = AdcPipeline(d, lanes=lanes)
-        refused = []
+    dut = AdcPipeline(d, lanes=lanes)
+    refused = []
 
-        async def testbench(ctx):
-            ctx.set(dut.mode, 1)
-            ctx.set(dut.outputs.ready, 1)
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, 0 if lanes == 1 else [0] * lanes)
-            for _ in range(200):
-                await ctx.delay(1e-9)
-                refused.append(not ctx.get(dut.i.ready))
-                await ctx.tick()
+    async def testbench(ctx):
+        ctx.set(dut.mode, 1)
+        ctx.set(dut.outputs.ready, 1)
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.i.payload, 0 if lanes == 1 else [0] * lanes)
+        for _ in range(200):
+            await ctx.delay(1e-9)
+            refused.append(not ctx.get(dut.i.ready))
+            await ctx.tick()
 
-        run_testbench(dut, testbench)
-        assert sum(refused) == 0, f"{lanes} lanes: refused {sum(refused)} of 200 beats"
+    run_testbench(dut, testbench)
+    assert sum(refused) == 0, f"{lanes} lanes: refused {sum(refused)} of 200 beats"
 
 
 @pytest.mark.parametrize("lanes", [1, 2])
