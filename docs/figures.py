@@ -480,10 +480,59 @@ def render_compare_patch(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _paired(rec: dict, dataset: str, photons: float, methods: tuple, bits: tuple) -> str:
+    """Rows ``method | per bits: mean ± std of the paired difference (seeds ahead/seeds)``."""
+    _, paired = _compare_data(rec)
+    cell = {(p["method"], p["bits"]): p for p in paired
+            if p["dataset"] == dataset and p["photons"] == photons}
+    lines = []
+    for m in methods:
+        row = [(f"{100 * p['mean']:+.1f} ± {100 * p['std']:.1f} ({p['wins']}/{p['n']})"
+                .replace("-", "−")) if (p := cell.get((m, b))) else "" for b in bits]
+        lines.append(f"| {COMPARE_LABEL.get(m, m)} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def render_compare_scenes(rec: dict) -> str:
+    """The README's ordinary-scenes table: test accuracy at both light levels, and every method
+    against the reference of the paired file (uniform), paired by seed."""
+    if not rec:
+        return "(no compare folder recorded: `python docs/figures.py --take-compare DIR`)\n"
+    summary, paired = _compare_data(rec)
+    ref = next(s["method"] for s in summary
+               if s["method"] not in {p["method"] for p in paired} and s["method"] != "fp")
+    bits = tuple(sorted({s["bits"] for s in summary if s["method"] != "fp"}))
+    methods = ("learned", "hist", "uniform", "fp")
+    out = [_provenance(rec), ""]
+    for photons in sorted({s["photons"] for s in summary}):
+        table = _grid(rec, "scenes", photons, methods, bits).split("\n", 2)[2]
+        out += [f"{photons:g} photons at white, test accuracy (best in bold), and − `{ref}` "
+                f"paired by seed (points; seeds ahead):", "", table.rstrip("\n"),
+                _paired(rec, "scenes", photons, ("learned", "hist"), bits)
+                .replace("| learned |", f"| learned − {ref} |")
+                .replace("| hist |", f"| hist − {ref} |"), ""]
+    return "\n".join(out)
+
+
+def render_compare_hdr_target(rec: dict) -> str:
+    """The README's HDR target table: learned − hist, paired by seed, per light and bits."""
+    if not rec:
+        return "(no compare folder recorded: `python docs/figures.py --take-compare DIR`)\n"
+    summary, paired = _compare_data(rec)
+    bits = tuple(sorted({p["bits"] for p in paired}))
+    lines = [_provenance(rec), "", "| light | " + " | ".join(f"{b} bit" for b in bits) + " |",
+             "|---|" + "---|" * len(bits)]
+    for photons in sorted({p["photons"] for p in paired}, reverse=True):
+        lines.append(_paired(rec, "hdr", photons, ("learned",), bits)
+                     .replace("| learned |", f"| {photons:g} photons at white |"))
+    return "\n".join(lines) + "\n"
+
+
 RENDER = {"demo": render_demo, "hw_core": render_hw_core, "hw_detail": render_hw_detail,
           "hw_lanes": render_hw_lanes, "board": render_board,
           "board_detail": render_board_detail, "compare_hdr": render_compare_hdr,
-          "compare_digits": render_compare_digits, "compare_patch": render_compare_patch}
+          "compare_digits": render_compare_digits, "compare_patch": render_compare_patch,
+          "compare_scenes": render_compare_scenes}
 #: the record (docs/figures/NAME.json) each block renders, where it is not the block's own name
 RECORD = {"hw_core": "bench_hw", "hw_detail": "bench_hw", "hw_lanes": "bench_hw",
           "board_detail": "board", "compare_hdr": "compare_results",

@@ -171,6 +171,27 @@ def test_the_grid_blocks_bold_the_best_row_shown(tmp_path, monkeypatch):
     assert "gumbel" not in text and "| fp (no ADC) | 0.926 ± 0.010 |" in text
 
 
+def test_the_paired_blocks_render_differences_by_light_and_bits(tmp_path, monkeypatch):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    summary = [{"dataset": d, "photons": p, "method": m, "bits": b, "mean": 0.8, "std": 0.01,
+                "n": 3} for d, p in (("scenes", 100), ("hdr", 5000)) for m in ("learned", "hist",
+                                                                                "uniform")
+               for b in (1, 2)]
+    paired = [{"dataset": d, "photons": p, "method": m, "bits": b, "mean": 0.012 * b - 0.02,
+               "std": 0.005, "n": 3, "wins": b} for d, p in (("scenes", 100), ("hdr", 5000))
+              for m in ("learned", "hist") for b in (1, 2)]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    (folder / "paired.json").write_text(json.dumps(paired))
+    monkeypatch.setattr(figures, "ROOT", tmp_path)
+    record = figures.take_compare(folder)
+    scenes = figures.render_compare_scenes(record)
+    assert "100 photons at white" in scenes and "− `uniform` paired" in scenes
+    assert "| learned − uniform | −0.8 ± 0.5 (1/3) | +0.4 ± 0.5 (2/3) |" in scenes
+    hdr = figures.render_compare_hdr_target(record)
+    assert "| 5000 photons at white | −0.8 ± 0.5 (1/3) | +0.4 ± 0.5 (2/3) |" in hdr
+
+
 def test_a_pmod_build_keeps_the_uart_row(tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "FIGURES", tmp_path)
     base = {"kind": "board", "board": "icebreaker", "design": "adc4_in12",
