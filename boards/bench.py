@@ -96,12 +96,12 @@ class RegisteredCore(Elaboratable):
     """The ADC core between registered inputs and registered outputs (an Amaranth elaboratable)."""
 
     def __init__(self, design: Design, *, runtime_thresholds: bool = False, lanes: int = 1,
-                 rom_style: str | None = None):
+                 rom_style: str | None = None, codes_path: str = "stall"):
         self.design = design
         self.lanes = lanes
         self.serial = lanes > 1
         self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds, lanes=lanes,
-                                rom_style=rom_style)
+                                rom_style=rom_style, codes_path=codes_path)
         self.has_mac = hasattr(self.core, "outputs")
         self.has_thr = hasattr(self.core, "thr")
         codes_layout = self.core.codes.payload.shape()
@@ -187,8 +187,12 @@ class RegisteredCore(Elaboratable):
 
 
 def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresholds=False,
-             target_mhz: float | None = None, seed: int = 1, lanes: int = 1, log=print) -> dict:
+             target_mhz: float | None = None, seed: int = 1, lanes: int = 1,
+             codes_path: str = "stall", log=print) -> dict:
     """Place and route the registered ADC core on ``device``; write and return ``report.json``.
+
+    ``codes_path``: :class:`hdl.pipeline.AdcPipeline`'s (``stall``, ``skid`` or ``fifo``); the
+    report records it when it is not the default.
 
     A lane count that is not a positive integer, that does not divide the POST layer's samples
     per inference, or whose synthesised core needs more LUT4s than the device has, raises
@@ -205,7 +209,7 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
     big_tables = design.mac is not None or design.bits >= 6
     rom_style = "logic" if dev.family == "ecp5" and big_tables else None
     top = RegisteredCore(design, runtime_thresholds=runtime_thresholds, lanes=lanes,
-                         rom_style=rom_style)
+                         rom_style=rom_style, codes_path=codes_path)
     t0 = time.monotonic()
     (out / "top.il").write_text(rtlil.convert(top, ports=top.ports(), name="top"))
     synth = "synth_ice40 -dsp" if dev.family == "ice40" else "synth_ecp5"
@@ -236,6 +240,8 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
         "lanes": lanes, "io": "serial shift registers" if top.serial else "parallel pins",
         "rom_style": rom_style or "yosys default",
     })
+    if codes_path != "stall":
+        summary["codes_path"] = codes_path
     fmax = summary.get("fmax_mhz")
     summary["msamples_per_s"] = round(lanes * fmax, 1) if fmax else None
     summary["sensor_formats"] = sensor_formats(summary["msamples_per_s"])

@@ -139,8 +139,12 @@ def _int_list(ctx, param, value):
                    "M samples/s (one report.json per count under the output directory).")
 @click.option("--seeds", callback=_int_list, default=None, metavar="S,S,...",
               help="With --sweep-lanes: nextpnr seeds to run for each count (Fmax min-max).")
+@click.option("--codes-path", type=click.Choice(["stall", "skid", "fifo"]), default="stall",
+              show_default=True,
+              help="The codes path: stall (one enable from codes.ready), skid (the enable is a "
+                   "skid buffer's registered ready) or fifo (no enable: a FIFO with credits).")
 def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lanes, sweep,
-             seeds):
+             seeds, codes_path):
     """Place and route the ADC core alone (registered I/O, no UART) and report LC/FF/Fmax and
     M samples/s (lanes x Fmax), and which sensor formats that rate carries."""
     from .bench import bench_hw as run
@@ -154,7 +158,7 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
         check_bench_lanes(d, lanes)
         out = Path(out_dir or (base + (f"-l{lanes}" if lanes > 1 else "")))
         s = run(d, device, out, runtime_thresholds=runtime_thresholds, target_mhz=target_mhz,
-                seed=seed, lanes=lanes, log=log)
+                seed=seed, lanes=lanes, codes_path=codes_path, log=log)
         click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']}, "
                                     f"{lanes} lane{'s' if lanes > 1 else ''})"))
         click.echo(f"{s['msamples_per_s']} M samples/s ({lanes} x {s['fmax_mhz']} MHz): "
@@ -169,10 +173,12 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
     rows = []
     for n in sweep:
         runs = [run(d, device, root / f"l{n}-s{sd}", runtime_thresholds=runtime_thresholds,
-                    target_mhz=target_mhz, seed=sd, lanes=n, log=log) for sd in seeds]
+                    target_mhz=target_mhz, seed=sd, lanes=n, codes_path=codes_path, log=log)
+                for sd in seeds]
         rows.append((n, runs))
     click.echo(f"{device} / {d.name}: ADC core alone, "
-               f"{'runtime' if runtime_thresholds else 'constant'} thresholds, seeds "
+               f"{'runtime' if runtime_thresholds else 'constant'} thresholds"
+               f"{'' if codes_path == 'stall' else f', codes path {codes_path}'}, seeds "
                f"{','.join(map(str, seeds))}")
     click.echo(f"{'lanes':>5} {'Fmax MHz':>16} {'LC':>7} {'FF':>7} {'M samples/s':>18}  formats")
     for n, runs in rows:

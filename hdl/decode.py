@@ -12,7 +12,7 @@ from adcforge.design import signed_range
 from adcforge.golden import ref_decode_lut
 
 from .ladder import check_lanes, lane_shape
-from .pipe import logic_rom
+from .pipe import check_stall, enabled, logic_rom, stream_enable
 
 __all__ = ["DecodeLUT", "DecodedLayout", "ref_decode_lut"]
 
@@ -42,6 +42,11 @@ class DecodeLUT(wiring.Component):
     rom_style : str or None
         Passed to Yosys as the table's ``rom_style`` (``"logic"``: LUTs instead of block RAM,
         whose clock-to-output is slow on the ECP5); None lets Yosys choose.
+    stall : True, "ready" or False
+        True (the default): one clock enable, ``~o.valid | o.ready``, holds the table's read.
+        ``"ready"``: the enable is ``o.ready`` itself. False: no clock enable, ``i.ready`` is 1
+        and ``o.ready`` is ignored (the caller keeps room for every beat, ``latency`` clocks
+        after it was offered). (:func:`hdl.pipe.stream_enable`)
 
     Members
     -------
@@ -49,7 +54,8 @@ class DecodeLUT(wiring.Component):
     o : Out(stream.Signature(DecodedLayout(bits, width, channels)))
     """
 
-    def __init__(self, table, width: int, *, lanes: int = 1, rom_style: str | None = None):
+    def __init__(self, table, width: int, *, lanes: int = 1, rom_style: str | None = None,
+                 stall: bool = True):
         table = np.asarray(table)
         if table.ndim != 2 or table.shape[0] < 2 or table.shape[0] & (table.shape[0] - 1):
             raise ValueError(f"table must have shape (2**bits, channels), not {table.shape}")
@@ -64,6 +70,7 @@ class DecodeLUT(wiring.Component):
         self.channels = table.shape[1]
         self.lanes = check_lanes(lanes)
         self.rom_style = rom_style
+        self.stall = check_stall(stall)
         # rom_style "logic": a two-stage ROM in LUTs (see hdl.pipe.logic_rom)
         self.latency = 2 if rom_style == "logic" else 1
         super().__init__({
@@ -74,8 +81,8 @@ class DecodeLUT(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        en = stream_enable(m, self.stall, self.i, self.o)
+        self._reset_less = self.stall is not True  # data registers (the default: as before)
         row_layout = data.ArrayLayout(signed(self.width), self.channels)
         init = [[int(v) for v in row] for row in self.table]
         if self.latency == 2:
@@ -87,12 +94,13 @@ class DecodeLUT(wiring.Component):
             i_code = self.i.payload if self.lanes == 1 else self.i.payload[lane]
             out = self.o.payload if self.lanes == 1 else self.o.payload[lane]
             rd = rom.read_port(domain="sync")
-            m.d.comb += [rd.addr.eq(i_code), rd.en.eq(en)]
-            code = Signal(unsigned(self.bits), name="code" if self.lanes == 1 else f"code_{lane}")
-            with m.If(en):
+            m.d.comb += [rd.addr.eq(i_code), rd.en.eq(1 if en is None else en)]
+            code = Signal(unsigned(self.bits), name="code" if self.lanes == 1 else f"code_{lane}",
+                          reset_less=self._reset_less)
+            with enabled(m, en):
                 m.d.sync += code.eq(i_code)
             m.d.comb += [out.code.eq(code), out.values.eq(rd.data)]
-        with m.If(en):
+        with enabled(m, en):
             m.d.sync += self.o.valid.eq(self.i.valid)
         return m
 
@@ -103,12 +111,14 @@ class DecodeLUT(wiring.Component):
             i_code = self.i.payload if self.lanes == 1 else self.i.payload[lane]
             out = self.o.payload if self.lanes == 1 else self.o.payload[lane]
             data = logic_rom(m, raw, w * self.channels, i_code, en, name=f"rom{lane}")
-            code1 = Signal(unsigned(self.bits), name=f"code1_{lane}")
-            code2 = Signal(unsigned(self.bits), name=f"code2_{lane}")
-            with m.If(en):
+            code1 = Signal(unsigned(self.bits), name=f"code1_{lane}",
+                           reset_less=self._reset_less)
+            code2 = Signal(unsigned(self.bits), name=f"code2_{lane}",
+                           reset_less=self._reset_less)
+            with enabled(m, en):
                 m.d.sync += [code1.eq(i_code), code2.eq(code1)]
             m.d.comb += [out.code.eq(code2), out.values.eq(data)]
         valid1 = Signal()
-        with m.If(en):
+        with enabled(m, en):
             m.d.sync += [valid1.eq(self.i.valid), self.o.valid.eq(valid1)]
         return m

@@ -15,8 +15,15 @@ Architecture (every level one LUT level deep, registered every ``levels_per_stag
    With runtime-writeable thresholds (which the board may load in any order) a ones-count adder
    tree is used instead: it counts correctly for any thresholds, bubbles included.
 
+Stalling (the default) or free-running (``stall=False``): stalled, every register advances on
+one enable, ``~o.valid | o.ready`` (``stall="ready"``: ``o.ready``), so a beat not taken holds
+the whole ladder; free-running,
+no register has an enable, ``i.ready`` is 1 and a beat leaves ``latency`` clocks after it was
+taken whatever ``o.ready`` says (the caller keeps room for it: :class:`hdl.pipeline.AdcPipeline`
+puts a FIFO after the ladder and admits a sample only against a credit for that FIFO).
+
 Sample lanes (``lanes=N``): N samples per beat (an ``ArrayLayout`` payload, lane 0 the earliest
-sample), N copies of the compare tree and encoder in one pipeline with one enable, sharing the
+sample), N copies of the compare tree and encoder in one pipeline (one enable, if any), sharing the
 thresholds (constant: the compare constants; runtime: one register bank, so every lane of a beat
 sees the same set).
 
@@ -34,7 +41,7 @@ from amaranth.lib.wiring import In, Out
 
 from adcforge.design import ladder_size_problem, threshold_problem
 from adcforge.golden import ref_comparator_ladder, ref_comparator_ladder_unsorted
-from .pipe import Levels, is_registered
+from .pipe import Levels, check_stall, enabled, is_registered, stream_enable
 
 __all__ = ["ComparatorLadder", "ThresholdWriteSignature", "ref_comparator_ladder",
            "ref_comparator_ladder_unsorted", "check_ladder_args", "check_lanes", "lane_shape"]
@@ -102,6 +109,12 @@ class ComparatorLadder(wiring.Component):
     lanes : int
         Samples per beat, a positive integer. With 1 the payloads are plain ``unsigned``; with
         more, ``ArrayLayout(unsigned(...), lanes)`` (element 0 = the earliest sample).
+    stall : True, "ready" or False
+        True (the default): one clock enable, ``~o.valid | o.ready``, holds every stage.
+        ``"ready"``: the enable is ``o.ready`` itself (for a registered ``o.ready``: no logic
+        between it and the stage registers). False: no clock enable; ``i.ready`` is 1 and
+        ``o.ready`` is ignored, so ``o`` must always be able to take a beat ``latency`` clocks
+        after one was offered on ``i``. (:func:`hdl.pipe.stream_enable`)
 
     Members
     -------
@@ -111,7 +124,8 @@ class ComparatorLadder(wiring.Component):
     """
 
     def __init__(self, input_bits: int, thresholds, *, runtime: bool = False,
-                 chunk_bits: int | None = None, levels_per_stage: int = 1, lanes: int = 1):
+                 chunk_bits: int | None = None, levels_per_stage: int = 1, lanes: int = 1,
+                 stall: bool = True):
         self.bits = check_ladder_args(input_bits, thresholds)
         self.lanes = check_lanes(lanes)
         if chunk_bits is None:
@@ -126,6 +140,7 @@ class ComparatorLadder(wiring.Component):
         self.runtime = runtime
         self.chunk_bits = chunk_bits
         self.levels_per_stage = levels_per_stage
+        self.stall = check_stall(stall)
         self.encoder = "popcount" if runtime else "xor"
         members = {
             "i": In(stream.Signature(lane_shape(unsigned(input_bits), lanes))),
@@ -172,9 +187,10 @@ class ComparatorLadder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        lv = Levels(m, en, self.levels_per_stage, name="ladder")
+        en = stream_enable(m, self.stall, self.i, self.o)
+        # the data registers reset only in the default mode (its netlist as before)
+        lv = Levels(m, en, self.levels_per_stage, name="ladder",
+                    reset_less=self.stall is not True)
         compare_levels = self._compare_levels()
         lv.final_level = compare_levels + self._encoder_levels()
 
@@ -218,7 +234,7 @@ class ComparatorLadder(wiring.Component):
         valid = self.i.valid
         for s in range(self.latency):
             v = Signal(name=f"valid_{s}")
-            with m.If(en):
+            with enabled(m, en):
                 m.d.sync += v.eq(valid)
             valid = v
         m.d.comb += self.o.valid.eq(valid)

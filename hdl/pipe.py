@@ -1,13 +1,21 @@
-"""Levelised pipelines with one global stall: the scheduling shared by the ladder's stages.
+"""Levelised pipelines, stalled or free-running, and the credits that let a free-running
+pipeline end in a FIFO: the scheduling shared by the ladder's stages and the pipeline's admission.
 
 Logic is written as numbered *levels* (one LUT level each). :class:`Levels` turns the output of
 level ``l`` into a register when ``l`` is a multiple of ``levels_per_stage`` (and always at the
 last level), and delays shorter paths so that every value consumed at a level was produced for
 the same sample. All registers advance together on ``en`` (the pipeline's global enable), so a
-stalled pipeline holds every sample in place and one sample per clock flows when it does not.
+stalled pipeline holds every sample in place and one sample per clock flows when it does not;
+with ``en=None`` the registers have no enable and advance every clock (free-running).
+
+:func:`credit_counter`: the admission of a free-running pipeline that ends in a FIFO: a beat is
+taken only against a credit, a credit comes back when the FIFO is read, so the FIFO never
+overflows and back-pressure ends there.
 """
 
-from amaranth.hdl import Cat, Const, Module, Signal, Value
+from contextlib import contextmanager
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,20 +26,95 @@ def is_registered(level: int, final_level: int | None, levels_per_stage: int) ->
     return level % levels_per_stage == 0 or level == final_level
 
 
+@contextmanager
+def enabled(m: Module, en: Value | None):
+    """``with m.If(en)``, or no condition at all when ``en`` is None (a free-running register)."""
+    if en is None:
+        yield
+    else:
+        with m.If(en):
+            yield
+
+
+def check_stall(stall):
+    """Check a stage's stall mode (True, ``"ready"`` or False); return it."""
+    if not (stall is True or stall is False or stall == "ready"):
+        raise ValueError(f"stall must be True, False or 'ready', not {stall!r}")
+    return stall
+
+
+def stream_enable(m: Module, stall, i, o):
+    """Drive ``i.ready`` of a pipeline between streams ``i`` and ``o``; return its registers'
+    enable (None: no enable).
+
+    ``stall=True``: ``~o.valid | o.ready`` (a stalled pipeline still fills its bubbles).
+    ``"ready"``: ``o.ready`` itself, so a registered ``o.ready`` (a :class:`SkidBuffer`'s)
+    drives every enable with no logic between. False: no enable, ``i.ready`` is 1 and
+    ``o.ready`` is ignored (free-running; the caller keeps room for every beat)."""
+    if stall is True:
+        en = Signal()
+        m.d.comb += [en.eq(~o.valid | o.ready), i.ready.eq(en)]
+        return en
+    if stall == "ready":
+        m.d.comb += i.ready.eq(o.ready)
+        return o.ready
+    m.d.comb += i.ready.eq(1)
+    return None
+
+
+def credit_counter(m: Module, *, total: int, take: Value, give: Value, cost: int = 1,
+                   lookahead: bool = False, name: str = "credits"):
+    """Count the credits of a FIFO at the end of a free-running pipeline; return
+    ``(count, ok)``, both registers of ``m``.
+
+    ``total`` credits at reset (at most the FIFO entries guaranteed free when it is empty); a
+    ``take`` spends ``cost`` (the FIFO entries the taken beat will fill), a ``give`` (one entry
+    read from the FIFO) returns one. ``ok`` says a take is allowed in this cycle. With
+    ``lookahead`` it is registered from the counter's next value (``ok = count >= cost``, no lag:
+    the fewest credits for full rate; computed as compares of the counter with constants,
+    selected by ``take`` and ``give``, so no adder sits in front of it); without, from the
+    counter alone (``ok = count >= 2 * cost`` a clock ago; the loop then needs ``cost`` more
+    credits). Either way ``count`` never goes negative: the FIFO
+    never holds more than ``total`` entries that were taken against it.
+    """
+    if total < (1 if lookahead else 2) * cost:
+        raise ValueError(f"{name}: {total} credits cannot pay for one take of {cost}")
+    count = Signal(range(total + 1), init=total, name=name)
+    ok = Signal(init=1, name=f"{name}_ok" if name != "credits" else "credit_ok")
+    if lookahead:
+        # one adder, its addend chosen by take and give; ok: count's next value >= cost, as
+        # compares of count with constants
+        with m.If(take & ~give):
+            m.d.sync += count.eq(count - cost)
+        with m.Elif(give & ~take):
+            m.d.sync += count.eq(count + 1)
+        with m.Elif(take & give & (cost != 1)):
+            m.d.sync += count.eq(count - (cost - 1))
+        m.d.sync += ok.eq(Mux(take, Mux(give, count >= 2 * cost - 1, count >= 2 * cost),
+                              Mux(give, count + 1 >= cost, count >= cost)))
+    else:
+        m.d.sync += [count.eq(count - Mux(take, cost, 0) + give), ok.eq(count >= 2 * cost)]
+    return count, ok
+
+
 class Levels:
     """Place registers in a levelised pipeline.
 
     ``levels_per_stage`` is the number of logic levels between registers (1: register every
-    level, the fastest; larger: fewer flip-flops, lower Fmax).
+    level, the fastest; larger: fewer flip-flops, lower Fmax). ``reset_less``: the stage
+    registers have no reset (the valid bits that travel beside them do): on the iCE40 an
+    enabled register with a reset needs ``en | rst`` in a LUT, without one ``en`` drives it.
     """
 
-    def __init__(self, m: Module, en: Value, levels_per_stage: int = 1, name: str = "p"):
+    def __init__(self, m: Module, en: Value | None, levels_per_stage: int = 1, name: str = "p",
+                 reset_less: bool = False):
         if not isinstance(levels_per_stage, int) or levels_per_stage < 1:
             raise ValueError(f"levels_per_stage must be a positive integer, not {levels_per_stage!r}")
         self.m = m
         self.en = en
         self.levels_per_stage = levels_per_stage
         self.name = name
+        self.reset_less = reset_less  # the stage registers (the valid bits are not here)
         self._delayed: dict = {}
         self._count = 0
         self._pending: dict[int, list] = {}  # level -> [(signal, expression)]
@@ -57,8 +140,8 @@ class Levels:
         compile much faster than many one-bit ones; the logic is the same)."""
         for level, items in sorted(self._pending.items()):
             width = sum(len(sig) for sig, _ in items)
-            bus = Signal(width, name=f"{self.name}_stage_l{level}")
-            with self.m.If(self.en):
+            bus = Signal(width, name=f"{self.name}_stage_l{level}", reset_less=self.reset_less)
+            with enabled(self.m, self.en):
                 self.m.d.sync += bus.eq(Cat(*(expr.as_unsigned()[:len(sig)]
                                               for sig, expr in items)))
             offset = 0
@@ -96,16 +179,23 @@ class SkidBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        skid = Signal.like(self.o.payload, name="skid")
-        skid_valid = Signal()
-        m.d.comb += self.i.ready.eq(~skid_valid)
-        with m.If(~self.o.valid | self.o.ready):  # the output register can take a value
-            with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid), self.o.valid.eq(1), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(self.i.valid)]
-        with m.Elif(self.i.valid & self.i.ready):  # the output is stalled: park the input
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+        # Every register's next value is one LUT of registers and o.ready (on the iCE40: the
+        # data registers have no reset, so their enables need no `| rst`).
+        skid = Signal.like(self.o.payload, name="skid", reset_less=True)
+        out = Signal.like(self.o.payload, name="out", reset_less=True)
+        skid_valid = Signal(name="skid_valid")
+        load = Signal()  # the output register takes a value (the skid's, else the input's)
+        m.d.comb += [self.i.ready.eq(~skid_valid), load.eq(~self.o.valid | self.o.ready),
+                     self.o.payload.eq(out)]
+        with m.If(~skid_valid):  # an empty skid register may always take the input
+            m.d.sync += skid.eq(self.i.payload)
+        with m.If(load):
+            m.d.sync += out.eq(Mux(skid_valid, skid, self.i.payload))
+        m.d.sync += [
+            self.o.valid.eq(~load | skid_valid | self.i.valid),
+            # parked: the output is stalled and the skid holds a beat or takes the input's
+            skid_valid.eq(~load & (skid_valid | self.i.valid)),
+        ]
         return m
 
 
@@ -113,7 +203,8 @@ def logic_rom(m: Module, init, width: int, addr: Value, en: Value, name: str,
               split_bits: int = 2) -> Signal:
     """Read ``init[addr]`` (``width``-bit raw words) from a ROM in LUTs, two register stages
     deep: the first reads ``2**split_bits`` sub-tables by the low address bits, the second picks
-    one by the top bits. The word is valid two clocks (of ``en``) after its address. For devices
+    one by the top bits. The word is valid two clocks (of ``en``; None: every clock) after its
+    address. For devices
     whose block RAM outputs are slow (ECP5: 5.8 ns without an output register)."""
     from amaranth.hdl import Array
 
@@ -128,12 +219,73 @@ def logic_rom(m: Module, init, width: int, addr: Value, en: Value, name: str,
                  for a in range(2**lo_bits)]
         value = (Array(Const(v, width) for v in table)[addr[:lo_bits]] if lo_bits
                  else Const(table[0], width))
-        with m.If(en):
+        with enabled(m, en):
             m.d.sync += part.eq(value)
         parts.append(part)
     top = Signal(max(k, 1), name=f"{name}_top")
     out = Signal(width, name=f"{name}_data")
-    with m.If(en):
+    with enabled(m, en):
         m.d.sync += [top.eq(addr[lo_bits:] if k else 0),
                      out.eq(Array(parts)[top] if k else parts[0])]
     return out
+
+
+class CreditFIFO(wiring.Component):
+    """A FIFO for a writer that holds a credit for every write (:func:`credit_counter`): it has
+    no ``i.ready`` to wait on, and every flag is a register, so the reader's ``o.ready`` passes
+    through one LUT level (``~o.valid | o.ready``, with the registered ``nonempty``) before the
+    registers it enables.
+
+    ``depth`` memory entries (a power of two: the pointers wrap by themselves) and the output
+    register. At most ``depth - 1`` entries may wait in the memory (equal pointers mean empty):
+    the writer's credits must never allow more, or entries are lost. A word written in cycle
+    ``c`` is offered on ``o`` from ``c + 2``.
+
+    Members
+    -------
+    i : In(stream.Signature(shape))  (``i.ready`` is 1: the writer never waits)
+    o : Out(stream.Signature(shape))
+    """
+
+    def __init__(self, shape, depth: int):
+        if not isinstance(depth, int) or depth < 1 or depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two, not {depth!r}")
+        self.shape, self.depth = shape, depth
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        from amaranth.lib import memory
+
+        m = Module()
+        width = len(Value.cast(self.i.payload))
+        # A cell is never read in the cycle it is written (the credits keep the FIFO from
+        # filling), so Yosys need not emulate read-during-write (a bypass register and a mux).
+        m.submodules.storage = storage = memory.Memory(shape=width, depth=self.depth, init=[],
+                                                       attrs={"no_rw_check": 1})
+        w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
+        produce = Signal(range(self.depth), name="produce")
+        consume = Signal(range(self.depth), name="consume")
+        level = Signal(range(self.depth), name="level")  # entries in the memory
+        nonempty = Signal(name="nonempty")  # level != 0, a register
+        write = self.i.valid
+        read = Signal()
+        m.d.comb += [
+            self.i.ready.eq(1),
+            read.eq(nonempty & (~self.o.valid | self.o.ready)),
+            w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(write),
+            r_port.addr.eq(consume), r_port.en.eq(read),
+            self.o.payload.eq(r_port.data),
+        ]
+        with m.If(write):
+            m.d.sync += produce.eq(produce + 1)
+        with m.If(read):
+            m.d.sync += [consume.eq(consume + 1), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(write & ~read):
+            m.d.sync += level.eq(level + 1)
+        with m.Elif(read & ~write):
+            m.d.sync += level.eq(level - 1)
+        # level's next value != 0 as compares of level with constants; the late read last
+        m.d.sync += nonempty.eq(write | Mux(read, level != 1, nonempty))
+        return m

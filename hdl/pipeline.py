@@ -3,7 +3,7 @@
 Golden model: :func:`ref_adc_pipeline`.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -13,6 +13,10 @@ from adcforge.design import Design
 from .decode import DecodedLayout, DecodeLUT
 from adcforge.golden import ref_adc_pipeline
 from .ladder import ComparatorLadder, ThresholdWriteSignature, check_lanes, lane_shape
+from .pipe import CreditFIFO, SkidBuffer, credit_counter
+
+# codes path -> the ladder's and the decoder's stall mode (hdl.pipe.stream_enable)
+CODES_PATHS = {"stall": True, "skid": "ready", "fifo": False}
 from .post import POSTMac
 
 __all__ = ["AdcPipeline", "ChannelSerializer", "lanes_problem", "ref_adc_pipeline"]
@@ -86,6 +90,15 @@ class AdcPipeline(wiring.Component):
     rom_style : str or None
         Yosys's ``rom_style`` for the decode and POST tables (``"logic"``: LUTs, not block
         RAM); None (the default) lets Yosys choose.
+    codes_fifo : bool
+        False (the default): the ``codes`` path (mode 0) stalls: ``codes.ready`` is the clock
+        enable of the decoder and of every ladder register. True: it never stalls either: the
+        ladder and the decoder have no clock enable, their beats end in a
+        :class:`~hdl.pipe.CreditFIFO` and a sample is taken only against a credit for it
+        (``latency + 3`` credits: one beat per clock); ``codes`` then offers a beat
+        ``latency + 2`` clocks after its sample was taken. Measured slower and larger than the
+        stalling path on the UP5K (docs/boards.md), so not the default; ``adcforge prove`` proves
+        the default netlist.
 
     Members
     -------
@@ -105,7 +118,8 @@ class AdcPipeline(wiring.Component):
     """
 
     def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None,
-                 levels_per_stage: int = 1, lanes: int = 1, rom_style: str | None = None):
+                 levels_per_stage: int = 1, lanes: int = 1, rom_style: str | None = None,
+                 codes_path: str = "stall"):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {type(design).__name__}")
         check_lanes(lanes)
@@ -115,17 +129,34 @@ class AdcPipeline(wiring.Component):
         self.design = design
         self.lanes = lanes
         self.runtime_thresholds = runtime_thresholds
+        if codes_path not in CODES_PATHS:
+            raise ValueError(f"codes_path must be one of {', '.join(CODES_PATHS)}, not "
+                             f"{codes_path!r}")
+        self.codes_path = codes_path
+        stall = CODES_PATHS[codes_path]
         self.ladder = ComparatorLadder(design.input_bits, design.thresholds,
                                        runtime=runtime_thresholds,
-                                       levels_per_stage=levels_per_stage, lanes=lanes)
+                                       levels_per_stage=levels_per_stage, lanes=lanes,
+                                       stall=stall)
         self.decode = DecodeLUT(design.decode.table, design.decode.width, lanes=lanes,
-                                rom_style=rom_style)
+                                rom_style=rom_style, stall=stall)
         self.mac = (POSTMac.from_design(design, mac_lanes=mac_lanes,
                                         in_lanes=lanes * design.channels,
                                         out_lanes=1 if lanes == 1 else design.mac.outputs,
                                         stall=False, rom_style=rom_style)
                     if design.mac is not None else None)
+        # clocks from a sample's acceptance to its decoded values (the FIFO's write side)
         self.latency = self.ladder.latency + self.decode.latency
+        # The codes FIFO: a credit goes round in latency + 3 clocks (the write, SyncFIFOBuffered's
+        # two clocks to its output, where the read gives it back to the counter, registered
+        # with lookahead), so that many credits keep one beat per clock flowing.
+        codes_fifo = codes_path == "fifo"
+        self.codes_latency = self.latency + {"stall": 0, "skid": 1, "fifo": 2}[codes_path]
+        self.codes_credits = self.latency + 3 if codes_fifo else None
+        # CreditFIFO: a memory of a power of two entries, more than the credits (at most
+        # depth - 1 may wait in it)
+        self.codes_fifo_depth = (2 ** self.codes_credits.bit_length() if codes_fifo
+                                 else None)
         if self.mac is not None:
             mac = self.mac
             hold = 1  # the register between the decoder's table and the MAC's
@@ -152,13 +183,42 @@ class AdcPipeline(wiring.Component):
         m = Module()
         m.submodules.ladder = ladder = self.ladder
         m.submodules.decode = decode = self.decode
-        if self.mac is None:
-            wiring.connect(m, wiring.flipped(self.i), ladder.i)
         wiring.connect(m, ladder.o, decode.i)
         if self.runtime_thresholds:
             wiring.connect(m, wiring.flipped(self.thr), ladder.thr)
+        mode = self.mode if self.mac is not None else Const(0, 1)
+        codes_take = Signal()
+        free = self.codes_path == "fifo"  # the ladder and the decoder have no enable
+        if free:
+            # The codes path: ladder and decoder free-running, a FIFO after them; a sample is
+            # taken (mode 0) only against a credit for that FIFO, so back-pressure on ``codes``
+            # ends there.
+            m.submodules.codes_fifo = cfifo = CreditFIFO(decode.o.payload.shape(),
+                                                         self.codes_fifo_depth)
+            _, codes_ok = credit_counter(m, total=self.codes_credits, take=codes_take,
+                                         give=self.codes.valid & self.codes.ready,
+                                         lookahead=True, name="codes_credits")
+            wiring.connect(m, cfifo.o, wiring.flipped(self.codes))
+            m.d.comb += [cfifo.i.payload.eq(decode.o.payload),
+                         cfifo.i.valid.eq(decode.o.valid & ~mode)]
+        elif self.codes_path == "skid":
+            # The codes path stalls on the skid buffer's registered ready: one register is
+            # the enable of the decoder and of every ladder register.
+            m.submodules.codes_skid = skid = SkidBuffer(decode.o.payload.shape())
+            codes_ok = ladder.i.ready
+            wiring.connect(m, skid.o, wiring.flipped(self.codes))
+            m.d.comb += [skid.i.payload.eq(decode.o.payload),
+                         skid.i.valid.eq(decode.o.valid & ~mode),
+                         decode.o.ready.eq(mode | skid.i.ready)]
+        else:  # the codes path stalls: codes.ready is the decoder's and the ladder's enable
+            codes_ok = ladder.i.ready
+            m.d.comb += [self.codes.payload.eq(decode.o.payload),
+                         self.codes.valid.eq(decode.o.valid & ~mode),
+                         decode.o.ready.eq(mode | self.codes.ready)]
+        m.d.comb += ladder.i.payload.eq(self.i.payload)
         if self.mac is None:
-            wiring.connect(m, decode.o, wiring.flipped(self.codes))
+            m.d.comb += [self.i.ready.eq(codes_ok), codes_take.eq(self.i.valid & codes_ok),
+                         ladder.i.valid.eq(self.i.valid & codes_ok if free else self.i.valid)]
             return m
 
         N, C, W = self.lanes, self.design.channels, self.design.decode.width
@@ -195,22 +255,22 @@ class AdcPipeline(wiring.Component):
         is_last = beat_index == B - 1
         gap = Signal(range(G))  # clocks until the MAC takes another beat
         last_gap = Signal(range(R))  # clocks until the MAC takes another inference's last beat
-        credits = Signal(range(self.credits + 1), init=self.credits)
+        take = Signal()
         # credit_ok is registered from the counter alone (credits >= 2R a clock ago: at most
         # one last beat, R credits, was taken since), so no adder sits behind the admission.
-        credit_ok = Signal(init=1)
+        _, credit_ok = credit_counter(m, total=self.credits, take=take & is_last,
+                                      give=fifo.r_rdy & fifo.r_en, cost=R)
         admit = Signal()
         m.d.comb += admit.eq((gap == 0) & (~is_last | ((last_gap == 0) & credit_ok)))
         m.d.comb += [
-            ladder.i.payload.eq(self.i.payload),
-            ladder.i.valid.eq(self.i.valid & (~self.mode | admit)),
-            # mode 1: the ladder and decoder never stall
-            self.i.ready.eq(Mux(self.mode, admit, ladder.i.ready)),
-            self.codes.payload.eq(decode.o.payload),
-            self.codes.valid.eq(decode.o.valid & ~self.mode),
-            decode.o.ready.eq(self.mode | self.codes.ready),
+            # mode 1 (and mode 0 with the codes FIFO): the ladder, the decoder and the MAC never
+            # stall
+            ladder.i.valid.eq(self.i.valid & Mux(self.mode, admit, codes_ok) if free
+                              else self.i.valid & (~self.mode | admit)),
+            self.i.ready.eq(Mux(self.mode, admit, codes_ok)),
+            codes_take.eq(self.i.valid & codes_ok & ~self.mode),
+            take.eq(self.i.valid & admit & self.mode),
         ]
-        take = self.i.valid & admit & self.mode
         with m.If(take):
             m.d.sync += beat_index.eq(Mux(is_last, 0, beat_index + 1))
         if G > 1:
@@ -223,9 +283,6 @@ class AdcPipeline(wiring.Component):
                 m.d.sync += last_gap.eq(R - 1)
             with m.Elif(last_gap != 0):
                 m.d.sync += last_gap.eq(last_gap - 1)
-        give = fifo.r_rdy & fifo.r_en
-        m.d.sync += [credits.eq(credits - Mux(take & is_last, R, 0) + give),
-                     credit_ok.eq(credits >= 2 * R)]
         return m
 
 

@@ -204,6 +204,14 @@ def test_adc_pipeline_both_modes():
     assert [g.code for g in got] == ref["codes"].ravel().tolist()
 
 
+def test_adc_pipeline_refuses_a_bad_codes_path():
+    d = load_design(example_designs()["adc4_in12"])
+    with pytest.raises(ValueError, match=r"^codes_path must be one of stall, skid, fifo, not 'x'$"):
+        AdcPipeline(d, codes_path="x")
+    with pytest.raises(ValueError, match=r"^stall must be True, False or 'ready', not 1$"):
+        ComparatorLadder(12, d.thresholds, stall=1)
+
+
 def test_skid_buffer_keeps_order_under_back_pressure():
     from hdl.pipe import SkidBuffer
 
@@ -269,10 +277,12 @@ def test_decode_lut_lanes(lanes, rom_style):
         ref_decode_lut(codes, d.decode.table).tolist()
 
 
+@pytest.mark.parametrize("codes_path", ["stall", "skid", "fifo"])
 @pytest.mark.parametrize("lanes", [1, 2, 4])
 @pytest.mark.parametrize("name", ["adc1_in8", "adc4_in12", "adc8_in16_mac"])
-def test_adc_pipeline_lanes_codes(name, lanes):
-    """N samples per beat in stream order: codes and decoded values equal the golden model."""
+def test_adc_pipeline_lanes_codes(name, lanes, codes_path):
+    """N samples per beat in stream order: codes and decoded values equal the golden model
+    (random idle cycles and back-pressure; each codes path)."""
     d = load_design(example_designs()[name])
     rng = np.random.default_rng(lanes)
     xs = rng.integers(0, 2**d.input_bits, size=96 * lanes).tolist()
@@ -280,7 +290,7 @@ def test_adc_pipeline_lanes_codes(name, lanes):
     ref = ref_adc_pipeline(d, np.array(xs).reshape(-1, d.samples_per_inference))
     ref = {k: ref[k].reshape(len(xs), -1).squeeze(-1) if k == "codes" else
            ref[k].reshape(len(xs), -1) for k in ("codes", "values")}
-    dut = AdcPipeline(d, lanes=lanes)
+    dut = AdcPipeline(d, lanes=lanes, codes_path=codes_path)
     setup = (lambda ctx: ctx.set(dut.mode, 0)) if d.mac else None
     got = stream_through(dut, dut.i, dut.codes, _beats(xs, lanes), len(xs) // lanes,
                          setup=setup)
@@ -295,7 +305,8 @@ def test_adc_pipeline_lanes_codes(name, lanes):
     pytest.param(2, None, id="mac lanes: 2"),
     pytest.param(None, "logic", id="tables in LUTs (two-stage ROMs)"),
 ])
-def test_adc_pipeline_lanes_mac(lanes, mac_lanes, rom_style):
+@pytest.mark.parametrize("codes_path", ["stall", "fifo"])
+def test_adc_pipeline_lanes_mac(lanes, mac_lanes, rom_style, codes_path):
     """The POST layer takes N samples' activations per beat; with N > 1 one beat per inference
     carries all its results. Random idle cycles and back-pressure."""
     d = load_design(example_designs()["adc8_in16_mac"])
@@ -303,7 +314,8 @@ def test_adc_pipeline_lanes_mac(lanes, mac_lanes, rom_style):
     x = rng.integers(0, 2**16, size=(6, d.samples_per_inference))
     x[0] = d.thresholds[-1]  # the largest code everywhere
     ref = ref_adc_pipeline(d, x)
-    dut = AdcPipeline(d, lanes=lanes, mac_lanes=mac_lanes, rom_style=rom_style)
+    dut = AdcPipeline(d, lanes=lanes, mac_lanes=mac_lanes, rom_style=rom_style,
+                      codes_path=codes_path)
     n_out = ref["outputs"].size if lanes == 1 else len(x)
     got = stream_through(dut, dut.i, dut.outputs, _beats(x.ravel().tolist(), lanes), n_out,
                          setup=lambda ctx: ctx.set(dut.mode, 1))
@@ -436,3 +448,41 @@ def test_verilog_cli_lanes_and_mac_lanes(tmp_path):
     assert r.exit_code != 0 and "does not divide" in str(r.exception)
     r = CliRunner().invoke(main_group, ["verilog", "--help"])
     assert "--mac-lanes" in r.output and "Sample lanes" in r.output
+
+
+@pytest.mark.parametrize("codes_path", ["stall", "skid", "fifo"])
+@pytest.mark.parametrize("runtime", [False, True], ids=["constant", "runtime thresholds"])
+def test_codes_path_full_rate_and_held_back(runtime, codes_path):
+    """One sample per clock flows while ``codes`` is ready, and a ``codes`` held back for 40
+    clocks loses nothing; with the codes FIFO the ladder and the decoder have no enable, so the
+    back-pressure ends at the FIFO's credits."""
+    d = load_design(example_designs()["adc4_in12"])
+    xs = list(range(0, 2**12, 16))
+    dut = AdcPipeline(d, runtime_thresholds=runtime, codes_path=codes_path)
+    got, refused = [], []
+
+    async def tb(ctx):
+        pending = list(xs)
+        for cycle in range(len(xs) + 200):
+            ctx.set(dut.codes.ready, not 100 <= cycle < 140)
+            ctx.set(dut.i.valid, bool(pending))
+            if pending:
+                ctx.set(dut.i.payload, pending[0])
+            await ctx.delay(1e-9)
+            took = pending and ctx.get(dut.i.ready)
+            if pending and cycle >= dut.codes_latency and cycle < 100:
+                refused.append(not took)
+            if ctx.get(dut.codes.valid) and ctx.get(dut.codes.ready):
+                got.append(int(ctx.get(dut.codes.payload.code)))
+            await ctx.tick()
+            if took:
+                pending.pop(0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == ref_comparator_ladder(xs, d.thresholds).tolist()
+    assert not any(refused)  # full rate while codes is ready
+    stall = {"stall": True, "skid": "ready", "fifo": False}[codes_path]
+    assert dut.ladder.stall == stall and dut.decode.stall == stall
