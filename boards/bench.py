@@ -191,7 +191,7 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
              codes_path: str = "stall", log=print) -> dict:
     """Place and route the registered ADC core on ``device``; write and return ``report.json``.
 
-    ``codes_path``: :class:`hdl.pipeline.AdcPipeline`'s (``stall``, ``skid`` or ``fifo``); the
+    ``codes_path``: :class:`hdl.pipeline.AdcPipeline`'s (``stall``, ``ready`` or ``fifo``); the
     report records it when it is not the default.
 
     A lane count that is not a positive integer, that does not divide the POST layer's samples

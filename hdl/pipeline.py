@@ -13,10 +13,10 @@ from adcforge.design import Design
 from .decode import DecodedLayout, DecodeLUT
 from adcforge.golden import ref_adc_pipeline
 from .ladder import ComparatorLadder, ThresholdWriteSignature, check_lanes, lane_shape
-from .pipe import CreditFIFO, SkidBuffer, credit_counter
+from .pipe import CreditFIFO, credit_counter
 
 # codes path -> the ladder's and the decoder's stall mode (hdl.pipe.stream_enable)
-CODES_PATHS = {"stall": True, "skid": "ready", "fifo": False}
+CODES_PATHS = {"stall": True, "ready": "ready", "fifo": False}
 from .post import POSTMac
 
 __all__ = ["AdcPipeline", "ChannelSerializer", "lanes_problem", "ref_adc_pipeline"]
@@ -71,7 +71,8 @@ class AdcPipeline(wiring.Component):
     when the FIFO has room for the results it will produce (credits, sized from the latency)
     and when the MAC can take it (a beat every ``ceil(outputs / mac_lanes)`` clocks; an
     inference's last beat no sooner than the previous inference's results have left the MAC),
-    so the back-pressure of ``outputs`` ends at that FIFO.
+    so the back-pressure of ``outputs`` ends at that FIFO. With ``codes_path="fifo"`` mode 0
+    never stalls either (credits for a FIFO after the decoder).
 
     Parameters
     ----------
@@ -90,15 +91,17 @@ class AdcPipeline(wiring.Component):
     rom_style : str or None
         Yosys's ``rom_style`` for the decode and POST tables (``"logic"``: LUTs, not block
         RAM); None (the default) lets Yosys choose.
-    codes_fifo : bool
-        False (the default): the ``codes`` path (mode 0) stalls: ``codes.ready`` is the clock
-        enable of the decoder and of every ladder register. True: it never stalls either: the
-        ladder and the decoder have no clock enable, their beats end in a
+    codes_path : str
+        How the ``codes`` path (mode 0) meets back-pressure on ``codes``. ``"stall"`` (the
+        default): one clock enable, ``~codes.valid | codes.ready``, on the decoder and every
+        ladder register. ``"ready"``: the enable is ``codes.ready`` itself (a registered ready
+        then drives every enable with no logic between; a stalled pipeline does not fill its
+        bubbles). ``"fifo"``: no enable: the ladder and the decoder run free into a
         :class:`~hdl.pipe.CreditFIFO` and a sample is taken only against a credit for it
-        (``latency + 3`` credits: one beat per clock); ``codes`` then offers a beat
-        ``latency + 2`` clocks after its sample was taken. Measured slower and larger than the
-        stalling path on the UP5K (docs/boards.md), so not the default; ``adcforge prove`` proves
-        the default netlist.
+        (``latency + 3`` credits, one beat per clock; ``codes`` offers a beat ``latency + 2``
+        clocks after its sample), so the back-pressure ends at that FIFO. Results are the same
+        for all three; their size and speed differ by device (docs/boards.md). ``adcforge prove``
+        proves the default.
 
     Members
     -------
@@ -151,7 +154,7 @@ class AdcPipeline(wiring.Component):
         # two clocks to its output, where the read gives it back to the counter, registered
         # with lookahead), so that many credits keep one beat per clock flowing.
         codes_fifo = codes_path == "fifo"
-        self.codes_latency = self.latency + {"stall": 0, "skid": 1, "fifo": 2}[codes_path]
+        self.codes_latency = self.latency + (2 if codes_fifo else 0)
         self.codes_credits = self.latency + 3 if codes_fifo else None
         # CreditFIFO: a memory of a power of two entries, more than the credits (at most
         # depth - 1 may wait in it)
@@ -201,16 +204,8 @@ class AdcPipeline(wiring.Component):
             wiring.connect(m, cfifo.o, wiring.flipped(self.codes))
             m.d.comb += [cfifo.i.payload.eq(decode.o.payload),
                          cfifo.i.valid.eq(decode.o.valid & ~mode)]
-        elif self.codes_path == "skid":
-            # The codes path stalls on the skid buffer's registered ready: one register is
-            # the enable of the decoder and of every ladder register.
-            m.submodules.codes_skid = skid = SkidBuffer(decode.o.payload.shape())
-            codes_ok = ladder.i.ready
-            wiring.connect(m, skid.o, wiring.flipped(self.codes))
-            m.d.comb += [skid.i.payload.eq(decode.o.payload),
-                         skid.i.valid.eq(decode.o.valid & ~mode),
-                         decode.o.ready.eq(mode | skid.i.ready)]
-        else:  # the codes path stalls: codes.ready is the decoder's and the ladder's enable
+        else:  # the codes path stalls: codes.ready (with "stall": ~codes.valid | codes.ready) is
+            # the decoder's and every ladder register's enable
             codes_ok = ladder.i.ready
             m.d.comb += [self.codes.payload.eq(decode.o.payload),
                          self.codes.valid.eq(decode.o.valid & ~mode),

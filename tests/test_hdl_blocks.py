@@ -206,7 +206,7 @@ def test_adc_pipeline_both_modes():
 
 def test_adc_pipeline_refuses_a_bad_codes_path():
     d = load_design(example_designs()["adc4_in12"])
-    with pytest.raises(ValueError, match=r"^codes_path must be one of stall, skid, fifo, not 'x'$"):
+    with pytest.raises(ValueError, match=r"^codes_path must be one of stall, ready, fifo, not 'x'$"):
         AdcPipeline(d, codes_path="x")
     with pytest.raises(ValueError, match=r"^stall must be True, False or 'ready', not 1$"):
         ComparatorLadder(12, d.thresholds, stall=1)
@@ -277,7 +277,7 @@ def test_decode_lut_lanes(lanes, rom_style):
         ref_decode_lut(codes, d.decode.table).tolist()
 
 
-@pytest.mark.parametrize("codes_path", ["stall", "skid", "fifo"])
+@pytest.mark.parametrize("codes_path", ["stall", "ready", "fifo"])
 @pytest.mark.parametrize("lanes", [1, 2, 4])
 @pytest.mark.parametrize("name", ["adc1_in8", "adc4_in12", "adc8_in16_mac"])
 def test_adc_pipeline_lanes_codes(name, lanes, codes_path):
@@ -305,7 +305,7 @@ def test_adc_pipeline_lanes_codes(name, lanes, codes_path):
     pytest.param(2, None, id="mac lanes: 2"),
     pytest.param(None, "logic", id="tables in LUTs (two-stage ROMs)"),
 ])
-@pytest.mark.parametrize("codes_path", ["stall", "fifo"])
+@pytest.mark.parametrize("codes_path", ["stall", "ready", "fifo"])
 def test_adc_pipeline_lanes_mac(lanes, mac_lanes, rom_style, codes_path):
     """The POST layer takes N samples' activations per beat; with N > 1 one beat per inference
     carries all its results. Random idle cycles and back-pressure."""
@@ -450,7 +450,7 @@ def test_verilog_cli_lanes_and_mac_lanes(tmp_path):
     assert "--mac-lanes" in r.output and "Sample lanes" in r.output
 
 
-@pytest.mark.parametrize("codes_path", ["stall", "skid", "fifo"])
+@pytest.mark.parametrize("codes_path", ["stall", "ready", "fifo"])
 @pytest.mark.parametrize("runtime", [False, True], ids=["constant", "runtime thresholds"])
 def test_codes_path_full_rate_and_held_back(runtime, codes_path):
     """One sample per clock flows while ``codes`` is ready, and a ``codes`` held back for 40
@@ -484,5 +484,5 @@ def test_codes_path_full_rate_and_held_back(runtime, codes_path):
     sim.run()
     assert got == ref_comparator_ladder(xs, d.thresholds).tolist()
     assert not any(refused)  # full rate while codes is ready
-    stall = {"stall": True, "skid": "ready", "fifo": False}[codes_path]
+    stall = {"stall": True, "ready": "ready", "fifo": False}[codes_path]
     assert dut.ladder.stall == stall and dut.decode.stall == stall
