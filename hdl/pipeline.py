@@ -100,8 +100,8 @@ class AdcPipeline(wiring.Component):
         :class:`~hdl.pipe.CreditFIFO` and a sample is taken only against a credit for it
         (``latency + 3`` credits, one beat per clock; ``codes`` offers a beat ``latency + 2``
         clocks after its sample), so the back-pressure ends at that FIFO. Results are the same
-        for all three; their size and speed differ by device (docs/boards.md). ``adcforge prove``
-        proves the default.
+        for all three; their size and speed differ by device (docs/boards.md); ``adcforge prove
+        --codes-path`` proves each.
 
     Members
     -------

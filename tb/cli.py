@@ -118,7 +118,12 @@ def register(main, bench):
     @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                   default=Path("build/prove"), show_default=True,
                   help="Working directory (sby runs, counterexample traces).")
-    def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir):
+    @click.option("--codes-path", type=click.Choice(["stall", "ready", "fifo"]), default="stall",
+                  show_default=True,
+                  help="The pipeline's codes path (AdcPipeline codes_path; constant thresholds "
+                       "only for ready and fifo).")
+    def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir,
+                  codes_path):
         """Prove formally that DESIGN's pipeline computes its golden model.
 
         Free samples, valid/ready patterns and resets (yowasp-sby, yices-smt2). Prints each
@@ -128,7 +133,8 @@ def register(main, bench):
 
         d = resolve_design(design)
         result = prove(d, verilog=verilog_path, runtime=runtime_thresholds, depth=depth,
-                       workdir=out_dir, log=lambda s: click.echo(s, err=True))
+                       workdir=out_dir, log=lambda s: click.echo(s, err=True),
+                       codes_path=codes_path)
         width = max(len(p.name) for p in result.properties) if result.properties else 7
         for p in result.properties:
             how = ("proved (induction)" if p.result == "proved" else

@@ -34,6 +34,11 @@ the reference compares each sample with a model of the banks as the ladder's con
 a commit that takes effect in the middle of a sample's compares, or only for some thresholds,
 fails ``stream`` and ``flow``; both are then bounded checks.
 
+The ``codes`` path's other handshakes (``--codes-path``, :class:`hdl.pipeline.AdcPipeline`'s
+``codes_path``): ``ready`` (a stage advances on ``codes.ready`` alone) and ``fifo`` (no enable, a
+FIFO with credits after the decoder: :class:`FifoFlowSpec` and :class:`FifoStreamSpec`, with
+the FIFO's cells, pointers and credits as invariants) are proved by the same properties.
+
 The MAC layer (``mode`` 1) is proved in pieces (:mod:`tb.formal_mac`, whose docstring states
 each piece and how they compose): ``mac-feed``, ``mac-credits`` and ``mac-hold`` on the netlist
 (flattened, the generator's wire names exposed; the FIFO's write side cut and driven with the
@@ -207,13 +212,14 @@ def bank_prelude(netlist: "Netlist") -> str:
             f"expose {netlist.top}/{sel.replace(' ', f' {netlist.top}/')}")
 
 
-def pipeline_latency(design: Design, runtime: bool = False) -> int:
-    """Return the clocks from a sample's acceptance to its code on ``codes`` (ladder + decode)."""
+def pipeline_latency(design: Design, runtime: bool = False, codes_path: str = "stall") -> int:
+    """Return the clocks from a sample's acceptance to its code on ``codes`` (ladder + decode;
+    with ``codes_path="fifo"`` the FIFO's two clocks too), the output always ready."""
     from hdl.ladder import ComparatorLadder
 
     ladder = ComparatorLadder(design.input_bits, design.thresholds, runtime=runtime)
     ladder._MustUse__silence = True  # built for its latency only, never elaborated
-    return ladder.latency + 1
+    return ladder.latency + 1 + (2 if codes_path == "fifo" else 0)
 
 
 def therm_delay(design: Design) -> int:
@@ -228,13 +234,15 @@ def therm_delay(design: Design) -> int:
                for lv in range(1, ladder._compare_levels() + 1))
 
 
-def generate_netlist(design: Design, path: Path, runtime: bool) -> Path:
-    """Write the design's pipeline Verilog, as ``adcforge verilog`` does."""
+def generate_netlist(design: Design, path: Path, runtime: bool,
+                     codes_path: str = "stall") -> Path:
+    """Write the design's pipeline Verilog, as ``adcforge verilog`` does (``codes_path``: the
+    :class:`hdl.pipeline.AdcPipeline` parameter)."""
     from amaranth.back import verilog
 
     from hdl.pipeline import AdcPipeline
 
-    top = AdcPipeline(design, runtime_thresholds=runtime)
+    top = AdcPipeline(design, runtime_thresholds=runtime, codes_path=codes_path)
     path.write_text(verilog.convert(top, name=design.name, emit_src=False))
     return path
 
@@ -914,27 +922,34 @@ def default_depth(design: Design, latency: int, runtime: bool = False) -> int:
 def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
           workdir: Path = Path("build/prove"), depth: int | None = None,
           only: tuple[str, ...] | None = None, log=lambda s: None,
-          timeout: float | None = None) -> ProofResult:
+          timeout: float | None = None, codes_path: str = "stall") -> ProofResult:
     """Prove that the pipeline netlist of ``design`` computes its golden model.
 
     ``verilog``: a netlist to prove (default: generate it, as ``adcforge verilog`` does).
     ``runtime``: the runtime-threshold build. ``depth``: of the bounded checks (default
-    :func:`default_depth`). ``only``: a subset of ``("flow", "hold", "stream")``. Raises
+    :func:`default_depth`). ``only``: a subset of ``("flow", "hold", "stream")``.
+    ``codes_path``: the pipeline's (:class:`hdl.pipeline.AdcPipeline`); ``"ready"`` and
+    ``"fifo"`` with constant thresholds only, and a generated or matching netlist. Raises
     :class:`ToolchainError` when a tool is missing and :class:`AdcforgeError` for a netlist that
     is not this design's pipeline.
     """
     formal_env()  # fail early, with the package to install
+    if codes_path not in ("stall", "ready", "fifo"):
+        raise AdcforgeError(f"codes path {codes_path!r}: expected stall, ready or fifo")
+    if codes_path != "stall" and runtime:
+        raise AdcforgeError(f"codes path {codes_path}: proved with constant thresholds only")
     start = time.perf_counter()
     given_depth = depth
-    workdir = Path(workdir) / (design.name + ("_runtime" if runtime else ""))
+    workdir = Path(workdir) / (design.name + ("_runtime" if runtime else "")
+                               + ("" if codes_path == "stall" else f"_{codes_path}"))
     workdir.mkdir(parents=True, exist_ok=True)
     if verilog is None:
-        source = generate_netlist(design, workdir / f"{design.name}.v", runtime)
+        source = generate_netlist(design, workdir / f"{design.name}.v", runtime, codes_path)
     else:
         source = Path(verilog)
     netlist = read_netlist_ports(source, workdir)
     check_netlist(netlist, design, runtime)
-    latency = pipeline_latency(design, runtime)
+    latency = pipeline_latency(design, runtime, codes_path)
     depth = depth or default_depth(design, latency, runtime)
     has_therm = runtime and re.search(r"\btherm_0\b", netlist.path.read_text()) is not None
     result = ProofResult(design.name, str(source), runtime, latency,
@@ -942,9 +957,18 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
                                 else "whole pipeline (ladder, decode, handshake)"))
     claims = RUNTIME_CLAIMS if runtime else CLAIMS
     # name, specification (built when run), sby mode, depth
+    fifo = codes_path == "fifo"
+    stages = (None if runtime or design.bits > 4 and not fifo
+              else ladder_stages(netlist, workdir))
+    if fifo and stages is None:
+        raise AdcforgeError(f"{netlist.path.name}: no ladder stages under the generator's names: "
+                            "a codes-FIFO netlist is proved through them")
     plan = [
-        ("flow", lambda: FlowSpec(design, netlist.top, latency=latency, runtime=runtime),
-         "bmc" if runtime else "prove", depth if runtime else latency + 1),
+        ("flow", (lambda: FifoFlowSpec(design, netlist.top, latency=latency, valids=stages[1]))
+         if fifo else (lambda: FlowSpec(design, netlist.top, latency=latency, runtime=runtime)),
+         # (fifo: entries left in the FIFO drain within its credits' clocks)
+         "bmc" if runtime else "prove", depth if runtime else
+         latency + 1 + (codes_fifo_facts(design)[0] + 2 if fifo else 0)),
         ("hold", lambda: HoldSpec(design, netlist.top, runtime=runtime), "prove", 2),
     ]
     if runtime:
@@ -953,14 +977,16 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
             plan.append(("encoder", lambda: EncoderSpec(design, netlist.top, latency=latency,
                                                         therm_delay=therm_delay(design)),
                          "prove", latency - therm_delay(design) + 1))
-    stages = None if runtime or design.bits > 4 else ladder_stages(netlist, workdir)
-    if stages is not None:
-        plan.append(("stream", lambda: InductiveStreamSpec(design, netlist.top, stages=stages[0],
-                                                           valids=stages[1]),
+    if stages is not None and design.bits <= 4:
+        spec_class = FifoStreamSpec if fifo else InductiveStreamSpec
+        advance = "ready" if codes_path == "ready" else "enable"
+        plan.append(("stream", lambda: spec_class(design, netlist.top, stages=stages[0],
+                                                  valids=stages[1], advance=advance),
                      "prove", latency + 3))
     else:
         plan.append(("stream", lambda: StreamSpec(design, netlist.top, runtime=runtime,
                                                   depth=depth), "bmc", depth))
+    fifo_depth = codes_fifo_facts(design)[1] if fifo else 0
     for name, make_spec, mode, d in plan:
         if only and name not in only:
             continue
@@ -969,6 +995,8 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
             f"to depth {d}...")
         spec = make_spec()
         prelude = (bank_prelude(netlist) if runtime else
+                   codes_fifo_prelude(netlist, *stages, fifo_depth)
+                   if isinstance(spec, (FifoStreamSpec, FifoFlowSpec)) else
                    stage_prelude(netlist, *stages) if isinstance(spec, InductiveStreamSpec)
                    else "")
         pr, task = _run_property(name, make_spec, spec, mode, d, workdir, [netlist.path],
@@ -1105,9 +1133,10 @@ class InductiveStreamSpec(_Spec):
     followed through the handshakes, and its stage holds what a second copy of the netlist holds
     after a run with the chosen sample on every clock (the reference pipeline)."""
 
-    def __init__(self, design: Design, top: str, *, stages, valids):
+    def __init__(self, design: Design, top: str, *, stages, valids, advance: str = "enable"):
         super().__init__()
         self.design, self.top, self.stages, self.valids = design, top, stages, valids
+        self.advance = advance  # the decode stage's: "enable" (~valid | ready) or "ready"
 
     def _exposed(self, prefix):
         ports, sigs = {}, []
@@ -1161,7 +1190,7 @@ class InductiveStreamSpec(_Spec):
         choose = Signal()
         m.d.comb += choose.eq(AnySeq(1))
         pos = Signal(range(n + 3))
-        take_decode = ~h.out_valid | h.out_ready
+        take_decode = h.out_ready if self.advance == "ready" else ~h.out_valid | h.out_ready
         with m.If((pos == 0) & h.accepted & choose):
             m.d.comb += Assume(h.sample == chosen_sample)
             m.d.sync += pos.eq(1)
@@ -1188,4 +1217,199 @@ class InductiveStreamSpec(_Spec):
         m.d.sync += in_flight.eq(in_flight + h.accepted - h.delivered)
         m.d.comb += Assert(in_flight == ones_count(a_valid + [h.out_valid]),
                            "a beat lost, duplicated or added")
+        return m
+
+
+# -- the codes FIFO (AdcPipeline(codes_path="fifo")) -----------------------------------------------
+
+def codes_fifo_facts(design: Design) -> tuple[int, int]:
+    """Return ``(credits, depth)`` of the pipeline's codes FIFO (``codes_path="fifo"``)."""
+    from hdl.pipeline import AdcPipeline
+
+    pipe = AdcPipeline(design, codes_path="fifo")
+    for part in (pipe, pipe.ladder, pipe.decode, pipe.mac):  # for its sizes, never elaborated
+        if part is not None:
+            part._MustUse__silence = True
+    return pipe.codes_credits, pipe.codes_fifo_depth
+
+
+def codes_fifo_wires(depth: int) -> list[str]:
+    """The flattened netlist's wires that the codes-FIFO invariants are stated on."""
+    return (["decode.o__valid", "codes_fifo.i__payload", "codes_fifo.produce",
+             "codes_fifo.consume", "codes_fifo.level", "codes_fifo.nonempty", "codes_credits",
+             "codes_credits_ok"] + [f"codes_fifo.storage[{k}]" for k in range(depth)])
+
+
+def codes_fifo_prelude(netlist: Netlist, stages, valids, depth: int) -> str:
+    """Return the yosys commands that flatten the netlist, map the codes FIFO's memory to
+    registers and expose them, the FIFO's pointers, the credits and the ladder's stages."""
+    wires = [name for name, _ in stages] + list(valids) + codes_fifo_wires(depth)
+    return (f"hierarchy -top {netlist.top}\nproc\nflatten\nmemory_map\nopt_clean\n"
+            "expose " + " ".join(f"{netlist.top}/w:{w}" for w in wires))
+
+
+class _CodesFifo:
+    """The codes FIFO's exposed wires in a specification, and the invariants that tie them to
+    the pipeline's valid bits: the pointers agree with the level, and credits + beats in the
+    ladder and decoder + entries in the FIFO = the credits at reset."""
+
+    def __init__(self, design: Design, prefix: str):
+        self.credits_total, self.depth = codes_fifo_facts(design)
+        d, D = design, self.depth
+        width = d.bits + d.channels * d.decode.width
+        self.dvalid = Signal(name=f"{prefix}_decode_valid")
+        self.wdata = Signal(width, name=f"{prefix}_fifo_w_data")
+        self.produce = Signal(range(D), name=f"{prefix}_produce")
+        self.consume = Signal(range(D), name=f"{prefix}_consume")
+        self.level = Signal(range(D), name=f"{prefix}_level")
+        self.nonempty = Signal(name=f"{prefix}_nonempty")
+        self.credits = Signal(range(self.credits_total + 1), name=f"{prefix}_credits")
+        self.ok = Signal(name=f"{prefix}_credits_ok")
+        self.cells = [Signal(width, name=f"{prefix}_cell_{k}") for k in range(D)]
+
+    def ports(self):
+        ports = {"o_decode.o__valid": self.dvalid, "o_codes_fifo.i__payload": self.wdata,
+                 "o_codes_fifo.produce": self.produce, "o_codes_fifo.consume": self.consume,
+                 "o_codes_fifo.level": self.level, "o_codes_fifo.nonempty": self.nonempty,
+                 "o_codes_credits": self.credits, "o_codes_credits_ok": self.ok}
+        ports.update({f"o_codes_fifo.storage[{k}]": c for k, c in enumerate(self.cells)})
+        return ports
+
+    def assert_invariants(self, m, h, valids):
+        D = self.depth
+        entries = self.level + h.out_valid
+        m.d.comb += [
+            Assert(self.level <= D - 1, "the codes FIFO's memory over-full"),
+            Assert(self.produce == (self.consume + self.level)[:len(self.produce)],
+                   "the codes FIFO's pointers disagree with its level"),
+            Assert(self.nonempty == (self.level != 0), "nonempty disagrees with the level"),
+            Assert(self.credits + ones_count(list(valids) + [self.dvalid]) + entries
+                   == self.credits_total, "credits + beats in flight + FIFO entries changed"),
+            Assert(self.ok == (self.credits >= 1), "the credit flag disagrees with the count"),
+        ]
+
+
+class FifoFlowSpec(FlowSpec):
+    """:class:`FlowSpec` for the codes-FIFO netlist (``latency`` its codes latency), with the
+    FIFO's invariants (:class:`_CodesFifo`) on its exposed wires. k-inductive at
+    ``latency + credits + 3`` (entries already in the FIFO leave within that many clocks)."""
+
+    def __init__(self, design: Design, top: str, *, latency: int, valids):
+        super().__init__(design, top, latency=latency)
+        self.valids = valids
+
+    def elaborate(self, platform):
+        m = self.module()
+        fifo = _CodesFifo(self.design, "a")
+        valid = [Signal(name=f"a_{n.split('.')[-1]}") for n in self.valids]
+        ports = fifo.ports()
+        ports.update({f"o_{n}": s for n, s in zip(self.valids, valid)})
+        h = _Harness(m, self.design, self.top, False, ready=Const(1, 1), extra_ports=ports)
+        fifo.assert_invariants(m, h, valid)
+        valid_in = [Signal(name=f"ref_valid_{s}") for s in range(self.latency)]
+        expected = [Signal(len(h.out_payload), name=f"ref_payload_{s}")
+                    for s in range(self.latency)]
+        m.d.sync += [valid_in[0].eq(h.accepted), expected[0].eq(h.expected())]
+        for s in range(1, self.latency):
+            m.d.sync += [valid_in[s].eq(valid_in[s - 1]), expected[s].eq(expected[s - 1])]
+        m.d.comb += Assert(h.out_valid == valid_in[-1], "a beat lost, added or late")
+        with m.If(h.out_valid):
+            m.d.comb += Assert(h.out_payload == expected[-1], "a beat left with a wrong value")
+        return m
+
+
+class FifoStreamSpec(InductiveStreamSpec):
+    """:class:`InductiveStreamSpec` for the codes-FIFO netlist: the chosen beat advances one
+    ladder stage per clock (no enable), is written into the FIFO from the decoder's output, and
+    leaves after exactly the entries that were in the FIFO before it, as its golden value.
+    Invariants: the ladder stages as in :class:`InductiveStreamSpec`; the FIFO cell holding the
+    chosen beat, its place after the read pointer, and :class:`_CodesFifo`'s."""
+
+    def elaborate(self, platform):
+        m = self.module()
+        d = self.design
+        n = len(self.stages)
+        a_ports, a_stage, a_valid = self._exposed("a")
+        fifo = _CodesFifo(d, "a")
+        a_ports.update(fifo.ports())
+        h = _Harness(m, d, self.top, False, extra_ports=a_ports)
+        fifo.assert_invariants(m, h, a_valid)
+        D = fifo.depth
+        chosen_sample = Signal(d.input_bits)
+        m.d.comb += chosen_sample.eq(AnyConst(d.input_bits))
+        golden = Signal(len(h.out_payload))
+        m.d.comb += golden.eq(h.expected(chosen_sample))
+
+        # The reference pipeline: the chosen sample on every clock, never reset.
+        b_ports, b_stage, _ = self._exposed("b")
+        b_out = Signal(len(h.out_payload), name="b_fifo_w_data")
+        b_ports.update(i_clk=ClockSignal(), i_rst=Const(0, 1), i_i__payload=chosen_sample,
+                       i_i__valid=Const(1, 1), i_codes__ready=Const(1, 1),
+                       o_i__ready=Signal(name="b_in_ready"),
+                       o_codes__valid=Signal(name="b_out_valid"),
+                       o_codes__payload=Signal(len(h.out_payload), name="b_payload"))
+        b_ports["o_codes_fifo.i__payload"] = b_out
+        if d.mac is not None:
+            b_ports.update(i_mode=Const(0, 1), i_outputs__ready=Const(1, 1))
+        m.submodules.reference = Instance(self.top, **b_ports)
+        age = Signal(range(n + 3), reset_less=True)
+        settled = Signal()
+        m.d.comb += settled.eq(age >= n + 2)
+        with m.If(~settled):
+            m.d.sync += age.eq(age + 1)
+        previous = [Signal.like(s, name=f"b_prev_{k}", reset_less=True)
+                    for k, s in enumerate(b_stage + [b_out])]
+        m.d.sync += [p.eq(s) for p, s in zip(previous, b_stage + [b_out])]
+        with m.If(settled):
+            for p, s in zip(previous, b_stage + [b_out]):
+                m.d.comb += Assert(s == p, "the reference pipeline has not settled")
+            m.d.comb += Assert(b_out == golden, "the pipeline differs from the golden model")
+
+        # The chosen beat: 0 (not yet accepted), 1..n (ladder stage), n + 1 (the decoder's
+        # output, written into the FIFO), n + 2 (in the FIFO), n + 3 (delivered).
+        choose = Signal()
+        m.d.comb += choose.eq(AnySeq(1))
+        pos = Signal(range(n + 4))
+        slot = Signal(range(D))
+        ahead = Signal(range(D + 1))
+        with m.If((pos == 0) & h.accepted & choose):
+            m.d.comb += Assume(h.sample == chosen_sample)
+            m.d.sync += pos.eq(1)
+        with m.If((pos >= 1) & (pos <= n)):
+            m.d.sync += pos.eq(pos + 1)
+        with m.If(pos == n + 1):
+            m.d.sync += [pos.eq(n + 2), slot.eq(fifo.produce),
+                         ahead.eq(fifo.level + h.out_valid - h.delivered)]
+        with m.If((pos == n + 2) & h.delivered):
+            with m.If(ahead == 0):
+                m.d.sync += pos.eq(n + 3)
+                m.d.comb += Assert(h.out_payload == golden, "a beat left with a wrong value")
+            with m.Else():
+                m.d.sync += ahead.eq(ahead - 1)
+        m.d.comb += Assert(pos <= n + 3)
+        for s in range(1, n + 1):
+            with m.If(pos == s):
+                m.d.comb += Assert(a_valid[s - 1], "the chosen beat was lost in the ladder")
+                with m.If(settled):
+                    m.d.comb += Assert(a_stage[s - 1] == b_stage[s - 1],
+                                       "the chosen beat's stage differs from the reference")
+        with m.If(pos == n + 1):
+            m.d.comb += [Assert(fifo.dvalid, "the chosen beat was lost in the decoder"),
+                         Assert(fifo.wdata == golden, "the chosen beat's decoded value is wrong")]
+        place = Signal(range(D), name="slot_place")  # the slot's place after the read pointer
+        m.d.comb += place.eq((slot - fifo.consume)[:len(place)])
+        with m.If(pos == n + 2):
+            m.d.comb += Assert(ahead < fifo.level + h.out_valid)
+            with m.If(h.out_valid & (ahead == 0)):
+                m.d.comb += Assert(h.out_payload == golden, "the chosen beat's value is wrong")
+            with m.Else():
+                m.d.comb += [Assert(Array(fifo.cells)[slot] == golden,
+                                    "the chosen beat's FIFO cell is wrong"),
+                             Assert(place + h.out_valid == ahead),
+                             Assert(place < fifo.level)]
+
+        in_flight = Signal(range(D + n + 3))
+        m.d.sync += in_flight.eq(in_flight + h.accepted - h.delivered)
+        m.d.comb += Assert(in_flight == ones_count(a_valid + [fifo.dvalid]) + fifo.level
+                           + h.out_valid, "a beat lost, duplicated or added")
         return m

@@ -377,3 +377,36 @@ def test_lost_result_under_back_pressure_is_caught(tiny_mac_design, tmp_path):
     assert p.counterexample["problem"] == "a result written into a full FIFO"
     assert "0" in p.counterexample["pattern"]["out_ready"]
     assert not result.proved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codes_path", ["ready", "fifo"])
+def test_prove_codes_paths(codes_path, tmp_path):
+    """The other codes paths of a 4-bit design: flow, hold and stream proved by induction (the
+    codes FIFO's cells, pointers and credits as invariants)."""
+    result = prove(resolve_design("adc4_in12"), workdir=tmp_path, codes_path=codes_path)
+    props = _by_name(result)
+    assert result.proved, [p.as_dict() for p in result.properties]
+    assert {n: (p.kind, p.result) for n, p in props.items()} == {
+        n: ("induction", "proved") for n in ("flow", "hold", "stream")}
+    assert result.latency == formal.pipeline_latency(resolve_design("adc4_in12"),
+                                                     codes_path=codes_path)
+
+
+@pytest.mark.slow
+def test_codes_fifo_that_skips_an_entry_is_caught(tmp_path):
+    """The codes FIFO's read pointer steps by two: entries are skipped, the stream fails."""
+    d = resolve_design("adc4_in12")
+    text = generate_netlist(d, tmp_path / "good.v", False, "fifo").read_text()
+    path = tmp_path / "skipping.v"
+    path.write_text(_mutate(text, r"(= r_port__addr \+ )1'h1;", r"\g<1>2'h2;"))
+    result = prove(d, verilog=path, workdir=tmp_path / "w", codes_path="fifo",
+                   only=("stream",))
+    p = _by_name(result)["stream"]
+    assert p.result == "failed", p.as_dict()
+
+
+def test_prove_refuses_a_codes_path_with_runtime_thresholds(tmp_path):
+    with pytest.raises(AdcforgeError, match="codes path fifo: proved with constant thresholds "
+                                            "only"):
+        prove(resolve_design("adc1_in8"), runtime=True, workdir=tmp_path, codes_path="fifo")
