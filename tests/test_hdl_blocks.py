@@ -206,7 +206,8 @@ def test_adc_pipeline_both_modes():
 
 def test_adc_pipeline_refuses_a_bad_codes_path():
     d = load_design(example_designs()["adc4_in12"])
-    with pytest.raises(ValueError, match=r"^codes_path must be one of stall, ready, fifo, not 'x'$"):
+    with pytest.raises(ValueError,
+                       match=r"^codes_path must be one of stall, ready, fifo, not 'x'$"):
         AdcPipeline(d, codes_path="x")
     with pytest.raises(ValueError, match=r"^stall must be True, False or 'ready', not 1$"):
         ComparatorLadder(12, d.thresholds, stall=1)
