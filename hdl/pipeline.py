@@ -150,9 +150,9 @@ class AdcPipeline(wiring.Component):
                     if design.mac is not None else None)
         # clocks from a sample's acceptance to its decoded values (the FIFO's write side)
         self.latency = self.ladder.latency + self.decode.latency
-        # The codes FIFO: a credit goes round in latency + 3 clocks (the write, SyncFIFOBuffered's
-        # two clocks to its output, where the read gives it back to the counter, registered
-        # with lookahead), so that many credits keep one beat per clock flowing.
+        # The codes FIFO: a credit goes round in latency + 3 clocks (the write, the CreditFIFO's
+        # two clocks to its output, where the read gives it back to the counter, whose flag is
+        # registered with lookahead), so that many credits keep one beat per clock flowing.
         codes_fifo = codes_path == "fifo"
         self.codes_latency = self.latency + (2 if codes_fifo else 0)
         self.codes_credits = self.latency + 3 if codes_fifo else None
