@@ -207,3 +207,11 @@ def test_a_pmod_build_keeps_the_uart_row(tmp_path, monkeypatch):
     (tmp_path / "board.json").write_text(json.dumps({"runs": runs}))
     table = figures.rewrite("<!-- figures:board -->\n<!-- /figures:board -->\n")
     assert "2138" in table and "2424" not in table
+
+
+def test_a_top_in_two_clock_domains_shows_both():
+    r = {"fmax_mhz": 43.95, "target_mhz": 36.0,
+         "domains": {"adc": {"fmax_mhz": 43.95, "target_mhz": 36.0},
+                     "sync": {"fmax_mhz": 34.81, "target_mhz": 18.0}}}
+    assert figures._board_fmax(r) == "adc 44.0 MHz (36) · sync 34.8 MHz (18)"
+    assert figures._board_fmax({"fmax_mhz": 91.8, "target_mhz": 50}) == "91.8 MHz (50)"
