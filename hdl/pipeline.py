@@ -14,10 +14,10 @@ from .decode import DecodedLayout, DecodeLUT
 from adcforge.golden import ref_adc_pipeline
 from .ladder import ComparatorLadder, ThresholdWriteSignature, check_lanes, lane_shape
 from .pipe import CreditFIFO, credit_counter
+from .post import POSTMac
 
 # codes path -> the ladder's and the decoder's stall mode (hdl.pipe.stream_enable)
 CODES_PATHS = {"stall": True, "ready": "ready", "fifo": False}
-from .post import POSTMac
 
 __all__ = ["AdcPipeline", "ChannelSerializer", "lanes_problem", "ref_adc_pipeline"]
 
