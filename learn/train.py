@@ -547,9 +547,11 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
                    state["run"]["start"])
         run.load(state["run"])
         run.warm_state = state.get("warm")
+        extra_held = state.get("extra_held") or {}
         selection, start_epoch, samples_before = (state["selection"], state["epoch"],
                                                   state["samples_seen"])
     else:
+        extra_held = {}  # start name -> (ladder, state at the end of its warm-up)
         ladders = {s: (task_start(cfg, task, stats) if s == "task" else s) for s in starts}
         start_epoch, samples_before = 0, 0
         if len(starts) > 1 and tc["start_epochs"] > 0:
@@ -583,6 +585,11 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
             for r in alive:
                 r.rounds = epoch0 // k
             samples_before = sum(r.samples_seen for r in runs if r is not run)
+            # the quantile start (method hist's own run) is held beside the learned run too
+            # when another start was chosen (train.finish_start)
+            extra_held = {r.start_name: (r.init_thresholds, r.warm_state) for r in runs
+                          if r is not run and r.start_name == "quantile"
+                          and r.warm_state is not None}
             selection = {r.start_name: {"val_accuracy": r.best[0], "rounds": r.rounds,
                                         "thresholds": r.init_thresholds} for r in runs}
             start_epoch = epoch0
@@ -595,35 +602,42 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
 
         if ckpt_path is not None and start_epoch:
             _atomic_torch_save({"config": cfg_key, "epoch": start_epoch, "run": run.state(),
-                                "warm": run.warm_state, "selection": selection,
-                                "samples_seen": samples_before},
+                                "warm": run.warm_state, "extra_held": extra_held,
+                                "selection": selection, "samples_seen": samples_before},
                                ckpt_path)
         if stop_after is not None and stop_after <= start_epoch < epochs:
             raise KeyboardInterrupt(f"stopped after epoch {start_epoch}")
     bar = _Progress(progress, epochs, f"train {qc['method']} {qc['bits']}b")
     bar.update(advance=start_epoch)
-    # the start ladder, trained beside the learned one from the epoch its thresholds start to
-    # move, on the same schedule (train.finish_start)
-    alt = None
-    if state is not None and state.get("alt") is not None:
-        alt = _Run(cfg, task, stats, run.init_thresholds, val_dn, val_y, run.start_name)
-        alt.load(state["alt"])
+    # the start ladders, trained beside the learned one from the epoch its thresholds start to
+    # move, on the same schedule, their ladders held (train.finish_start): the chosen start's,
+    # and the quantile start's when another was chosen
+    held = []
+    for h_state in (state or {}).get("held") or []:
+        h = _Run(cfg, task, stats, h_state["init_thresholds"], val_dn, val_y, h_state["start"])
+        h.load(h_state)
+        held.append(h)
     finish = (tc["finish_start"] and run.thr_params and run.quant.exportable and not lossless)
     try:
         for epoch in range(start_epoch, epochs):
-            if alt is None and finish and run.warm_state is not None:
-                alt = _Run(cfg, task, stats, run.init_thresholds, val_dn, val_y, run.start_name)
-                alt.load(run.warm_state)
-                alt._freeze_to(run.init_thresholds)
-                for e in range(run.warm, epoch):  # catch up with the learned run
-                    alt.epoch(e)
+            if not held and finish and run.warm_state is not None:
+                sources = {run.start_name: (run.init_thresholds, run.warm_state), **extra_held}
+                for name, (ladder, warm_state) in sources.items():
+                    h = _Run(cfg, task, stats, ladder, val_dn, val_y, name)
+                    h.load(warm_state)
+                    h._freeze_to(ladder)
+                    for e in range(run.warm, epoch):  # catch up with the learned run
+                        h.epoch(e)
+                    held.append(h)
             run.epoch(epoch, bar)
-            if alt is not None:
-                alt.epoch(epoch)
+            for h in held:
+                h.epoch(epoch)
             if ckpt_path is not None:
+                waiting = not held
                 _atomic_torch_save({"config": cfg_key, "epoch": epoch + 1, "run": run.state(),
-                                    "alt": alt.state() if alt is not None else None,
-                                    "warm": run.warm_state if alt is None else None,
+                                    "held": [h.state() for h in held],
+                                    "warm": run.warm_state if waiting else None,
+                                    "extra_held": extra_held if waiting else {},
                                     "selection": selection,
                                     "samples_seen": samples_before}, ckpt_path)
             if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
@@ -633,13 +647,18 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     train_s = time.perf_counter() - t_loop
     samples_seen = samples_before + run.samples_seen
     finish = None
-    if alt is not None:
-        # the network finished on the start ladder too, from the same state: the better of the
-        # two on validation is exported, so the export is never worse than its start
-        samples_seen += alt.samples_seen
-        finish = {"learned": run.best[0], "start": alt.best[0]}
-        if alt.best[0] > run.best[0]:
-            run.best = alt.best
+    exported = "learned"
+    if held:
+        # the network finished on the held ladders too, from the same state: the best of them
+        # on validation is exported, so the export is never worse than its start, nor than
+        # method hist's own run
+        samples_seen += sum(h.samples_seen for h in held)
+        finish = {"learned": run.best[0]}
+        for h in held:
+            key = "start" if h.start_name == run.start_name else h.start_name
+            finish[key] = h.best[0]
+            if h.best[0] > run.best[0]:
+                run.best, exported = h.best, key
     run.finish()
     model, quant, history = run.model, run.quant, run.history
     init_thresholds = run.init_thresholds
@@ -666,6 +685,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     metrics["best_epoch"] = run.best[1] if run.best is not None else None
     metrics["start"] = run.start_name
     metrics["finish_val_accuracy"] = finish
+    metrics["finish_exported"] = exported
     metrics["held_lossless"] = lossless
     metrics["starts"] = selection
     metrics["chosen_on"] = "validation split (data.val_fraction of the training data)"
