@@ -8,7 +8,7 @@ Golden models: :func:`ref_post_multiplier`, :func:`ref_post_mac`, :func:`ref_out
 """
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -328,18 +328,28 @@ class MacAccumulator(wiring.Component):
     by a pipelined adder tree (``tree_levels`` register levels), added into a ring of
     ``groups`` lane groups that rotates once per step (so after the ``beats * groups`` steps
     of an inference it is aligned again), the ring starting at the bias; on an inference's
-    ``last`` step the ``outputs`` sums go to an output buffer, which ``o`` emits in order,
-    ``out_lanes`` per beat, while the next inference accumulates.
+    ``last`` step the ``outputs`` sums are copied into a bank of final sums, and the next clock
+    into an output buffer, which ``o`` emits in order, ``out_lanes`` per beat, while the next
+    inference accumulates.
+
+    Each accumulator is kept in carry-save form: a low half of ``split`` bits, a high half and
+    the low half's carry out, which the high half adds one step later, so that no carry chain in
+    the accumulate loop is longer than half the accumulator; the bias reload on ``last`` and the
+    copy into the final bank are constants and clock enables after the adders, with no logic
+    between the adders and the registers. The final bank's high halves take their pending carry
+    on the way into the output buffer.
 
     With ``stall=True``, ``i.ready`` drops only when an inference completes while the previous
-    one is still being emitted. With ``stall=False`` nothing ever waits (``i.ready`` is 1, ``o``
-    must always be ready and the last steps of two inferences must be at least
-    ``output_beats`` clocks apart); the first result beat leaves ``tree_levels + 1`` clocks
+    one is still being emitted (or about to be). With ``stall=False`` nothing ever waits
+    (``i.ready`` is 1, ``o`` must always be ready and the last steps of two inferences must be at
+    least ``output_beats`` clocks apart); the first result beat leaves ``tree_levels + 2`` clocks
     after the last step, one beat per clock.
 
-    The ring (``ring[g][lane]``), the output buffer (``out_buf``), ``out_busy`` and
-    ``out_count`` are attributes: the formal specification of ``adcforge prove`` states
-    invariants on them.
+    The ring (``ring[g][lane]``: the value ``hi * 2**split + lo + carry * 2**split`` modulo
+    ``2**acc_bits`` of its parts ``ring_parts[g][lane]``), the final bank (``final``, values
+    likewise, and ``fill``: it goes to the buffer this clock), the output buffer (``out_buf``),
+    ``out_busy`` and ``out_count`` are attributes: the formal specification of ``adcforge
+    prove`` states invariants on them.
 
     Members
     -------
@@ -348,7 +358,7 @@ class MacAccumulator(wiring.Component):
     """
 
     def __init__(self, *, bias, product_shape, acc_bits, mac_lanes, in_lanes, groups,
-                 out_lanes=1, stall=True):
+                 out_lanes=1, stall=True, split=None):
         self.bias = np.asarray(bias)
         self.outputs = len(self.bias)
         self.product_shape = product_shape
@@ -356,13 +366,32 @@ class MacAccumulator(wiring.Component):
         self.groups, self.out_lanes, self.stall = groups, out_lanes, bool(stall)
         self.output_beats = self.outputs // out_lanes
         self.tree_levels = (in_lanes - 1).bit_length()
-        self.latency = self.tree_levels + 1
-        G, L = groups, mac_lanes
-        acc_shape = signed(acc_bits)
+        self.latency = self.tree_levels + 2
+        # the low half's width (the high half has the rest; 0: no split)
+        self.split = (acc_bits + 1) // 2 if split is None else split
+        if not 0 <= self.split < acc_bits:
+            raise ValueError(f"split must be in [0, {acc_bits}), not {self.split!r}")
+        G, L, A, H = groups, mac_lanes, acc_bits, self.split
         init = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
-        self.ring = [[Signal(acc_shape, name=f"acc_g{g}_l{lane}", init=init[g * L + lane])
-                      for lane in range(L)] for g in range(G)]
-        self.out_buf = [Signal(acc_shape, name=f"out_{j}") for j in range(self.outputs)]
+        self._init = init
+
+        def parts(prefix, g, lane, reset=True):
+            b = init[g * L + lane] % 2 ** A if reset else 0
+            kw = {} if reset else {"reset_less": True}
+            lo = Signal(H, name=f"{prefix}_g{g}_l{lane}_lo", init=b % 2 ** H, **kw) if H else None
+            hi = Signal(A - H, name=f"{prefix}_g{g}_l{lane}_hi", init=b >> H, **kw)
+            c = Signal(name=f"{prefix}_g{g}_l{lane}_carry", **kw) if H else None
+            return lo, hi, c
+
+        self.ring_parts = [[parts("acc", g, lane) for lane in range(L)] for g in range(G)]
+        self.final_parts = [[parts("final", g, lane, reset=False) for lane in range(L)]
+                            for g in range(G)]
+        self.ring = [[self._value(p) for p in row] for row in self.ring_parts]
+        self.final = [[self._value(p) for p in row] for row in self.final_parts]
+        acc_shape = signed(acc_bits)
+        self.fill = Signal(name="fill")
+        self.out_buf = [Signal(acc_shape, name=f"out_{j}", reset_less=True)
+                        for j in range(self.outputs)]
         self.out_busy = Signal(name="out_busy")
         self.out_count = Signal(range(self.output_beats), name="out_count")
         out_shape = acc_shape if out_lanes == 1 else data.ArrayLayout(acc_shape, out_lanes)
@@ -371,10 +400,17 @@ class MacAccumulator(wiring.Component):
             "o": Out(stream.Signature(out_shape)),
         })
 
+    def _value(self, parts):
+        """The signed ``acc_bits`` value of an accumulator's carry-save parts."""
+        lo, hi, c = parts
+        if lo is None:
+            return hi.as_signed()
+        return Cat(lo, (hi + c)[:len(hi)]).as_signed()
+
     def elaborate(self, platform):
         m = Module()
         G, L, P, K = self.groups, self.mac_lanes, self.in_lanes, self.out_lanes
-        R = self.output_beats
+        R, A, H = self.output_beats, self.acc_bits, self.split
         en = Signal()  # the adder tree and the ring advance
         products = self.i.payload.products
 
@@ -403,15 +439,36 @@ class MacAccumulator(wiring.Component):
                         m.d.sync += r.eq(expr)
                     reduced.append(r)
                 sums[lane] = reduced
-        lane_sum = [sums[lane][0] for lane in range(L)]
+        lane_sum = []
+        for lane in range(L):  # the lane's sum as acc_bits (two's complement, wrapping)
+            s = Signal(signed(A), name=f"lane_sum_{lane}")
+            m.d.comb += s.eq(sums[lane][0])
+            lane_sum.append(s)
 
-        # Accumulate into the ring; the head group is updated and the ring rotates once per step.
-        ring, out_buf = self.ring, self.out_buf
-        out_busy, out_count = self.out_busy, self.out_count
-        bias = [int(self.bias[j]) if j < self.outputs else 0 for j in range(G * L)]
-        head = [Signal(signed(self.acc_bits), name=f"acc_next_{lane}") for lane in range(L)]
-        m.d.comb += [head[lane].eq(ring[0][lane] + lane_sum[lane]) for lane in range(L)]
+        # Accumulate into the ring (carry-save); the head group is updated and the ring rotates
+        # once per step.
+        ring, final = self.ring_parts, self.final_parts
+        out_buf, out_busy, out_count, fill = self.out_buf, self.out_busy, self.out_count, self.fill
+        head = []
+        for lane in range(L):
+            lo, hi, c = ring[0][lane]
+            x = lane_sum[lane].as_unsigned()
+            n_hi = Signal(A - H, name=f"acc_next_{lane}_hi")
+            if H:
+                low = Signal(H + 1, name=f"acc_next_{lane}_low")
+                m.d.comb += [low.eq(lo + x[:H]), n_hi.eq(hi + x[H:] + c)]
+                head.append((low[:H], n_hi, low[H]))
+            else:
+                m.d.comb += n_hi.eq(hi + x)
+                head.append((None, n_hi, None))
         rotated = ring[1:] + [head]  # group order after this step's update
+
+        def assign(dst, src):
+            return [d.eq(s) for d, s in zip(dst, src) if d is not None]
+
+        def bias_parts(g, lane):
+            b = self._init[g * L + lane] % 2 ** A
+            return (b % 2 ** H if H else None, b >> H, 0 if H else None)
 
         # Output: out_buf[0:K] leave on o; the buffer shifts by K.
         m.d.comb += self.o.valid.eq(out_busy)
@@ -420,26 +477,39 @@ class MacAccumulator(wiring.Component):
         taken = Signal()  # o takes a beat of sums this clock
         m.d.comb += taken.eq(self.o.valid & self.o.ready)
         freed = taken & (out_count == R - 1)  # ... the last one of the inference
-        # Stall only if an inference completes while the previous one is still being emitted.
-        m.d.comb += en.eq(~(valid_k & last_k & out_busy & ~freed) if self.stall else 1)
+        # Stall only if an inference completes while the previous one is still being emitted
+        # (or is yet to be copied into the buffer).
+        m.d.comb += en.eq(~(valid_k & last_k & ((out_busy & ~freed) | fill)) if self.stall
+                          else 1)
         m.d.comb += self.i.ready.eq(en)
-        with m.If(valid_k & en):
+        step = Signal()
+        m.d.comb += step.eq(valid_k & en)
+        with m.If(step):
             with m.If(last_k):
-                m.d.sync += [ring[g][lane].eq(bias[g * L + lane])
-                             for g in range(G) for lane in range(L)]
+                for g in range(G):
+                    for lane in range(L):
+                        m.d.sync += assign(ring[g][lane], bias_parts(g, lane))
             with m.Else():
-                m.d.sync += [ring[g][lane].eq(rotated[g][lane])
-                             for g in range(G) for lane in range(L)]
+                for g in range(G):
+                    for lane in range(L):
+                        m.d.sync += assign(ring[g][lane], rotated[g][lane])
+        # A finished inference's sums go to the final bank (an enable, no logic after the
+        # adders), and the next clock to the buffer.
+        m.d.sync += fill.eq(step & last_k)
+        with m.If(step & last_k):
+            for g in range(G):
+                for lane in range(L):
+                    m.d.sync += assign(final[g][lane], rotated[g][lane])
         with m.If(taken):
             m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[K:])]
             m.d.sync += out_count.eq(Mux(out_count == R - 1, 0, out_count + 1))
             with m.If(out_count == R - 1):
                 m.d.sync += out_busy.eq(0)
-        # A finished inference fills the buffer (after the shift above, which it overrides).
-        with m.If(valid_k & en & last_k):
+        # The fill (after the shift above, which it overrides).
+        with m.If(fill):
             m.d.sync += [out_busy.eq(1), out_count.eq(0)]
-            flat = [s for grp in rotated for s in grp][:self.outputs]
-            m.d.sync += [b.eq(s) for b, s in zip(out_buf, flat)]
+            flat = [v for grp in self.final for v in grp][:self.outputs]
+            m.d.sync += [b.eq(v) for b, v in zip(out_buf, flat)]
         return m
 
 
@@ -506,9 +576,10 @@ class POSTMac(wiring.Component):
         self.stall = bool(stall)
         self.rom_style = rom_style  # Yosys's rom_style for the tables (None: Yosys chooses)
         self.output_beats = self.outputs // out_lanes
-        # stages: 2 table reads, 2 product, adder tree, accumulate, 3 output (+ skid)
+        # stages: 2 table reads, 2 product, adder tree, accumulate, final bank, 3 output
+        # (+ skid)
         self.tree_levels = (in_lanes - 1).bit_length()
-        self.latency = 4 + self.tree_levels + 1 + 3 + (1 if self.stall else 0)
+        self.latency = 4 + self.tree_levels + 2 + 3 + (1 if self.stall else 0)
         in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
         out_shape = (signed(output_bits) if out_lanes == 1
                      else data.ArrayLayout(signed(output_bits), out_lanes))

@@ -23,7 +23,7 @@ before it (:data:`MAC_CLAIMS`):
     final step, and each step leaves four clocks after its beat.
 ``mac-accumulate`` (generator, induction)
     the accumulators with the products as free inputs (bounded by the largest golden product):
-    each inference's sums leave ``tree_levels + 1`` clocks after its last step, one per clock in
+    each inference's sums leave ``tree_levels + 2`` clocks after its last step, one per clock in
     output order, equal to ``bias + the sum of its products`` computed in the specification;
     none is overwritten before it left, none added.
 ``mac-output`` (generator, induction)
@@ -177,9 +177,10 @@ class AccumulatorSpec(_Spec):
     ``steps``-th step and last steps at least ``output_beats`` clocks apart (the claims of the
     products and of the admission): the reference sums are computed here from the same free
     products, and the results must leave as the reference says. The induction's invariants tie
-    the whole state to the reference's every cycle: the ring equals the running reference sums
-    (each within its products so far times ``bound`` of its bias), the output buffer and its
-    counters the reference's, and the spacing counter ``since_last`` the clocks since the newest
+    the whole state to the reference's every cycle: the ring (the value of its carry-save
+    parts) equals the running reference sums (each within its products so far times ``bound``
+    of its bias), the final bank the reference's sums the clock after a last step, the output
+    buffer and its counters the reference's a clock later, and the spacing counter ``since_last`` the clocks since the newest
     last step (in the delay line before the ring, or the reference's own); so it closes at depth
     ``tree_levels + 3`` however many steps an inference takes and however many clocks its
     results take to leave."""
@@ -264,19 +265,26 @@ class AccumulatorSpec(_Spec):
             m.d.sync += [ebusy.eq(1), ecount.eq(0)]
             m.d.sync += [ebuf[g * L + lane].eq(sums[g, lane]) for g, lane in outputs]
 
-        m.d.comb += Assert(dut.o.valid == ebusy, "a result lost, added or late")
-        with m.If(ebusy):
+        # The accumulator's buffer is the contract's one clock later (its sums go through the
+        # final bank first).
+        ebuf_d = [Signal(wide, name=f"expected_d_{j}") for j in range(N)]
+        ebusy_d = Signal(name="expected_busy_d")
+        ecount_d = Signal(range(R), name="expected_count_d")
+        m.d.sync += [ebusy_d.eq(ebusy), ecount_d.eq(ecount)]
+        m.d.sync += [a.eq(b) for a, b in zip(ebuf_d, ebuf)]
+        m.d.comb += Assert(dut.o.valid == ebusy_d, "a result lost, added or late")
+        with m.If(ebusy_d):
             for k in range(K):
                 got = dut.o.payload if K == 1 else dut.o.payload[k]
-                m.d.comb += Assert(got == ebuf[k], "a sum differs from bias + its products")
+                m.d.comb += Assert(got == ebuf_d[k], "a sum differs from bias + its products")
         # Invariants: the netlist's state is the reference's (and the counters in range).
-        m.d.comb += [Assert(dut.out_busy == ebusy), Assert(ecount < R), Assert(since <= R),
+        m.d.comb += [Assert(dut.out_busy == ebusy_d), Assert(ecount < R), Assert(since <= R),
                      Assert(count < S)]
-        with m.If(ebusy):
-            m.d.comb += Assert(dut.out_count == ecount)
+        with m.If(ebusy_d):
+            m.d.comb += Assert(dut.out_count == ecount_d)
             for j in range(N):
-                with m.If(ecount * K + j < N):
-                    m.d.comb += Assert(dut.out_buf[j] == ebuf[j])
+                with m.If(ecount_d * K + j < N):
+                    m.d.comb += Assert(dut.out_buf[j] == ebuf_d[j])
         # ... the spacing of the last steps: ``r_since`` counts the clocks since the reference
         # took a last step (the buffer is busy for the R clocks after it); ``since`` counts from
         # the newest last step, in the delay line (``pending[k]``: taken k clocks ago, the
@@ -286,6 +294,13 @@ class AccumulatorSpec(_Spec):
         m.d.comb += [Assert(ebusy == (r_since <= R)), Assert((r_since >= 1) & (r_since <= R + 1))]
         with m.If(ebusy):
             m.d.comb += Assert(ecount == r_since - 1)
+        # ... the final bank: the clock after a last step it holds the sums, and it fills the
+        # buffer
+        m.d.comb += Assert(dut.fill == (r_since == 1))
+        with m.If(r_since == 1):
+            for g, lane in outputs:
+                m.d.comb += Assert(dut.final[g][lane] == ebuf[g * L + lane],
+                                   "a final sum differs from bias + its products")
         pending = [r_last if k == T else (line_valid[k] & (line_step[k] == S - 1))
                    for k in range(1, T + 1)]  # pending[k - 1]: a last step taken k clocks ago
         newest = Mux(r_since + T >= R, R, r_since + T)

@@ -343,7 +343,7 @@ def test_post_layer_never_stalls_the_ladder(lanes):
             ctx.set(dut.i.valid, bool(pending))
             if pending:
                 ctx.set(dut.i.payload, pending[0])
-            ctx.set(dut.outputs.ready, not 40 <= cycle < 80)  # held back for 40 clocks
+            ctx.set(dut.outputs.ready, not 20 <= cycle < 80)  # held back for 60 clocks
             await ctx.delay(1e-9)
             took = pending and ctx.get(dut.i.ready)
             stats["ladder_stalled"] += not ctx.get(dut.ladder.o.ready)
