@@ -182,15 +182,15 @@ def products_layout(prod_shape, in_lanes: int, mac_lanes: int) -> data.StructLay
 
 class POSTProducts(wiring.Component):
     """The products of :class:`POSTMac`: each beat's ``in_lanes`` activations times their
-    weights, ``mac_lanes`` weights per clock, four register stages (table reads, their
-    registers, parity select and shift, sign).
+    weights, ``mac_lanes`` weights per clock, five register stages (table reads, their
+    registers, parity select and shift, the sign as a ones' complement, its carry-in).
 
     A beat of ``i`` is taken in ``groups = ceil(outputs / mac_lanes)`` steps, one lane group
     per clock; step ``n`` of an inference (``n = beat * groups + group``, counted from reset)
     yields ``products[p][lane] = ref_post_multiplier(a[p], sign[j, i], exponent[j, i])`` with
     ``i = beat * in_lanes + p`` and ``j = group * mac_lanes + lane`` (0 for ``j >= outputs``),
     and ``last`` on its final step. Every register advances when ``o.ready`` is high (the
-    pipeline's enable): ``o`` carries the steps in order, four enabled clocks after their beat.
+    pipeline's enable): ``o`` carries the steps in order, five enabled clocks after their beat.
 
     Members
     -------
@@ -209,7 +209,7 @@ class POSTProducts(wiring.Component):
         self.groups = -(-self.outputs // mac_lanes)
         self.beats = self.inputs // in_lanes
         self.rom_style = rom_style
-        self.latency = 4
+        self.latency = 5
         self.product_shape = signed(width + self.q + 1)
         in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
         super().__init__({
@@ -305,21 +305,31 @@ class POSTProducts(wiring.Component):
         def weight(p, lane):
             return weights2[lane] if P == 1 else weights2[p][lane]
 
-        # Stage 3: per activation and lane, parity select and shift; stage 4: sign.
+        # Stage 3: per activation and lane, parity select and shift; stage 4: the sign as a
+        # ones' complement (one LUT per bit) and its carry-in; stage 5: the carry-in added (a
+        # carry chain straight from registers to registers).
         mag_shape = signed(self.width + self.q)
         valid3, last3, valid4, last4 = Signal(), Signal(), Signal(), Signal()
+        valid5, last5 = Signal(), Signal()
         with m.If(en):
-            m.d.sync += [valid3.eq(valid2), last3.eq(last2), valid4.eq(valid3), last4.eq(last3)]
+            m.d.sync += [valid3.eq(valid2), last3.eq(last2), valid4.eq(valid3), last4.eq(last3),
+                         valid5.eq(valid4), last5.eq(last4)]
             for p in range(P):
                 for lane in range(L):
                     mag = Signal(mag_shape, name=f"magnitude{sfx(p)}_{lane}")
                     sgn = Signal(signed(2), name=f"sign{sfx(p)}_{lane}")
+                    ones = Signal(self.product_shape, name=f"ones{sfx(p)}_{lane}")
+                    cin = Signal(name=f"negate{sfx(p)}_{lane}")
                     prod = Signal(self.product_shape, name=f"product{sfx(p)}_{lane}")
                     w = weight(p, lane)
                     m.d.sync += [mag.eq(_post_magnitude(even2[p], odd2[p], w.exponent)),
-                                 sgn.eq(w.sign), prod.eq(_post_signed(mag, sgn))]
+                                 sgn.eq(w.sign),
+                                 # -mag = ~mag + 1 (sign 0: 0 + 0)
+                                 ones.eq(Mux(sgn == 0, 0, Mux(sgn[1], ~mag, mag))),
+                                 cin.eq(sgn[1]),
+                                 prod.eq(ones + cin)]
                     m.d.comb += self.o.payload.products[p][lane].eq(prod)
-        m.d.comb += [self.o.valid.eq(valid4), self.o.payload.last.eq(last4)]
+        m.d.comb += [self.o.valid.eq(valid5), self.o.payload.last.eq(last5)]
         return m
 
 
@@ -336,19 +346,19 @@ class MacAccumulator(wiring.Component):
     the low half's carry out, which the high half adds one step later, so that no carry chain in
     the accumulate loop is longer than half the accumulator; the bias reload on ``last`` and the
     copy into the final bank are constants and clock enables after the adders, with no logic
-    between the adders and the registers. The final bank's high halves take their pending carry
-    on the way into the output buffer.
+    between the adders and the registers. The final bank and the output buffer keep the same
+    form; the high halves take their pending carry in the register that ``o`` leaves from.
 
     With ``stall=True``, ``i.ready`` drops only when an inference completes while the previous
     one is still being emitted (or about to be). With ``stall=False`` nothing ever waits
     (``i.ready`` is 1, ``o`` must always be ready and the last steps of two inferences must be at
-    least ``output_beats`` clocks apart); the first result beat leaves ``tree_levels + 2`` clocks
+    least ``output_beats`` clocks apart); the first result beat leaves ``tree_levels + 3`` clocks
     after the last step, one beat per clock.
 
     The ring (``ring[g][lane]``: the value ``hi * 2**split + lo + carry * 2**split`` modulo
     ``2**acc_bits`` of its parts ``ring_parts[g][lane]``), the final bank (``final``, values
-    likewise, and ``fill``: it goes to the buffer this clock), the output buffer (``out_buf``),
-    ``out_busy`` and ``out_count`` are attributes: the formal specification of ``adcforge
+    likewise, and ``fill``: it goes to the buffer this clock), the output buffer (``out_buf``,
+    values of ``out_parts``), ``out_busy`` and ``out_count`` are attributes: the formal specification of ``adcforge
     prove`` states invariants on them.
 
     Members
@@ -366,7 +376,7 @@ class MacAccumulator(wiring.Component):
         self.groups, self.out_lanes, self.stall = groups, out_lanes, bool(stall)
         self.output_beats = self.outputs // out_lanes
         self.tree_levels = (in_lanes - 1).bit_length()
-        self.latency = self.tree_levels + 2
+        self.latency = self.tree_levels + 3
         # the low half's width (the high half has the rest; 0: no split)
         self.split = (acc_bits + 1) // 2 if split is None else split
         if not 0 <= self.split < acc_bits:
@@ -390,8 +400,8 @@ class MacAccumulator(wiring.Component):
         self.final = [[self._value(p) for p in row] for row in self.final_parts]
         acc_shape = signed(acc_bits)
         self.fill = Signal(name="fill")
-        self.out_buf = [Signal(acc_shape, name=f"out_{j}", reset_less=True)
-                        for j in range(self.outputs)]
+        self.out_parts = [parts("out", j // L, j % L, reset=False) for j in range(self.outputs)]
+        self.out_buf = [self._value(p) for p in self.out_parts]
         self.out_busy = Signal(name="out_busy")
         self.out_count = Signal(range(self.output_beats), name="out_count")
         out_shape = acc_shape if out_lanes == 1 else data.ArrayLayout(acc_shape, out_lanes)
@@ -470,12 +480,16 @@ class MacAccumulator(wiring.Component):
             b = self._init[g * L + lane] % 2 ** A
             return (b % 2 ** H if H else None, b >> H, 0 if H else None)
 
-        # Output: out_buf[0:K] leave on o; the buffer shifts by K.
-        m.d.comb += self.o.valid.eq(out_busy)
-        m.d.comb += [self.o.payload.eq(out_buf[0])] if K == 1 else [
-            self.o.payload[k].eq(out_buf[k]) for k in range(K)]
-        taken = Signal()  # o takes a beat of sums this clock
-        m.d.comb += taken.eq(self.o.valid & self.o.ready)
+        # Output: out_buf[0:K] leave through a register that adds their pending carries; the
+        # buffer shifts by K.
+        o_en = Signal()  # the output register advances
+        m.d.comb += o_en.eq(~self.o.valid | self.o.ready)
+        with m.If(o_en):
+            m.d.sync += self.o.valid.eq(out_busy)
+            m.d.sync += [self.o.payload.eq(out_buf[0])] if K == 1 else [
+                self.o.payload[k].eq(out_buf[k]) for k in range(K)]
+        taken = Signal()  # a beat of sums leaves the buffer this clock
+        m.d.comb += taken.eq(out_busy & o_en)
         freed = taken & (out_count == R - 1)  # ... the last one of the inference
         # Stall only if an inference completes while the previous one is still being emitted
         # (or is yet to be copied into the buffer).
@@ -500,16 +514,19 @@ class MacAccumulator(wiring.Component):
             for g in range(G):
                 for lane in range(L):
                     m.d.sync += assign(final[g][lane], rotated[g][lane])
+        out_parts = self.out_parts
         with m.If(taken):
-            m.d.sync += [a.eq(b) for a, b in zip(out_buf, out_buf[K:])]
+            for a, b in zip(out_parts, out_parts[K:]):
+                m.d.sync += assign(a, b)
             m.d.sync += out_count.eq(Mux(out_count == R - 1, 0, out_count + 1))
             with m.If(out_count == R - 1):
                 m.d.sync += out_busy.eq(0)
         # The fill (after the shift above, which it overrides).
         with m.If(fill):
             m.d.sync += [out_busy.eq(1), out_count.eq(0)]
-            flat = [v for grp in self.final for v in grp][:self.outputs]
-            m.d.sync += [b.eq(v) for b, v in zip(out_buf, flat)]
+            flat = [v for grp in final for v in grp][:self.outputs]
+            for b, v in zip(out_parts, flat):
+                m.d.sync += assign(b, v)
         return m
 
 
@@ -576,10 +593,10 @@ class POSTMac(wiring.Component):
         self.stall = bool(stall)
         self.rom_style = rom_style  # Yosys's rom_style for the tables (None: Yosys chooses)
         self.output_beats = self.outputs // out_lanes
-        # stages: 2 table reads, 2 product, adder tree, accumulate, final bank, 3 output
+        # stages: 2 table reads, 3 product, adder tree, accumulate, final bank, carry, 3 output
         # (+ skid)
         self.tree_levels = (in_lanes - 1).bit_length()
-        self.latency = 4 + self.tree_levels + 2 + 3 + (1 if self.stall else 0)
+        self.latency = 5 + self.tree_levels + 3 + 3 + (1 if self.stall else 0)
         in_shape = signed(width) if in_lanes == 1 else data.ArrayLayout(signed(width), in_lanes)
         out_shape = (signed(output_bits) if out_lanes == 1
                      else data.ArrayLayout(signed(output_bits), out_lanes))

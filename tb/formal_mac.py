@@ -20,10 +20,10 @@ before it (:data:`MAC_CLAIMS`):
 ``mac-products`` (generator, exhaustive simulation)
     every activation value in every input position of every weight row, with idle clocks: each
     product equals :func:`adcforge.golden.ref_post_multiplier`, ``last`` marks each inference's
-    final step, and each step leaves four clocks after its beat.
+    final step, and each step leaves five clocks after its beat.
 ``mac-accumulate`` (generator, induction)
     the accumulators with the products as free inputs (bounded by the largest golden product):
-    each inference's sums leave ``tree_levels + 2`` clocks after its last step, one per clock in
+    each inference's sums leave ``tree_levels + 3`` clocks after its last step, one per clock in
     output order, equal to ``bias + the sum of its products`` computed in the specification;
     none is overwritten before it left, none added.
 ``mac-output`` (generator, induction)
@@ -180,7 +180,8 @@ class AccumulatorSpec(_Spec):
     the whole state to the reference's every cycle: the ring (the value of its carry-save
     parts) equals the running reference sums (each within its products so far times ``bound``
     of its bias), the final bank the reference's sums the clock after a last step, the output
-    buffer and its counters the reference's a clock later, and the spacing counter ``since_last`` the clocks since the newest
+    buffer and its counters the reference's a clock later (its output register one more), and
+    the spacing counter ``since_last`` the clocks since the newest
     last step (in the delay line before the ring, or the reference's own); so it closes at depth
     ``tree_levels + 3`` however many steps an inference takes and however many clocks its
     results take to leave."""
@@ -272,11 +273,15 @@ class AccumulatorSpec(_Spec):
         ecount_d = Signal(range(R), name="expected_count_d")
         m.d.sync += [ebusy_d.eq(ebusy), ecount_d.eq(ecount)]
         m.d.sync += [a.eq(b) for a, b in zip(ebuf_d, ebuf)]
-        m.d.comb += Assert(dut.o.valid == ebusy_d, "a result lost, added or late")
-        with m.If(ebusy_d):
+        # ... and its output register (where the pending carries are added) another clock later.
+        eout = [Signal(wide, name=f"expected_out_{k}") for k in range(K)]
+        evalid = Signal(name="expected_valid")
+        m.d.sync += [evalid.eq(ebusy_d)] + [a.eq(b) for a, b in zip(eout, ebuf_d)]
+        m.d.comb += Assert(dut.o.valid == evalid, "a result lost, added or late")
+        with m.If(evalid):
             for k in range(K):
                 got = dut.o.payload if K == 1 else dut.o.payload[k]
-                m.d.comb += Assert(got == ebuf_d[k], "a sum differs from bias + its products")
+                m.d.comb += Assert(got == eout[k], "a sum differs from bias + its products")
         # Invariants: the netlist's state is the reference's (and the counters in range).
         m.d.comb += [Assert(dut.out_busy == ebusy_d), Assert(ecount < R), Assert(since <= R),
                      Assert(count < S)]
