@@ -266,11 +266,19 @@ class POSTProducts(wiring.Component):
             m.submodules.odd_lut = lut = _odd_lut_memory(self.width, self.q, self.rom_style)
             lut_rds = [lut.read_port(domain="sync") for _ in range(P)]
         word_layout, init = self._weight_rom_init()
-        attrs = {"rom_style": self.rom_style} if self.rom_style else None
-        m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G, init=init,
-                                                    attrs=attrs)
-        w_rd = wrom.read_port(domain="sync")
-        m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
+        # A weight table of up to 64 words (or any, with rom_style "logic") is a two-stage LUT
+        # ROM (its read and its register, as the block RAM's read and stage 2's register): one
+        # LUT level per stage, where Yosys's own LUT mapping of a one-stage table was 7 deep.
+        logic_weights = pipelined or B * G <= 64
+        if logic_weights:
+            raw = [Const.cast(word_layout.const(w)).value for w in init]
+            w_data = logic_rom(m, raw, word_layout.size, waddr, en, name="weights")
+        else:
+            attrs = {"rom_style": self.rom_style} if self.rom_style else None
+            m.submodules.weights = wrom = memory.Memory(shape=word_layout, depth=B * G,
+                                                        init=init, attrs=attrs)
+            w_rd = wrom.read_port(domain="sync")
+            m.d.comb += [w_rd.addr.eq(waddr), w_rd.en.eq(en)]
         if not pipelined:
             for p, rd in enumerate(lut_rds):
                 m.d.comb += [rd.addr.eq(act(p).as_unsigned()), rd.en.eq(en)]
@@ -287,11 +295,15 @@ class POSTProducts(wiring.Component):
         weights2 = Signal(word_layout)
         valid2, last2 = Signal(), Signal()
         with m.If(en):
-            m.d.sync += [weights2.eq(w_rd.data), valid2.eq(valid1), last2.eq(last1)]
+            m.d.sync += [valid2.eq(valid1), last2.eq(last1)]
+            if not logic_weights:
+                m.d.sync += weights2.eq(w_rd.data)
             if not pipelined:
                 m.d.sync += [odd2[p].eq(lut_rds[p].data) for p in range(P)]
             m.d.sync += [even2[p].eq(even[p]) for p in range(P)]
 
+        if logic_weights:
+            m.d.comb += weights2.eq(w_data)
         if pipelined:  # the ROM's two stages stand for the read and its register
             lut = sqrt_half_lut(self.width, self.q)
             half = 2 ** (self.width - 1)
