@@ -247,16 +247,19 @@ class AdcPipeline(wiring.Component):
 
         # Admission in mode 1: every condition is a register or a compare of one.
         beat_index = Signal(range(B))
-        is_last = beat_index == B - 1
+        # the next beat is an inference's last (beat_index == B - 1, registered)
+        is_last = Signal(name="last_beat") if B > 1 else Const(1, 1)
         gap = Signal(range(G))  # clocks until the MAC takes another beat
         last_gap = Signal(range(R))  # clocks until the MAC takes another inference's last beat
+        # last_gap == 0, registered
+        last_free = Signal(name="last_gap_zero", init=1) if R > 1 else Const(1, 1)
         take = Signal()
         # credit_ok is registered from the counter alone (credits >= 2R a clock ago: at most
         # one last beat, R credits, was taken since), so no adder sits behind the admission.
         _, credit_ok = credit_counter(m, total=self.credits, take=take & is_last,
                                       give=fifo.r_rdy & fifo.r_en, cost=R)
         admit = Signal()
-        m.d.comb += admit.eq((gap == 0) & (~is_last | ((last_gap == 0) & credit_ok)))
+        m.d.comb += admit.eq((gap == 0) & (~is_last | (last_free & credit_ok)))
         m.d.comb += [
             # mode 1 (and mode 0 with the codes FIFO): the ladder, the decoder and the MAC never
             # stall
@@ -268,6 +271,8 @@ class AdcPipeline(wiring.Component):
         ]
         with m.If(take):
             m.d.sync += beat_index.eq(Mux(is_last, 0, beat_index + 1))
+            if B > 1:
+                m.d.sync += is_last.eq(beat_index == B - 2)
         if G > 1:
             with m.If(take):
                 m.d.sync += gap.eq(G - 1)
@@ -275,9 +280,9 @@ class AdcPipeline(wiring.Component):
                 m.d.sync += gap.eq(gap - 1)
         if R > 1:
             with m.If(take & is_last):
-                m.d.sync += last_gap.eq(R - 1)
+                m.d.sync += [last_gap.eq(R - 1), last_free.eq(0)]
             with m.Elif(last_gap != 0):
-                m.d.sync += last_gap.eq(last_gap - 1)
+                m.d.sync += [last_gap.eq(last_gap - 1), last_free.eq(last_gap == 1)]
         return m
 
 

@@ -523,8 +523,9 @@ class FifoOrderSpec(_Spec):
 # Wires of the pipeline netlist (after flattening) that the mode-1 specifications read, by their
 # generator names; ``out_fifo.w_en``/``w_data`` are cut: the specification drives the FIFO's
 # write side with the MAC's proved timing (so the MAC's logic drops out of the problem).
-MAC_WIRES = ("act_valid", "mac.products.i__payload", "beat_index", "last_gap", "credits",
-             "credit_ok", "out_fifo.level", "out_fifo.inner_level", "out_fifo.w_rdy")
+MAC_WIRES = ("act_valid", "mac.products.i__payload", "beat_index", "last_beat", "last_gap",
+             "last_gap_zero", "credits", "credit_ok", "out_fifo.level", "out_fifo.inner_level",
+             "out_fifo.w_rdy")
 MAC_CUTS = ("out_fifo.w_en", "out_fifo.w_data")
 
 
@@ -668,12 +669,16 @@ class MacCreditsSpec(_Spec):
             m.d.sync += count.eq(Mux(count == B - 1, 0, count + 1))
         if B > 1:
             m.d.comb += Assert(h.wire("beat_index") == count, "the beat count differs")
+            if "last_beat" in self.wires:  # the registered flag of the next beat being last
+                m.d.comb += Assert(h.wire("last_beat") == (count == B - 1))
         since = Signal(range(R + 1), init=R, name="since_last")  # clocks since a last beat
         m.d.sync += since.eq(Mux(is_last, 1, Mux(since == R, R, since + 1)))
         with m.If(is_last):
             m.d.comb += Assert(since == R, "two last beats fewer than outputs clocks apart")
         if R > 1:
             m.d.comb += Assert(h.wire("last_gap") == R - since)
+            if "last_gap_zero" in self.wires:
+                m.d.comb += Assert(h.wire("last_gap_zero") == (since == R))
         # The MAC's input and its writes, by the proved timings.
         adm = _delay_line(m, h.accepted, self.feed, "ref_valid")
         m.d.comb += Assert(h.wire("act_valid") == adm[-1],
