@@ -1125,6 +1125,25 @@ def stage_prelude(netlist: Netlist, stages, valids) -> str:
             "expose " + " ".join(f"{netlist.top}/w:{w}" for w in wires))
 
 
+def _assert_settled_reference(m, n: int, b_stage, b_out, golden) -> Signal:
+    """The reference copy of the pipeline (held sample, always ready) settles within ``n + 2``
+    clocks and then holds every stage and its output, which equals the golden model's code;
+    return the signal that says it has settled."""
+    age = Signal(range(n + 3), reset_less=True)  # clocks the reference has run, saturating
+    settled = Signal()
+    m.d.comb += settled.eq(age >= n + 2)
+    with m.If(~settled):
+        m.d.sync += age.eq(age + 1)
+    previous = [Signal.like(s, name=f"b_prev_{k}", reset_less=True)
+                for k, s in enumerate(b_stage + [b_out])]
+    m.d.sync += [p.eq(s) for p, s in zip(previous, b_stage + [b_out])]
+    with m.If(settled):
+        for p, s in zip(previous, b_stage + [b_out]):
+            m.d.comb += Assert(s == p, "the reference pipeline has not settled")
+        m.d.comb += Assert(b_out == golden, "the pipeline differs from the golden model")
+    return settled
+
+
 class InductiveStreamSpec(_Spec):
     """Free valid, ready and reset: one beat chosen freely among those accepted since the last
     reset (a free choice at acceptance, so every beat is covered) leaves as the golden value of
@@ -1172,18 +1191,7 @@ class InductiveStreamSpec(_Spec):
         if d.mac is not None:
             b_ports.update(i_mode=Const(0, 1), i_outputs__ready=Const(1, 1))
         m.submodules.reference = Instance(self.top, **b_ports)
-        age = Signal(range(n + 3), reset_less=True)  # clocks the reference has run, saturating
-        settled = Signal()
-        m.d.comb += settled.eq(age >= n + 2)
-        with m.If(~settled):
-            m.d.sync += age.eq(age + 1)
-        previous = [Signal.like(s, name=f"b_prev_{k}", reset_less=True)
-                    for k, s in enumerate(b_stage + [b_out])]
-        m.d.sync += [p.eq(s) for p, s in zip(previous, b_stage + [b_out])]
-        with m.If(settled):
-            for p, s in zip(previous, b_stage + [b_out]):
-                m.d.comb += Assert(s == p, "the reference pipeline has not settled")
-            m.d.comb += Assert(b_out == golden, "the pipeline differs from the golden model")
+        settled = _assert_settled_reference(m, n, b_stage, b_out, golden)
 
         # The chosen beat: its position, 0 (not yet accepted), 1..n (ladder stage), n + 1 (the
         # decode stage, on the output), n + 2 (delivered).
@@ -1352,18 +1360,7 @@ class FifoStreamSpec(InductiveStreamSpec):
         if d.mac is not None:
             b_ports.update(i_mode=Const(0, 1), i_outputs__ready=Const(1, 1))
         m.submodules.reference = Instance(self.top, **b_ports)
-        age = Signal(range(n + 3), reset_less=True)
-        settled = Signal()
-        m.d.comb += settled.eq(age >= n + 2)
-        with m.If(~settled):
-            m.d.sync += age.eq(age + 1)
-        previous = [Signal.like(s, name=f"b_prev_{k}", reset_less=True)
-                    for k, s in enumerate(b_stage + [b_out])]
-        m.d.sync += [p.eq(s) for p, s in zip(previous, b_stage + [b_out])]
-        with m.If(settled):
-            for p, s in zip(previous, b_stage + [b_out]):
-                m.d.comb += Assert(s == p, "the reference pipeline has not settled")
-            m.d.comb += Assert(b_out == golden, "the pipeline differs from the golden model")
+        settled = _assert_settled_reference(m, n, b_stage, b_out, golden)
 
         # The chosen beat: 0 (not yet accepted), 1..n (ladder stage), n + 1 (the decoder's
         # output, written into the FIFO), n + 2 (in the FIFO), n + 3 (delivered).
