@@ -455,9 +455,13 @@ class FlowSpec(_Spec):
         super().__init__()
         self.design, self.top, self.latency, self.runtime = design, top, latency, runtime
 
+    def harness(self, m) -> "_Harness":
+        """The netlist under proof, its output always ready (a subclass adds its invariants)."""
+        return _Harness(m, self.design, self.top, self.runtime, ready=Const(1, 1))
+
     def elaborate(self, platform):
         m = self.module()
-        h = _Harness(m, self.design, self.top, self.runtime, ready=Const(1, 1))
+        h = self.harness(m)
         valid_in = [Signal(name=f"ref_valid_{s}") for s in range(self.latency)]
         expected = [Signal(len(h.out_payload), name=f"ref_payload_{s}")
                     for s in range(self.latency)]
@@ -1306,24 +1310,14 @@ class FifoFlowSpec(FlowSpec):
         super().__init__(design, top, latency=latency)
         self.valids = valids
 
-    def elaborate(self, platform):
-        m = self.module()
+    def harness(self, m) -> "_Harness":
         fifo = _CodesFifo(self.design, "a")
         valid = [Signal(name=f"a_{n.split('.')[-1]}") for n in self.valids]
         ports = fifo.ports()
         ports.update({f"o_{n}": s for n, s in zip(self.valids, valid)})
         h = _Harness(m, self.design, self.top, False, ready=Const(1, 1), extra_ports=ports)
         fifo.assert_invariants(m, h, valid)
-        valid_in = [Signal(name=f"ref_valid_{s}") for s in range(self.latency)]
-        expected = [Signal(len(h.out_payload), name=f"ref_payload_{s}")
-                    for s in range(self.latency)]
-        m.d.sync += [valid_in[0].eq(h.accepted), expected[0].eq(h.expected())]
-        for s in range(1, self.latency):
-            m.d.sync += [valid_in[s].eq(valid_in[s - 1]), expected[s].eq(expected[s - 1])]
-        m.d.comb += Assert(h.out_valid == valid_in[-1], "a beat lost, added or late")
-        with m.If(h.out_valid):
-            m.d.comb += Assert(h.out_payload == expected[-1], "a beat left with a wrong value")
-        return m
+        return h
 
 
 class FifoStreamSpec(InductiveStreamSpec):
