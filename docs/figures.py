@@ -422,8 +422,10 @@ def _provenance(rec: dict) -> str:
 COMPARE_LABEL = {"uniform": "uniform (fair)", "fp": "fp (no ADC)"}
 
 
-def _grid(rec: dict, dataset: str, photons: float, methods: tuple, bits=(1, 2, 3, 4, 8)) -> str:
-    """A methods × bits table of ``mean ± std``, the best of the rows shown in bold."""
+def _grid(rec: dict, dataset: str, photons: float, methods: tuple, bits=(1, 2, 3, 4, 8),
+          caption: bool = True) -> str:
+    """A methods × bits table of ``mean ± std``, the best of the rows shown in bold; with
+    ``caption``, under a line naming the folder it comes from."""
     if not rec:
         return "(no compare folder recorded: `python docs/figures.py --take-compare DIR`)\n"
     summary, _ = _compare_data(rec)
@@ -431,9 +433,8 @@ def _grid(rec: dict, dataset: str, photons: float, methods: tuple, bits=(1, 2, 3
             if s["dataset"] == dataset and s["photons"] == photons}
     best = {b: max((round(cell[(m, b)]["mean"], 3) for m in methods
                     if m != "fp" and (m, b) in cell), default=None) for b in bits}
-    lines = [_provenance(rec) + " Best of the rows shown in bold.", "",
-             "| method | " + " | ".join(f"{b} bit" for b in bits) + " |",
-             "|---|" + "---|" * len(bits)]
+    lines = ([_provenance(rec) + " Best of the rows shown in bold.", ""] if caption else []) + [
+        "| method | " + " | ".join(f"{b} bit" for b in bits) + " |", "|---|" + "---|" * len(bits)]
     for m in methods:
         if m == "fp":
             s = cell.get(("fp", 8))
@@ -513,7 +514,7 @@ def render_compare_scenes(rec: dict) -> str:
     methods = ("learned", "hist", "uniform", "fp")
     out = [_provenance(rec), ""]
     for photons in sorted({s["photons"] for s in summary}):
-        table = _grid(rec, "scenes", photons, methods, bits).split("\n", 2)[2]
+        table = _grid(rec, "scenes", photons, methods, bits, caption=False)
         out += [f"{photons:g} photons at white, test accuracy (best in bold), and − `{ref}` "
                 f"paired by seed (points; seeds ahead):", "", table.rstrip("\n"),
                 _paired(rec, "scenes", photons, ("learned", "hist"), bits)
