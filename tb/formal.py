@@ -938,8 +938,10 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     is not this design's pipeline.
     """
     formal_env()  # fail early, with the package to install
-    if codes_path not in ("stall", "ready", "fifo"):
-        raise AdcforgeError(f"codes path {codes_path!r}: expected stall, ready or fifo")
+    from hdl.pipeline import CODES_PATHS
+
+    if codes_path not in CODES_PATHS:
+        raise AdcforgeError(f"codes path {codes_path!r}: expected {', '.join(CODES_PATHS)}")
     if codes_path != "stall" and runtime:
         raise AdcforgeError(f"codes path {codes_path}: proved with constant thresholds only")
     start = time.perf_counter()
