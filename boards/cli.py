@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from adcforge.design import resolve_design
+from hdl.cli import codes_path_option
 
 
 def design_label(arg: str, design) -> str:
@@ -139,10 +140,7 @@ def _int_list(ctx, param, value):
                    "M samples/s (one report.json per count under the output directory).")
 @click.option("--seeds", callback=_int_list, default=None, metavar="S,S,...",
               help="With --sweep-lanes: nextpnr seeds to run for each count (Fmax min-max).")
-@click.option("--codes-path", type=click.Choice(["stall", "ready", "fifo"]), default="stall",
-              show_default=True,
-              help="The codes path: stall (one enable, ~valid | ready), ready (codes.ready is "
-                   "the enable) or fifo (no enable: a FIFO with credits after the decoder).")
+@codes_path_option
 def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lanes, sweep,
              seeds, codes_path):
     """Place and route the ADC core alone (registered I/O, no UART) and report LC/FF/Fmax and

@@ -9,10 +9,20 @@ import numpy as np
 from adcforge.design import example_designs, resolve_design
 from adcforge.errors import AdcforgeError
 
+from . import CODES_PATH_NAMES
+
 
 def design_arg(f):
     """The DESIGN argument: a design file or the name of a bundled example."""
     return click.argument("design", metavar="DESIGN")(f)
+
+
+def codes_path_option(f):
+    """``--codes-path``: the pipeline's codes-path handshake (AdcPipeline ``codes_path``)."""
+    return click.option(
+        "--codes-path", type=click.Choice(CODES_PATH_NAMES), default="stall", show_default=True,
+        help="The codes path: stall (one enable, ~valid | ready), ready (codes.ready is the "
+             "enable) or fifo (no enable: a FIFO with credits after the decoder).")(f)
 
 
 def port_summary(design, component) -> list[str]:
@@ -26,14 +36,14 @@ def port_summary(design, component) -> list[str]:
 
 
 def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, mac_lanes=None,
-                  lanes: int = 1) -> Path:
+                  lanes: int = 1, codes_path: str = "stall") -> Path:
     """Write ``<out_dir>/<name>.v`` and ``<name>.ports.txt``; return the Verilog path."""
     from amaranth.back import verilog
 
     from hdl.pipeline import AdcPipeline
 
     top = AdcPipeline(design, runtime_thresholds=runtime_thresholds, mac_lanes=mac_lanes,
-                      lanes=lanes)
+                      lanes=lanes, codes_path=codes_path)
     text = verilog.convert(top, name=design.name, emit_src=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{design.name}.v"
@@ -41,8 +51,11 @@ def write_verilog(design, out_dir: Path, *, runtime_thresholds=False, mac_lanes=
     summary = [f"module {design.name}: {design.bits}-bit ADC on a {design.input_bits}-bit "
                f"sample, decode {design.channels} x s{design.decode.width}"
                + (f", POST MAC {design.mac.inputs}->{design.mac.outputs}" if design.mac else "")
-               + (f", {lanes} samples per clock (lane 0 = the earliest)" if lanes > 1 else ""),
-               f"  ladder latency {top.ladder.latency} clocks, decode 1 clock"]
+               + (f", {lanes} samples per clock (lane 0 = the earliest)" if lanes > 1 else "")
+               + (f", codes path {codes_path}" if codes_path != "stall" else ""),
+               f"  ladder latency {top.ladder.latency} clocks, decode 1 clock"
+               + (f", codes FIFO {top.codes_latency - top.latency} clocks "
+                  f"({top.codes_credits} credits)" if codes_path == "fifo" else "")]
     summary += port_summary(design, top)
     (out_dir / f"{design.name}.ports.txt").write_text("\n".join(summary) + "\n")
     return path
@@ -60,7 +73,8 @@ def register(main, bench):
                        "activation (default: one per output).")
     @click.option("--lanes", type=int, default=1, show_default=True,
                   help="Sample lanes: samples per clock (N ladders side by side).")
-    def verilog_cmd(design, out_dir, runtime_thresholds, mac_lanes, lanes):
+    @codes_path_option
+    def verilog_cmd(design, out_dir, runtime_thresholds, mac_lanes, lanes, codes_path):
         """Write the Verilog of DESIGN's whole ADC pipeline, and a port summary.
 
         DESIGN is a design file or the name of a bundled example
@@ -68,7 +82,7 @@ def register(main, bench):
         d = resolve_design(design)
         try:
             path = write_verilog(d, out_dir, runtime_thresholds=runtime_thresholds,
-                                 mac_lanes=mac_lanes, lanes=lanes)
+                                 mac_lanes=mac_lanes, lanes=lanes, codes_path=codes_path)
         except ValueError as exc:
             raise AdcforgeError(str(exc)) from None
         click.echo(path.with_suffix(".ports.txt").read_text(), nl=False)

@@ -10,14 +10,16 @@ from amaranth.lib.wiring import In, Out
 
 from adcforge.design import Design
 
-from .decode import DecodedLayout, DecodeLUT
 from adcforge.golden import ref_adc_pipeline
+
+from . import CODES_PATH_NAMES
+from .decode import DecodedLayout, DecodeLUT
 from .ladder import ComparatorLadder, ThresholdWriteSignature, check_lanes, lane_shape
 from .pipe import CreditFIFO, credit_counter
 from .post import POSTMac
 
 # codes path -> the ladder's and the decoder's stall mode (hdl.pipe.stream_enable)
-CODES_PATHS = {"stall": True, "ready": "ready", "fifo": False}
+CODES_PATHS = dict(zip(CODES_PATH_NAMES, (True, "ready", False)))
 
 __all__ = ["AdcPipeline", "ChannelSerializer", "lanes_problem", "ref_adc_pipeline"]
 

@@ -7,7 +7,7 @@ import click
 
 from adcforge.design import resolve_design
 from adcforge.errors import AdcforgeError
-from hdl.cli import design_arg
+from hdl.cli import codes_path_option, design_arg
 
 
 def register(main, bench):
@@ -23,7 +23,9 @@ def register(main, bench):
                   help="Sample lanes: samples per clock (every input value on every lane).")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the report as JSON.")
-    def cosim_cmd(design, samples, seed, runtime_thresholds, sensor, lanes, json_path):
+    @codes_path_option
+    def cosim_cmd(design, samples, seed, runtime_thresholds, sensor, lanes, json_path,
+                  codes_path):
         """Co-simulate DESIGN on Verilator (cocotb) against the golden model, bit for bit.
 
         Streams every input value (with random idle cycles and back-pressure), a random
@@ -42,7 +44,8 @@ def register(main, bench):
         if lanes_problem(d, lanes):
             raise AdcforgeError(f"{d.name}: {lanes_problem(d, lanes)}")
         report = cosim(d, samples=samples, seed=seed, runtime=runtime_thresholds, sensor=sensor,
-                       lanes=lanes, log=lambda s: click.echo(s, err=True))
+                       lanes=lanes, codes_path=codes_path,
+                       log=lambda s: click.echo(s, err=True))
         for b in report.get("batches", []):
             codes = (f"  codes {b['codes_seen']}/{b['codes_total']}" if "codes_seen" in b
                      else "")
@@ -52,7 +55,8 @@ def register(main, bench):
             click.echo(f"  MISMATCH {e['batch']} sample {e['index']}: input {e['input']} "
                        f"expected {e['expected']} got {e['got']}")
         build = f"build {report['build_s']:.1f} s" if report["build_s"] else "build cached"
-        click.echo(f"{d.name} ({lanes} lane{'s' if lanes > 1 else ''}): "
+        path = "" if codes_path == "stall" else f", codes path {codes_path}"
+        click.echo(f"{d.name} ({lanes} lane{'s' if lanes > 1 else ''}{path}): "
                    f"{report.get('checked', 0)} checked, "
                    f"{report.get('mismatches', 'n/a')} mismatches, "
                    f"{report.get('samples_per_s', 0):,.0f} samples/s ({build})")
@@ -118,10 +122,7 @@ def register(main, bench):
     @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                   default=Path("build/prove"), show_default=True,
                   help="Working directory (sby runs, counterexample traces).")
-    @click.option("--codes-path", type=click.Choice(["stall", "ready", "fifo"]), default="stall",
-                  show_default=True,
-                  help="The pipeline's codes path (AdcPipeline codes_path; constant thresholds "
-                       "only for ready and fifo).")
+    @codes_path_option
     def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir,
                   codes_path):
         """Prove formally that DESIGN's pipeline computes its golden model.

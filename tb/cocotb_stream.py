@@ -37,7 +37,8 @@ def _target():
     t = CONFIG["target"]
     if t["kind"] == "pipeline":
         return PipelineTarget(load_design(t["design"]), runtime_thresholds=t.get("runtime", False),
-                              mac_lanes=t.get("mac_lanes"), lanes=t.get("lanes", 1))
+                              mac_lanes=t.get("mac_lanes"), lanes=t.get("lanes", 1),
+                              codes_path=t.get("codes_path", "stall"))
     return PostMultiplierTarget(t["width"], t["exponent_bits"], t["guard_bits"])
 
 

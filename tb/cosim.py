@@ -37,17 +37,18 @@ def default_batches(design: Design, samples: int, seed: int = 1, sensor: bool = 
 
 def cosim(design: Design, *, samples: int = 100000, seed: int = 1, runtime: bool = False,
           mac_lanes=None, lanes: int = 1, sensor: bool = False, extra_tests: bool = True,
-          log=print) -> dict:
+          codes_path: str = "stall", log=print) -> dict:
     """Build (cached) and run the co-simulation of ``design``; return the report dict with
     ``checked``, ``mismatches``, ``samples_per_s``, ``build_s`` and per-batch figures."""
     if samples < 1 or samples > 1 << 17:
         raise ValueError("samples must be in [1, 131072] per batch")
-    pt = PipelineTarget(design, runtime_thresholds=runtime, mac_lanes=mac_lanes, lanes=lanes)
+    pt = PipelineTarget(design, runtime_thresholds=runtime, mac_lanes=mac_lanes, lanes=lanes,
+                        codes_path=codes_path)
     target = pt.target()
     build_dir, build_s = runner.build(target, log=log)
     config = {"target": {"kind": "pipeline", "design": str(Path(design.source).resolve()),
                          "runtime": runtime, "mac_lanes": mac_lanes,
-                         "lanes": lanes},
+                         "lanes": lanes, "codes_path": codes_path},
               "batches": default_batches(design, samples, seed, sensor), "seed": seed}
     start = time.perf_counter()
     report = runner.run(build_dir, config, testcase=None if extra_tests else "bulk")
@@ -55,5 +56,6 @@ def cosim(design: Design, *, samples: int = 100000, seed: int = 1, runtime: bool
     report["build_s"] = build_s
     report["design"] = design.name
     report["lanes"] = lanes
+    report["codes_path"] = codes_path
     report["build_dir"] = str(build_dir)
     return report

@@ -54,11 +54,12 @@ class PipelineTarget:
     """
 
     def __init__(self, design: Design, *, runtime_thresholds: bool = False, mac_lanes=None,
-                 lanes: int = 1):
+                 lanes: int = 1, codes_path: str = "stall"):
         self.design = design
         self.runtime_thresholds = runtime_thresholds
         self.mac_lanes = mac_lanes
         self.lanes = lanes
+        self.codes_path = codes_path
         self.code_width = design.bits + design.decode.width * design.channels
         if self.code_width > 64:
             raise ValueError(f"co-simulation unpacks codes and values in 64 bits; this design "
@@ -73,7 +74,8 @@ class PipelineTarget:
             statics.update({"thr__addr": max(design.bits, 1), "thr__data": design.input_bits,
                             "thr__we": 1, "thr__commit": 1})
         suffix = (("_rt" if runtime_thresholds else "") + (f"_m{mac_lanes}" if mac_lanes else "")
-                  + (f"_n{lanes}" if lanes > 1 else ""))
+                  + (f"_n{lanes}" if lanes > 1 else "")
+                  + ("" if codes_path == "stall" else f"_{codes_path}"))
         self.name = f"{design.name}{suffix}"
         self.spec = HarnessSpec(dut_module="dut_top", in_port="i",
                                 in_width=design.input_bits * lanes,
@@ -84,7 +86,8 @@ class PipelineTarget:
         from hdl.pipeline import AdcPipeline
 
         dut = AdcPipeline(self.design, runtime_thresholds=self.runtime_thresholds,
-                          mac_lanes=self.mac_lanes, lanes=self.lanes)
+                          mac_lanes=self.mac_lanes, lanes=self.lanes,
+                          codes_path=self.codes_path)
         text = verilog.convert(dut, name="dut_top", emit_src=False)
         return Target(name=self.name, spec=self.spec, dut_verilog=text)
 

@@ -106,3 +106,26 @@ def test_sample_lanes(name, lanes, runtime):
         assert report["threshold_reload"]["after_reload"] > 100
     if d.mac is not None:
         assert {b["name"] for b in report["batches"]} >= {"mac-random", "mac-extremes"}
+
+
+@pytest.mark.parametrize("name, codes_path, lanes, runtime", [
+    pytest.param("adc4_in12", "ready", 1, False, id="adc4_in12, ready"),
+    pytest.param("adc4_in12", "fifo", 1, False, id="adc4_in12, fifo"),
+    pytest.param("adc4_in12", "fifo", 2, True, id="adc4_in12, fifo, 2 lanes, runtime thresholds"),
+    pytest.param("adc8_in16_mac", "fifo", 1, False, id="adc8_in16_mac, fifo"),
+])
+def test_codes_paths(name, codes_path, lanes, runtime):
+    """The other codes-path handshakes (AdcPipeline codes_path): every input value with idle
+    cycles and back-pressure, a random stream, a reset in the middle of a stream (a threshold
+    reload; MAC inferences behind the codes FIFO), all equal to the golden model."""
+    d = load_design(example_designs()[name])
+    report = cosim(d, samples=20000, lanes=lanes, runtime=runtime, codes_path=codes_path)
+    _check(report)
+    assert report["codes_path"] == codes_path
+    assert report["reset_midstream"]["mismatches"] == 0
+    sweep = next(b for b in report["batches"] if b["name"] == "exhaustive")
+    assert sweep["checked"] == lanes * 2**d.input_bits
+    if runtime:
+        assert report["threshold_reload"]["after_reload"] > 100
+    if d.mac is not None:
+        assert {b["name"] for b in report["batches"]} >= {"mac-random", "mac-extremes"}

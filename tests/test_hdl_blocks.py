@@ -451,6 +451,23 @@ def test_verilog_cli_lanes_and_mac_lanes(tmp_path):
     assert "--mac-lanes" in r.output and "Sample lanes" in r.output
 
 
+def test_verilog_cli_codes_path(tmp_path):
+    """`adcforge verilog --codes-path fifo` writes the FIFO pipeline (its CreditFIFO module)
+    and says so in the port summary; an unknown path is refused by name."""
+    from click.testing import CliRunner
+
+    from adcforge.cli import main_group
+
+    r = CliRunner().invoke(main_group, ["verilog", "adc4_in12", "--codes-path", "fifo", "-o",
+                                        str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "codes path fifo" in r.output and "credits" in r.output
+    assert "codes_fifo" in (tmp_path / "adc4_in12.v").read_text()
+    r = CliRunner().invoke(main_group, ["verilog", "adc4_in12", "--codes-path", "skid", "-o",
+                                        str(tmp_path)])
+    assert r.exit_code != 0 and "'skid' is not one of 'stall', 'ready', 'fifo'" in r.output
+
+
 @pytest.mark.parametrize("codes_path", ["stall", "ready", "fifo"])
 @pytest.mark.parametrize("runtime", [False, True], ids=["constant", "runtime thresholds"])
 def test_codes_path_full_rate_and_held_back(runtime, codes_path):
