@@ -541,7 +541,7 @@ RENDER = {"demo": render_demo, "hw_core": render_hw_core, "hw_detail": render_hw
           "hw_lanes": render_hw_lanes, "board": render_board,
           "board_detail": render_board_detail, "compare_hdr": render_compare_hdr,
           "compare_digits": render_compare_digits, "compare_patch": render_compare_patch,
-          "compare_scenes": render_compare_scenes}
+          "compare_scenes": render_compare_scenes, "compare_hdr_target": render_compare_hdr_target}
 #: the record (docs/figures/NAME.json) each block renders, where it is not the block's own name
 RECORD = {"hw_core": "bench_hw", "hw_detail": "bench_hw", "hw_lanes": "bench_hw",
           "board_detail": "board", "compare_hdr": "compare_results",
