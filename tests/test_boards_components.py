@@ -19,7 +19,8 @@ from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, 
                              FrameParser, Status, crc16, design_id, pack_frame, pack_words,
                              unpack_words)
 from boards.top import (AsyncStreamFIFO, CoreCommand, DomainCrossing, EventLeds, FrameReceiver,
-                        FrameTransmitter, ResultRing, StatusCounters, StreamFIFO, max_results)
+                        FrameTransmitter, ResultRing, StatusCounters, StreamFIFO, _CrossingFIFO,
+                        max_results)
 
 DESIGN = resolve_design("adc4_in12")  # 12-bit samples (2 bytes), 15 thresholds
 
@@ -106,6 +107,50 @@ def test_async_stream_fifo_keeps_order_across_clocks(ratio):
     sim.add_testbench(reader)
     sim.run_until(1e-6 * 2000)
     assert got == data
+
+
+@pytest.mark.parametrize("ratio", [2.0, 0.7], ids=["reader 2x faster", "reader slower"])
+def test_crossing_fifo_fills_to_its_depth_and_reads_every_other_cycle(ratio):
+    """The unchecked FIFO: writes back to back while its registered level is below
+    ``depth - 1`` fill all ``depth`` entries and lose none; ``r_rdy`` is 0 in the cycle after
+    each read; the pointers wrap many times."""
+    depth = 8
+    dut = _CrossingFIFO(8, depth, w_domain="sync", r_domain="adc")
+    data = [(7 * k + 3) % 256 for k in range(5 * 2 * depth + 3)]
+    got, levels = [], []
+
+    async def writer(ctx):  # a write in every cycle the level allows
+        k = 0
+        while k < len(data):
+            write = ctx.get(dut.w_level) < depth - 1
+            ctx.set(dut.w_data, data[k])
+            ctx.set(dut.w_en, write)
+            await ctx.tick()
+            k += write
+        ctx.set(dut.w_en, 0)
+
+    async def reader(ctx):
+        await ctx.tick("adc").repeat(60)  # the FIFO fills first
+        ctx.set(dut.r_en, 1)
+        after_read = False
+        while len(got) < len(data):
+            _, _, rdy, payload = await ctx.tick("adc").sample(dut.r_rdy, dut.r_data)
+            assert not (after_read and rdy)
+            if rdy:
+                got.append(payload)
+            after_read = bool(rdy)
+
+    async def level(ctx):
+        async for _, _, lvl in ctx.tick().sample(dut.w_level):
+            levels.append(lvl)
+
+    sim = two_clocks(dut, ratio)
+    sim.add_testbench(writer)
+    sim.add_testbench(reader)
+    sim.add_testbench(level, background=True)
+    sim.run_until(1e-6 * 3000)
+    assert got == data
+    assert max(levels) == depth
 
 
 def test_async_stream_fifo_checks_depth():
