@@ -150,6 +150,13 @@ def _tang_nano_9k():
     return TangNano9kHimbaechel(toolchain="Apicula")
 
 
+#: Options for the family's ``synth_<family>`` in a board build. ECP5: ``-nowidelut``, LUT4s
+#: only: Yosys maps for the least LUT delay it can reach and, allowed the wide functions
+#: (PFUMX/L6MUX21), spends cells on them wherever that shortens a path, however short the
+#: path already is — the board top's cell count then follows its deepest LUT path, not its
+#: logic (ULX3S adc4_in12, seed 1: 1875 -> 1670 TRELLIS_COMB, 93.3 -> 99.2 MHz).
+FAMILY_SYNTH_OPTS = {"ecp5": "-nowidelut"}
+
 #: The tools (Amaranth's names, see boards/toolchain.py TOOLS) a board build runs, per family.
 #: A new family also needs a ``_clock_<family>`` function and its cells in boards/report.py.
 FAMILY_TOOLS = {
@@ -496,8 +503,10 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
     saved = dict(os.environ)
     os.environ.update(env)
     try:
+        synth = ({"synth_opts": FAMILY_SYNTH_OPTS[board.family]}
+                 if board.family in FAMILY_SYNTH_OPTS else {})
         platform.build(top, name="top", build_dir=str(out),
-                       do_program=False,
+                       do_program=False, **synth,
                        nextpnr_opts=f"--report nextpnr-report.json --timing-allow-fail "
                                     f"--seed {seed}" + (
                                         # Amaranth's Gowin flow passes no clock constraint to
