@@ -3,9 +3,8 @@
 Golden model: :func:`ref_adc_pipeline`.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from adcforge.design import Design
@@ -168,10 +167,13 @@ class AdcPipeline(wiring.Component):
             # results in flight at most: one inference's per beat_cycles * beats clocks
             flight = self.latency + hold + mac.latency + mac.output_beats + 2
             per_inference = mac.groups * mac.beats
-            # (+1 inference: credit_ok lags the counter by a clock, see elaborate)
+            # (+1 inference: credit_ok lags the counter by a clock, see elaborate). The result
+            # FIFO is a CreditFIFO, as the codes FIFO: a write in cycle c is offered from c + 2
+            # (as SyncFIFOBuffered's was), so the credits' round trip is unchanged.
             self.credits = mac.output_beats * (-(-flight // per_inference) + 3)
-            # SyncFIFOBuffered guarantees depth - 1 free entries (one may be in its output move)
-            self.fifo_depth = self.credits + 1
+            # its memory, a power of two entries, more than the credits (at most depth - 1 wait
+            # in it; the output register is one more entry)
+            self.fifo_depth = 2 ** self.credits.bit_length()
         decoded = DecodedLayout(design.bits, design.decode.width, design.channels)
         members = {
             "i": In(stream.Signature(lane_shape(unsigned(design.input_bits), lanes))),
@@ -239,13 +241,12 @@ class AdcPipeline(wiring.Component):
                 m.d.sync += hold_count.eq(hold_count - 1)
             m.d.comb += [mac.i.payload.eq(hold), mac.i.valid.eq(hold_count != 0)]
 
-        m.submodules.out_fifo = fifo = SyncFIFOBuffered(width=len(Value.cast(mac.o.payload)),
-                                                        depth=self.fifo_depth)
-        m.d.comb += [
-            fifo.w_data.eq(mac.o.payload), fifo.w_en.eq(mac.o.valid), mac.o.ready.eq(1),
-            self.outputs.payload.eq(fifo.r_data), self.outputs.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(self.outputs.ready),
-        ]
+        # The result FIFO: written without a ready (the credits keep room for every result),
+        # its flags registers, so no level logic sits in front of its memory's write enable.
+        m.submodules.out_fifo = fifo = CreditFIFO(mac.o.payload.shape(), self.fifo_depth)
+        wiring.connect(m, fifo.o, wiring.flipped(self.outputs))
+        m.d.comb += [fifo.i.payload.eq(mac.o.payload), fifo.i.valid.eq(mac.o.valid),
+                     mac.o.ready.eq(1)]
 
         # Admission in mode 1: every condition is a register or a compare of one.
         beat_index = Signal(range(B))
@@ -259,7 +260,7 @@ class AdcPipeline(wiring.Component):
         # credit_ok is registered from the counter alone (credits >= 2R a clock ago: at most
         # one last beat, R credits, was taken since), so no adder sits behind the admission.
         _, credit_ok = credit_counter(m, total=self.credits, take=take & is_last,
-                                      give=fifo.r_rdy & fifo.r_en, cost=R)
+                                      give=self.outputs.valid & self.outputs.ready, cost=R)
         admit = Signal()
         m.d.comb += admit.eq((gap == 0) & (~is_last | (last_free & credit_ok)))
         m.d.comb += [

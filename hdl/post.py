@@ -183,7 +183,7 @@ def products_layout(prod_shape, in_lanes: int, mac_lanes: int) -> data.StructLay
 class POSTProducts(wiring.Component):
     """The products of :class:`POSTMac`: each beat's ``in_lanes`` activations times their
     weights, ``mac_lanes`` weights per clock, five register stages (table reads, their
-    registers, parity select and shift, the sign as a ones' complement, its carry-in).
+    registers, parity select with the sign as a ones' complement, the shift, its carry-in).
 
     A beat of ``i`` is taken in ``groups = ceil(outputs / mac_lanes)`` steps, one lane group
     per clock; step ``n`` of an inference (``n = beat * groups + group``, counted from reset)
@@ -317,9 +317,12 @@ class POSTProducts(wiring.Component):
         def weight(p, lane):
             return weights2[lane] if P == 1 else weights2[p][lane]
 
-        # Stage 3: per activation and lane, parity select and shift; stage 4: the sign as a
-        # ones' complement (one LUT per bit) and its carry-in; stage 5: the carry-in added (a
-        # carry chain straight from registers to registers).
+        # Stage 3: per activation and lane, the parity select with the sign as a ones'
+        # complement (each bit a function of five registers: the even and odd bit, the
+        # exponent's parity and the sign); stage 4: the shift by the exponent's upper bits (a
+        # 4:1 mux per bit, its selects registers: ~m >> k = ~(m >> k)) and the carry-in;
+        # stage 5: the carry-in added (a carry chain straight from registers to registers).
+        # -mag = ~mag + 1 (sign 0: 0 + 0).
         mag_shape = signed(self.width + self.q)
         valid3, last3, valid4, last4 = Signal(), Signal(), Signal(), Signal()
         valid5, last5 = Signal(), Signal()
@@ -328,17 +331,19 @@ class POSTProducts(wiring.Component):
                          valid5.eq(valid4), last5.eq(last4)]
             for p in range(P):
                 for lane in range(L):
-                    mag = Signal(mag_shape, name=f"magnitude{sfx(p)}_{lane}")
-                    sgn = Signal(signed(2), name=f"sign{sfx(p)}_{lane}")
+                    sel = Signal(mag_shape, name=f"selected{sfx(p)}_{lane}")
+                    shift = Signal(max(self.exponent_bits - 1, 1), name=f"shift{sfx(p)}_{lane}")
+                    neg3 = Signal(name=f"negative{sfx(p)}_{lane}")
                     ones = Signal(self.product_shape, name=f"ones{sfx(p)}_{lane}")
                     cin = Signal(name=f"negate{sfx(p)}_{lane}")
                     prod = Signal(self.product_shape, name=f"product{sfx(p)}_{lane}")
                     w = weight(p, lane)
-                    m.d.sync += [mag.eq(_post_magnitude(even2[p], odd2[p], w.exponent)),
-                                 sgn.eq(w.sign),
-                                 # -mag = ~mag + 1 (sign 0: 0 + 0)
-                                 ones.eq(Mux(sgn == 0, 0, Mux(sgn[1], ~mag, mag))),
-                                 cin.eq(sgn[1]),
+                    picked = Mux(w.exponent[0], odd2[p], even2[p])
+                    m.d.sync += [sel.eq(Mux(w.sign == 0, 0, Mux(w.sign[1], ~picked, picked))),
+                                 shift.eq(w.exponent[1:] if self.exponent_bits > 1 else 0),
+                                 neg3.eq(w.sign[1]),
+                                 ones.eq(sel >> shift),
+                                 cin.eq(neg3),
                                  prod.eq(ones + cin)]
                     m.d.comb += self.o.payload.products[p][lane].eq(prod)
         m.d.comb += [self.o.valid.eq(valid5), self.o.payload.last.eq(last5)]

@@ -1247,11 +1247,30 @@ def codes_fifo_facts(design: Design) -> tuple[int, int]:
     return pipe.codes_credits, pipe.codes_fifo_depth
 
 
+def credit_fifo_wires(prefix: str, depth: int = 0) -> list[str]:
+    """The wires of a :class:`hdl.pipe.CreditFIFO` (names ``prefix`` + name after flattening)
+    that its invariants are stated on: its pointers, level and ``nonempty``, and its ``depth``
+    memory cells (after ``memory_map``; 0: none)."""
+    return ([prefix + n for n in ("produce", "consume", "level", "nonempty")]
+            + [f"{prefix}storage[{k}]" for k in range(depth)])
+
+
+def credit_fifo_invariants(depth: int, produce, consume, level, nonempty):
+    """Return the assertions that tie a :class:`hdl.pipe.CreditFIFO`'s registers together: at
+    most ``depth - 1`` entries in its memory, the write pointer ``level`` entries after the read
+    pointer, and the registered ``nonempty`` equal to ``level != 0``."""
+    return [
+        Assert(level <= depth - 1, "the FIFO's memory over-full"),
+        Assert(produce == (consume + level)[:len(produce)],
+               "the FIFO's pointers disagree with its level"),
+        Assert(nonempty == (level != 0), "nonempty disagrees with the level"),
+    ]
+
+
 def codes_fifo_wires(depth: int) -> list[str]:
     """The flattened netlist's wires that the codes-FIFO invariants are stated on."""
-    return (["decode.o__valid", "codes_fifo.i__payload", "codes_fifo.produce",
-             "codes_fifo.consume", "codes_fifo.level", "codes_fifo.nonempty", "codes_credits",
-             "codes_credits_ok"] + [f"codes_fifo.storage[{k}]" for k in range(depth)])
+    return (["decode.o__valid", "codes_fifo.i__payload", "codes_credits", "codes_credits_ok"]
+            + credit_fifo_wires("codes_fifo.", depth))
 
 
 def codes_fifo_prelude(netlist: Netlist, stages, valids, depth: int) -> str:
@@ -1292,11 +1311,9 @@ class _CodesFifo:
     def assert_invariants(self, m, h, valids):
         D = self.depth
         entries = self.level + h.out_valid
+        m.d.comb += credit_fifo_invariants(D, self.produce, self.consume, self.level,
+                                           self.nonempty)
         m.d.comb += [
-            Assert(self.level <= D - 1, "the codes FIFO's memory over-full"),
-            Assert(self.produce == (self.consume + self.level)[:len(self.produce)],
-                   "the codes FIFO's pointers disagree with its level"),
-            Assert(self.nonempty == (self.level != 0), "nonempty disagrees with the level"),
             Assert(self.credits + ones_count(list(valids) + [self.dvalid]) + entries
                    == self.credits_total, "credits + beats in flight + FIFO entries changed"),
             Assert(self.ok == (self.credits >= 1), "the credit flag disagrees with the count"),

@@ -16,7 +16,9 @@ before it (:data:`MAC_CLAIMS`):
     pieces prove (the ``outputs`` results of an inference written in the ``outputs`` clocks from
     ``latency`` after its last beat): the admission counts beats as the MAC does, two
     inferences' last beats are at least ``outputs`` clocks apart (the MAC's contract), the FIFO
-    is never written while full, and ``credits + results to come + FIFO level`` is constant.
+    is never written while full (the contract ``mac-fifo`` assumes: a write leaves at most
+    ``depth`` entries in it), its pointers agree with its level, and ``credits + results to
+    come + FIFO entries`` is constant.
 ``mac-products`` (generator, exhaustive simulation)
     every activation value in every input position of every weight row, with idle clocks: each
     product equals :func:`adcforge.golden.ref_post_multiplier`, ``last`` marks each inference's
@@ -31,13 +33,16 @@ before it (:data:`MAC_CLAIMS`):
     round half up and saturated to ``output_bits``, the rule written in the specification from
     the bits (floor shift plus the highest dropped bit), not as the hardware computes it.
 ``mac-fifo`` (generator, induction)
-    the pipeline's :class:`amaranth.lib.fifo.SyncFIFOBuffered` (its depth), free writes and
-    reads: an entry chosen freely when written is read after exactly the entries written
-    before it, and only then (none lost, duplicated or reordered), and its level counts the
-    entries. The FIFO never looks at its data, so a 1-bit FIFO with the chosen entry marked
-    covers every width (data independence); the invariants are stated on its memory cells and
-    pointers. (Amaranth's own ``FIFOModelEquivalenceSpec``, a model FIFO beside it, is bounded;
-    that form took over 10 minutes at this depth.)
+    the pipeline's result FIFO, a :class:`hdl.pipe.CreditFIFO` (its depth), free writes (as
+    its writer's credits allow: a write leaves at most ``depth`` entries, ``depth - 1`` in the
+    memory and one in the output register) and free reads: an entry chosen freely when written
+    is read after exactly the entries written before it, and only then (none lost, duplicated
+    or reordered), and its level and output register count the entries. The FIFO never looks
+    at its data, so a 1-bit FIFO with the chosen entry marked covers every width (data
+    independence); the invariants are stated on its memory cells and pointers (those of the
+    codes FIFO, :func:`tb.formal.credit_fifo_invariants`). (A model FIFO beside it, as
+    Amaranth's ``FIFOModelEquivalenceSpec`` has, is bounded; that form took over 10 minutes at
+    this depth.)
 ``mac-hold`` (netlist, induction)
     a result offered on ``outputs`` and not taken is offered again unchanged.
 
@@ -67,8 +72,6 @@ from amaranth.hdl import (
     Signal,
     signed,
 )
-from amaranth.lib.fifo import SyncFIFOBuffered
-
 from adcforge.design import Design
 from adcforge.golden import ref_post_multiplier
 
@@ -77,6 +80,8 @@ from .formal import (
     PropertyResult,
     _Spec,
     _yosys,
+    credit_fifo_invariants,
+    credit_fifo_wires,
     pipeline_latency,
     ref_code_sorted,
     ref_codes_payload,
@@ -96,7 +101,7 @@ MAC_CLAIMS = {
                 "golden decoded values, no other beat does; reset in any cycle",
     "mac-credits": "mode 1, any valid/ready/reset: the MAC gets its contract (beats counted as "
                    "it counts them, last beats >= {outputs} clocks apart), the FIFO is never "
-                   "written while full, credits + results to come + FIFO level = {credits}",
+                   "written while full, credits + results to come + FIFO entries = {credits}",
     "mac-products": "every activation x every weight position ({cases} products): equal to "
                     "golden.ref_post_multiplier, last on each inference's final step",
     "mac-accumulate": "free products, any valid pattern: each inference's sums leave in order "
@@ -104,9 +109,9 @@ MAC_CLAIMS = {
                       "overwritten, none added",
     "mac-output": "free accumulator value: 3 clocks later, shifted {shift} with round half up "
                   "and saturated to {bits} bits",
-    "mac-fifo": "the result FIFO (depth {fifo_depth}), any writes/reads: an entry chosen when "
-                "written is read after exactly the entries before it; none lost, duplicated or "
-                "reordered; the level counts them",
+    "mac-fifo": "the result FIFO (CreditFIFO, depth {fifo_depth}), any reads, writes within "
+                "its room: an entry chosen when written is read after exactly the entries "
+                "before it; none lost, duplicated or reordered; the level counts them",
     "mac-hold": "any valid/ready/reset: a result offered on outputs and not taken stays, "
                 "unchanged",
 }
@@ -415,36 +420,42 @@ def check_products(products, *, sign=None, exponent=None, idle_every: int = 7,
 
 # -- the result FIFO -------------------------------------------------------------------------------
 
-def fifo_netlist(depth: int, path: Path) -> Path:
-    """Write the pipeline's result FIFO, a 1-bit :class:`~amaranth.lib.fifo.SyncFIFOBuffered`
-    of ``depth`` (see :class:`FifoOrderSpec`), as RTLIL module ``fifo`` (with the checks Amaranth
-    adds on its ``formal`` platform: its pointers agree with its level)."""
-    from amaranth.back import rtlil
+def fifo_netlist(depth: int, path: Path, fifo=None) -> Path:
+    """Write the pipeline's result FIFO, a 1-bit :class:`hdl.pipe.CreditFIFO` of ``depth``
+    (see :class:`FifoOrderSpec`; ``fifo``: another FIFO with its ports and names), as Verilog
+    module ``fifo``."""
+    from amaranth.back import verilog
 
-    fifo = SyncFIFOBuffered(width=1, depth=depth)
-    path.write_text(rtlil.convert(fifo, name="fifo", platform="formal",
-                                  ports=[fifo.w_en, fifo.w_data, fifo.r_en, fifo.r_data,
-                                         fifo.r_rdy, fifo.w_rdy, fifo.level]))
+    from hdl.pipe import CreditFIFO
+
+    fifo = CreditFIFO(1, depth) if fifo is None else fifo
+    path.write_text(verilog.convert(fifo, name="fifo", emit_src=False))
     return path
 
 
 def fifo_prelude(depth: int) -> str:
     """Return the yosys commands that map the FIFO's memory to registers and expose them and
     its pointers (the induction's invariants are stated on them)."""
-    cells = " ".join(f"fifo/w:storage[{k}]" for k in range(depth - 1))
-    return ("hierarchy -top fifo\nproc\nflatten\nmemory_map\nopt_clean\n"
-            f"expose {cells} fifo/w:produce fifo/w:consume fifo/w:inner_level")
+    wires = " ".join(f"fifo/w:{w}" for w in credit_fifo_wires("", depth))
+    return f"hierarchy -top fifo\nproc\nflatten\nmemory_map\nopt_clean\nexpose {wires}"
+
+
+def fifo_room(depth: int, level, out_valid, delivered):
+    """The result FIFO's contract with its writer: a write in this cycle leaves at most
+    ``depth`` entries (``depth - 1`` in the memory, one in the output register)."""
+    return level + out_valid - delivered <= depth - 1
 
 
 class FifoOrderSpec(_Spec):
-    """The pipeline's result FIFO (a :class:`~amaranth.lib.fifo.SyncFIFOBuffered` of its
-    depth), free writes and reads: one entry, chosen freely when it is written, is read after
-    exactly the entries that were in the FIFO before it, and then only; its level counts the
-    entries written and not read, and a write is taken whenever it holds fewer than ``depth``.
-    The FIFO's logic does not look at the data and each data bit has its own memory column with
-    the same pointers, so marking the chosen entry 1 and every other 0 in a 1-bit FIFO of the
-    same depth covers every width (data independence). k-inductive, with invariants on the
-    memory cells and pointers (``storage[k]``, ``consume``, ``inner_level``, exposed)."""
+    """The pipeline's result FIFO (a :class:`hdl.pipe.CreditFIFO` of its depth), free reads
+    and free writes within its room (:func:`fifo_room`, what the credits guarantee): one entry,
+    chosen freely when it is written, is read after exactly the entries that were in the FIFO
+    before it, and then only; its level plus its output register count the entries written
+    and not read. The FIFO's logic does not look at the data and each data bit has its own
+    memory column with the same pointers, so marking the chosen entry 1 and every other 0 in a
+    1-bit FIFO of the same depth covers every width (data independence). k-inductive, with
+    invariants on the memory cells and pointers (``storage[k]``, ``produce``, ``consume``,
+    ``level``, ``nonempty``, exposed; :func:`tb.formal.credit_fifo_invariants`)."""
 
     def __init__(self, depth: int):
         super().__init__()
@@ -452,22 +463,22 @@ class FifoOrderSpec(_Spec):
 
     def elaborate(self, platform):
         m = self.module()
-        D, ID = self.depth, self.depth - 1
-        w_en, r_en, w_data = Signal(name="w_en"), Signal(name="r_en"), Signal(name="w_data")
-        r_data, r_rdy, w_rdy = Signal(name="r_data"), Signal(name="r_rdy"), Signal(name="w_rdy")
-        level = Signal(range(D + 1), name="level")
-        cells = [Signal(name=f"cell_{k}") for k in range(ID)]
-        consume = Signal(range(ID), name="consume")
-        produce = Signal(range(ID), name="produce")
-        inner = Signal(range(ID + 1), name="inner_level")
+        D = self.depth
+        w_en, w_data, w_rdy = Signal(name="w_en"), Signal(name="w_data"), Signal(name="w_rdy")
+        r_en, r_data, r_rdy = Signal(name="r_en"), Signal(name="r_data"), Signal(name="r_rdy")
+        cells = [Signal(name=f"cell_{k}") for k in range(D)]
+        produce, consume = Signal(range(D), name="produce"), Signal(range(D), name="consume")
+        level, nonempty = Signal(range(D), name="level"), Signal(name="nonempty")
         m.submodules.dut = Instance(
-            "fifo", i_clk=ClockSignal(), i_rst=ResetSignal(), i_w_en=w_en, i_w_data=w_data,
-            i_r_en=r_en, o_r_data=r_data, o_r_rdy=r_rdy, o_w_rdy=w_rdy, o_level=level,
-            o_consume=consume, o_inner_level=inner, o_produce=produce,
-            **{f"o_storage[{k}]": c for k, c in enumerate(cells)})
+            "fifo", i_clk=ClockSignal(), i_rst=ResetSignal(), i_i__valid=w_en,
+            i_i__payload=w_data, o_i__ready=w_rdy, o_o__valid=r_rdy, o_o__payload=r_data,
+            i_o__ready=r_en, o_produce=produce, o_consume=consume, o_level=level,
+            o_nonempty=nonempty, **{f"o_storage[{k}]": c for k, c in enumerate(cells)})
         choose = Signal()
         m.d.comb += [w_en.eq(AnySeq(1)), r_en.eq(AnySeq(1)), choose.eq(AnySeq(1))]
-        write, take = w_en & w_rdy, r_en & r_rdy
+        write, take = w_en, r_en & r_rdy
+        m.d.comb += Assume(~write | fifo_room(D, level, r_rdy, take))
+        m.d.comb += Assert(w_rdy, "the FIFO refused a write")
         # phase 0: the chosen entry not written yet; 1: in the FIFO, ``ahead`` entries before
         # it; 2: read.
         phase = Signal(range(3), name="phase")
@@ -478,8 +489,9 @@ class FifoOrderSpec(_Spec):
         pick = Signal()
         m.d.comb += [pick.eq((phase == 0) & choose & ~chosen_once & ~ResetSignal()),
                      w_data.eq(pick)]
+        entries = level + r_rdy
         with m.If(write & pick):
-            m.d.sync += [phase.eq(1), ahead.eq(level - take), chosen_once.eq(1)]
+            m.d.sync += [phase.eq(1), ahead.eq(entries - take), chosen_once.eq(1)]
         with m.If(take):
             with m.If((phase == 1) & (ahead == 0)):
                 m.d.sync += phase.eq(2)
@@ -490,29 +502,29 @@ class FifoOrderSpec(_Spec):
                 m.d.sync += ahead.eq(ahead - 1)
         count = Signal(range(D + 1), name="entries")
         m.d.sync += count.eq(count + write - take)
-        m.d.comb += Assert(level == count, "the level miscounts the entries")
-        m.d.comb += Assert(w_rdy | (level == D), "a write refused with room in the FIFO")
-        # Invariants: where the chosen entry is. ``slot``: the memory cell it was written to
-        # (kept across resets: a reset does not clear the memory); no other cell holds a 1.
-        slot = Signal(range(ID), name="slot", reset_less=True)
+        m.d.comb += Assert(entries == count, "the level miscounts the entries")
+        # Invariants: the FIFO's own (the codes FIFO's), and where the chosen entry is.
+        m.d.comb += credit_fifo_invariants(D, produce, consume, level, nonempty)
+        # ``slot``: the memory cell it was written to (kept across resets: a reset does not
+        # clear the memory); no other cell holds a 1.
+        slot = Signal(range(D), name="slot", reset_less=True)
         with m.If(write & pick):
             m.d.sync += slot.eq(produce)
         with m.If(~chosen_once):
             m.d.comb += Assert(phase == 0)
-        m.d.comb += Assert(slot < ID)
-        for k in range(ID):
+        for k in range(D):
             with m.If(~chosen_once | (slot != k)):
                 m.d.comb += Assert(~cells[k])
-        place = Signal(range(ID), name="slot_place")  # the slot's place after consume
-        m.d.comb += place.eq(Mux(slot >= consume, slot - consume, slot + ID - consume))
+        place = Signal(range(D), name="slot_place")  # the slot's place after consume
+        m.d.comb += place.eq((slot - consume)[:len(place)])
         in_memory = (phase == 1) & ~(r_rdy & (ahead == 0))
         with m.If(in_memory):
             m.d.comb += [Assert(Array(cells)[slot]),
-                         Assert(place + r_rdy == ahead), Assert(place < inner)]
+                         Assert(place + r_rdy == ahead), Assert(place < level)]
         with m.Elif(Array(cells)[slot]):
-            m.d.comb += Assert(place >= inner)  # a stale copy, outside the live cells
+            m.d.comb += Assert(place >= level)  # a stale copy, outside the live cells
         with m.If(phase == 1):
-            m.d.comb += Assert(ahead < level)
+            m.d.comb += Assert(ahead < entries)
         with m.If(r_rdy):
             m.d.comb += Assert(r_data == ((phase == 1) & (ahead == 0)))
         return m
@@ -521,12 +533,12 @@ class FifoOrderSpec(_Spec):
 # -- the pipeline netlist in mode 1 ----------------------------------------------------------------
 
 # Wires of the pipeline netlist (after flattening) that the mode-1 specifications read, by their
-# generator names; ``out_fifo.w_en``/``w_data`` are cut: the specification drives the FIFO's
-# write side with the MAC's proved timing (so the MAC's logic drops out of the problem).
+# generator names; ``out_fifo.i__valid``/``i__payload`` are cut: the specification drives the
+# FIFO's write side with the MAC's proved timing (so the MAC's logic drops out of the problem).
+FIFO_WIRES = tuple(credit_fifo_wires("out_fifo."))
 MAC_WIRES = ("act_valid", "mac.products.i__payload", "beat_index", "last_beat", "last_gap",
-             "last_gap_zero", "credits", "credit_ok", "out_fifo.level", "out_fifo.inner_level",
-             "out_fifo.w_rdy")
-MAC_CUTS = ("out_fifo.w_en", "out_fifo.w_data")
+             "last_gap_zero", "credits", "credit_ok") + FIFO_WIRES
+MAC_CUTS = ("out_fifo.i__valid", "out_fifo.i__payload")
 
 
 def mac_wires(netlist: Netlist, workdir: Path) -> dict[str, int] | None:
@@ -535,8 +547,7 @@ def mac_wires(netlist: Netlist, workdir: Path) -> dict[str, int] | None:
     names = flat_netnames(netlist, workdir)
     found = {n: len(names[n]["bits"]) for n in MAC_WIRES + MAC_CUTS if n in names}
     # zero-width counters (one beat per inference, one output) are absent
-    need = ("act_valid", "mac.products.i__payload", "credits", "credit_ok", "out_fifo.level",
-            "out_fifo.inner_level", "out_fifo.w_rdy") + MAC_CUTS
+    need = ("act_valid", "mac.products.i__payload", "credits", "credit_ok") + FIFO_WIRES + MAC_CUTS
     return found if all(n in found for n in need) else None
 
 
@@ -579,7 +590,8 @@ class _ModeOneHarness:
         self.wires = {n: Signal(w, name="dut_" + n.replace(".", "_")) for n, w in wires.items()
                       if n not in MAC_CUTS}
         w_en = Signal(name="fifo_w_en") if w_en is None else w_en
-        w_data = Signal(wires["out_fifo.w_data"], name="fifo_w_data") if w_data is None else w_data
+        w_data = (Signal(wires["out_fifo.i__payload"], name="fifo_w_data") if w_data is None
+                  else w_data)
         self.w_en, self.w_data = w_en, w_data
         ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal(), "i_i__payload": self.sample,
                  "i_i__valid": self.in_valid, "o_i__ready": self.in_ready, "i_mode": Const(1, 1),
@@ -589,7 +601,7 @@ class _ModeOneHarness:
                  "o_codes__valid": Signal(name="codes_valid"),
                  "o_outputs__payload": self.out_payload, "o_outputs__valid": self.out_valid,
                  "i_outputs__ready": self.out_ready,
-                 "i_out_fifo.w_en": w_en, "i_out_fifo.w_data": w_data}
+                 "i_out_fifo.i__valid": w_en, "i_out_fifo.i__payload": w_data}
         if runtime:
             ports.update({"i_thr__addr": Const(0, max(design.bits, 1)),
                           "i_thr__data": Const(0, design.input_bits), "i_thr__we": Const(0, 1),
@@ -642,7 +654,9 @@ class MacCreditsSpec(_Spec):
     FIFO as its pieces prove them (the ``outputs`` results of an inference in consecutive
     clocks from ``mac_latency`` after its last beat reached the MAC): the beat count equals the
     MAC's, last beats are admitted at least ``outputs`` clocks apart, the FIFO is never written
-    while full, and ``credits + results to come + FIFO level`` equals the credits at reset.
+    while full (:func:`fifo_room`, what ``mac-fifo`` assumes of its writer; ``fifo_depth``: the
+    netlist's FIFO's), its pointers agree with its level, and ``credits + results to come +
+    FIFO entries`` (its level and its output register) equals the credits at reset.
     k-inductive (the claims are the invariants)."""
 
     def __init__(self, design: Design, top: str, wires, *, feed: int, mac_latency: int,
@@ -698,13 +712,17 @@ class MacCreditsSpec(_Spec):
         pending = Signal(range(C * 4 + 1), name="results_to_come")
         m.d.comb += pending.eq(sum(Mux(b, R, 0) for b in lasts[:first - 1])
                                + sum(Mux(b, R - r, 0) for r, b in enumerate(writing)))
+        # the FIFO's entries: its memory's level and its output register
         credits, level = h.wire("credits"), h.wire("out_fifo.level")
-        m.d.comb += Assert(credits + pending + level == C,
-                           "credits + results to come + FIFO level changed")
-        with m.If(w_en):
-            m.d.comb += Assert(h.wire("out_fifo.w_rdy"), "a result written into a full FIFO")
-        # the FIFO's memory holds at most depth - 1 (its level is that plus its output register)
-        m.d.comb += Assert(h.wire("out_fifo.inner_level") <= self.fifo_depth - 1)
+        m.d.comb += Assert(credits + pending + level + h.out_valid == C,
+                           "credits + results to come + FIFO entries changed")
+        with m.If(w_en):  # the contract mac-fifo assumes
+            m.d.comb += Assert(fifo_room(self.fifo_depth, level, h.out_valid, h.delivered),
+                               "a result written into a full FIFO")
+        # the FIFO's pointers, level and flag agree (its memory holds at most depth - 1)
+        m.d.comb += credit_fifo_invariants(
+            self.fifo_depth, *(h.wire(f"out_fifo.{n}")
+                               for n in ("produce", "consume", "level", "nonempty")))
         previous = Signal(range(C + 1), init=C, name="previous_credits")
         m.d.sync += previous.eq(credits)
         m.d.comb += Assert(h.wire("credit_ok") == (previous >= 2 * R))
@@ -795,7 +813,10 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
         log(note)
     prelude = mac_prelude(netlist, wires)
     bound = 2 ** (design.decode.width - 1 + mac.q)  # the largest golden product's magnitude
-    fifo_il = fifo_netlist(pipe.fifo_depth, workdir / "mac_fifo.il")
+    # the netlist's result FIFO: a CreditFIFO, its level as wide as its pointers (a power of two
+    # entries); the generator's FIFO of that depth is the one mac-fifo proves
+    fifo_depth = 2 ** wires["out_fifo.level"]
+    fifo_v = fifo_netlist(fifo_depth, workdir / "mac_fifo.v")
     top, src = netlist.top, [netlist.path]
     plan = [
         ("mac-feed", lambda: MacFeedSpec(design, top, wires, feed=feed, runtime=runtime),
@@ -803,7 +824,7 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
         ("mac-credits", lambda: MacCreditsSpec(
             design, top, wires, feed=feed, mac_latency=mac.latency,
             beats=mac.beats * mac.groups, output_beats=mac.output_beats, credits=pipe.credits,
-            fifo_depth=pipe.fifo_depth, runtime=runtime), "prove", 3, src, prelude, where),
+            fifo_depth=fifo_depth, runtime=runtime), "prove", 3, src, prelude, where),
         ("mac-products", None, "simulate", mac.beats * mac.groups * 2 ** design.decode.width,
          [], "", "generator"),
         ("mac-accumulate", lambda: AccumulatorSpec(pipeline_mac(design).mac.accumulator,
@@ -811,8 +832,8 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
          "prove", mac.accumulator.tree_levels + 3, [], "", "generator"),
         ("mac-output", lambda: OutputStageSpec(pipeline_mac(design).mac.output_stages[0]),
          "prove", 4, [], "", "generator"),
-        ("mac-fifo", lambda: FifoOrderSpec(pipe.fifo_depth), "prove", 3, [fifo_il],
-         fifo_prelude(pipe.fifo_depth), "generator"),
+        ("mac-fifo", lambda: FifoOrderSpec(fifo_depth), "prove", 3, [fifo_v],
+         fifo_prelude(fifo_depth), "generator"),
         ("mac-hold", lambda: MacHoldSpec(design, top, wires, runtime=runtime), "prove", 2, src,
          prelude, where),
     ]
@@ -820,10 +841,10 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
              "cases": mac.beats * mac.groups * mac.in_lanes * mac.mac_lanes
              * 2 ** design.decode.width,
              "acc_latency": mac.accumulator.latency, "shift": design.mac.output_shift,
-             "bits": design.mac.output_bits, "fifo_depth": pipe.fifo_depth}
+             "bits": design.mac.output_bits, "fifo_depth": fifo_depth}
     # a bounded search from reset, after an induction that did not close, goes as deep as
     # filling the FIFO takes
-    facts["search_depth"] = feed + mac.latency + pipe.fifo_depth + mac.output_beats + 2
+    facts["search_depth"] = feed + mac.latency + fifo_depth + mac.output_beats + 2
     return plan, note, facts
 
 

@@ -358,14 +358,16 @@ def test_wrong_product_is_caught(tiny_mac_design):
 
 @pytest.mark.slow
 def test_lost_result_under_back_pressure_is_caught(tiny_mac_design, tmp_path):
-    """A pipeline whose result FIFO is four inferences smaller than its credits: under
-    back-pressure a result is written into the full FIFO and lost."""
+    """A pipeline whose result FIFO holds fewer entries than its credits (a CreditFIFO of half
+    the depth: 32 entries with the output register, 42 credits): under back-pressure a result
+    is written into the full FIFO and lost."""
     from amaranth.back import verilog
 
     from hdl.pipeline import AdcPipeline
 
     pipe = AdcPipeline(tiny_mac_design)
-    pipe.fifo_depth = pipe.credits + 1 - 4 * pipe.mac.output_beats
+    pipe.fifo_depth //= 2
+    assert pipe.fifo_depth < pipe.credits
     path = tmp_path / "small_fifo.v"
     path.write_text(verilog.convert(pipe, name=tiny_mac_design.name, emit_src=False))
     result = prove(tiny_mac_design, verilog=path, workdir=tmp_path / "w",
@@ -377,6 +379,33 @@ def test_lost_result_under_back_pressure_is_caught(tiny_mac_design, tmp_path):
     assert p.counterexample["problem"] == "a result written into a full FIFO"
     assert "0" in p.counterexample["pattern"]["out_ready"]
     assert not result.proved
+
+
+@pytest.mark.slow
+def test_result_fifo_that_skips_an_entry_is_caught(tiny_mac_design, tmp_path):
+    """The result FIFO's read pointer steps by two: mac-fifo fails on the FIFO alone (an entry
+    skipped, its pointers off its level), and mac-credits on a pipeline netlist with it (the
+    netlist's FIFO pointers against its level); the FIFO as generated is proved."""
+    from tb.formal import run_sby
+    from tb.formal_mac import FifoOrderSpec, fifo_netlist, fifo_prelude, pipeline_mac
+
+    depth = pipeline_mac(tiny_mac_design).fifo_depth
+    good = fifo_netlist(depth, tmp_path / "mac_fifo.v")
+    bad_dir = tmp_path / "bad"
+    bad_dir.mkdir()
+    bad = bad_dir / "mac_fifo.v"
+    bad.write_text(_mutate(good.read_text(), r"(= r_port__addr \+ )1'h1;", r"\g<1>2'h2;"))
+    for path, want in ((good, "PASS"), (bad, "FAIL")):
+        status, _, _ = run_sby("mac-fifo", FifoOrderSpec(depth), path.parent, mode="prove",
+                               depth=3, sources=[path], prelude=fifo_prelude(depth))
+        assert status == want, path
+    text = generate_netlist(tiny_mac_design, tmp_path / "pipe.v", False).read_text()
+    path = tmp_path / "skipping.v"
+    path.write_text(_mutate(text, r"(= r_port__addr \+ )1'h1;", r"\g<1>2'h2;"))
+    result = prove(tiny_mac_design, verilog=path, workdir=tmp_path / "w", only=("mac-credits",))
+    p = _by_name(result)["mac-credits"]
+    assert p.result == "failed", p.as_dict()
+    assert p.counterexample["problem"] == "the FIFO's pointers disagree with its level"
 
 
 @pytest.mark.slow
