@@ -17,12 +17,15 @@ def design_arg(f):
     return click.argument("design", metavar="DESIGN")(f)
 
 
-def codes_path_option(f):
-    """``--codes-path``: the pipeline's codes-path handshake (AdcPipeline ``codes_path``)."""
+def codes_path_option(f=None, *, note: str = ""):
+    """``--codes-path``: the pipeline's codes-path handshake (AdcPipeline ``codes_path``);
+    ``note`` ends the help (a command's own limit), as ``@codes_path_option(note=...)``."""
+    if f is None:
+        return lambda g: codes_path_option(g, note=note)
     return click.option(
         "--codes-path", type=click.Choice(CODES_PATH_NAMES), default="stall", show_default=True,
         help="The codes path: stall (one enable, ~valid | ready), ready (codes.ready is the "
-             "enable) or fifo (no enable: a FIFO with credits after the decoder).")(f)
+             "enable) or fifo (no enable: a FIFO with credits after the decoder)." + note)(f)
 
 
 def port_summary(design, component) -> list[str]:

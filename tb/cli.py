@@ -122,7 +122,7 @@ def register(main, bench):
     @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                   default=Path("build/prove"), show_default=True,
                   help="Working directory (sby runs, counterexample traces).")
-    @codes_path_option
+    @codes_path_option(note=" ready and fifo: proved with constant thresholds only.")
     def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir,
                   codes_path):
         """Prove formally that DESIGN's pipeline computes its golden model.
