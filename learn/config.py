@@ -70,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
         "start_selection": "halving",
         "finish_start": True,
         "hold_lossless": True,
+        "val_captures": 1,
         "task_start_epochs": 3,
         "lr_network": 1e-3,
         "lr_decay": "cosine",
@@ -100,7 +101,7 @@ _TYPES = {
     "train.threshold_warmup_epochs": int, "train.seed": int, "train.device": str,
     "train.threads": int, "train.eval_every": int, "train.photons_per": str,
     "train.lr_decay": str, "train.start_selection": str, "train.finish_start": bool,
-    "train.hold_lossless": bool,
+    "train.hold_lossless": bool, "train.val_captures": int,
 }
 _RANGES = {
     "quantizer.bits": (1, 8), "quantizer.channels": (1, 16), "quantizer.decode_width": (2, 12),
@@ -113,6 +114,7 @@ _RANGES = {
     "train.lr_thresholds": (0.0, 10.0), "train.lr_network": (0.0, 10.0),
     "train.lr_thresholds_dn": (0.0, 1000.0), "train.start_epochs": (0, 100000),
     "train.task_start_epochs": (1, 100000), "data.val_fraction": (0.01, 0.5),
+    "train.val_captures": (1, 64),
 }
 _CHOICES = {
     "quantizer.method": METHODS, "quantizer.decoder": DECODERS,

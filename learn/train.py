@@ -510,6 +510,15 @@ class _Run:
             self.model.load_state_dict(state)
 
 
+def validation_frames(task: "Task", captures: int, g: torch.Generator):
+    """The validation frames: every validation image captured ``captures`` times, each with
+    fresh sensor noise (``train.val_captures``), and their labels, repeated. A validation score
+    is the mean accuracy over the captures, so a choice follows one noise draw less often."""
+    images = torch.as_tensor(task.val_images, device=task.device)
+    frames = task.capture_all(torch.cat([images] * captures), g)
+    return frames, torch.cat([torch.as_tensor(task.val_labels)] * captures)
+
+
 def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainResult:
     t_start = time.perf_counter()
     cfg_key = json.dumps(cfg, sort_keys=True)
@@ -520,9 +529,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
     stats = sample_stats(task, cfg)
     g_test = _generator(device, tc["seed"], "test")
     test_dn = task.capture_all(torch.as_tensor(task.test_images, device=device), g_test)
-    g_val = _generator(device, tc["seed"], "val")
-    val_dn = task.capture_all(torch.as_tensor(task.val_images, device=device), g_val)
-    val_y = torch.as_tensor(task.val_labels)
+    n_cap = tc["val_captures"]
+    val_dn, val_y = validation_frames(task, n_cap, _generator(device, tc["seed"], "val"))
     epochs = tc["epochs"]
     learned_thresholds = qc["method"] in LEARNED_THRESHOLDS
     starts = qc["starts"] if learned_thresholds else [None]
@@ -675,7 +683,8 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         "method": qc["method"], "bits": qc["bits"], "photons": cfg["photons"],
         "dataset": cfg["data"]["dataset"], "sensor": cfg["sensor"]["preset"],
         "network": nc["kind"], "epochs": epochs, "seed": tc["seed"],
-        "test_samples": int(len(test_np)), "val_samples": int(len(val_y)),
+        "test_samples": int(len(test_np)), "val_samples": int(len(val_y)) // n_cap,
+        "val_captures": n_cap,
         "val_fraction": cfg["data"]["val_fraction"],
     }
     if quant.exportable or quant.method == "fp":

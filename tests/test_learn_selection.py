@@ -277,3 +277,35 @@ def test_the_quantile_start_is_held_too_when_another_start_was_chosen(tmp_path):
         resumed = train(cfg, tmp_path / f"r{stop}", progress=False, plots=False, resume=True)
         assert resumed["finish_val_accuracy"] == m["finish_val_accuracy"]
         assert resumed["thresholds"] == m["thresholds"]
+
+
+def test_validation_frames_are_independent_captures_of_the_validation_images():
+    from learn.train import _generator, validation_frames
+
+    cfg = load_config({"data": {"dataset": "digits"}, "photons": 10.0})
+    task = Task(cfg, torch.device("cpu"))
+    n = len(task.val_images)
+    one, y1 = validation_frames(task, 1, _generator("cpu", 0, "val"))
+    three, y3 = validation_frames(task, 3, _generator("cpu", 0, "val"))
+    assert one.shape[0] == n and three.shape[0] == 3 * n
+    assert torch.equal(y3, torch.cat([y1] * 3))
+    a, b, c = three[:n], three[n:2 * n], three[2 * n:]
+    # the same scenes (mean DN close), fresh shot and read noise in every capture
+    assert not torch.equal(a, b) and not torch.equal(b, c)
+    assert abs(float(a.float().mean() - b.float().mean())) < 0.1
+    assert float((a != b).float().mean()) > 0.5
+
+
+def test_val_captures_average_every_validation_score_and_are_reported():
+    cfg = {"data": {"dataset": "digits"}, "photons": 10.0,
+           "quantizer": {"method": "hist", "bits": 2},
+           "train": {"epochs": 2, "freeze_epochs": 0, "val_captures": 4}}
+    m = train(cfg, None, progress=False, plots=False)
+    n = m["val_samples"]
+    assert m["val_captures"] == 4 and n == train({**cfg, "train": {**cfg["train"], "epochs": 1}},
+                                                 None, progress=False, plots=False)["val_samples"]
+    for acc in m["history"]["val_accuracy"]:  # a mean over 4 n frames
+        assert abs(acc * 4 * n - round(acc * 4 * n)) < 1e-6
+    assert any(abs(acc * n - round(acc * n)) > 1e-6 for acc in m["history"]["val_accuracy"])
+    with pytest.raises(ConfigError, match=r"train.val_captures.*1\.\.64"):
+        load_config({"train": {"val_captures": 0}})
