@@ -8,7 +8,7 @@ the text cannot drift from the measurements.
     python docs/figures.py                           # rewrite the figure blocks
     python docs/figures.py --check                   # exit 1 where a document differs
 
-A figure block in README.md or docs/boards.md sits between ``<!-- figures:NAME -->`` and
+A figure block in README.md, docs/boards.md or docs/learn.md sits between ``<!-- figures:NAME -->`` and
 ``<!-- /figures:NAME -->``; its text is ``render_NAME(record)``, the record being
 ``docs/figures/<RECORD[NAME]>.json``. A recorded measurement replaces the earlier one of the same
 design, device or board, thresholds, lanes and seed, and keeps the date and machine it was taken
@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-DOCS = (README, ROOT / "docs" / "boards.md")
+DOCS = (README, ROOT / "docs" / "boards.md", ROOT / "docs" / "learn.md")
 FIGURES = ROOT / "docs" / "figures"
 BLOCK_RE = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
                       r"(<!-- /figures:(?P=name) -->)", re.S)
@@ -537,15 +537,42 @@ def render_compare_hdr_target(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+GRID_METHODS = ("learned", "bitwise", "gumbel", "hist", "uniform", "uniform-full", "sqrt", "lloyd",
+                "lsq", "lsqplus", "fp")
+
+
+def render_compare_grid(rec: dict) -> str:
+    """docs/learn.md's whole grid: per light level, every method at every bits (test accuracy,
+    best in bold) and every method − hist paired by seed."""
+    if not rec:
+        return "(no compare folder recorded: `python docs/figures.py --take-compare DIR`)\n"
+    summary, _ = _compare_data(rec)
+    bits = tuple(sorted({s["bits"] for s in summary if s["method"] != "fp"}))
+    methods = tuple(m for m in GRID_METHODS if any(s["method"] == m for s in summary))
+    out = [_provenance(rec), ""]
+    for dataset, photons in sorted({(s["dataset"], s["photons"]) for s in summary}):
+        out += [f"**{dataset}, {photons:g} photons at white**: test accuracy through the golden "
+                f"model, mean ± std over seeds (best in bold); below, each method − `hist` "
+                f"paired by seed (points; seeds ahead)", "",
+                _grid(rec, dataset, photons, methods, bits, caption=False).rstrip("\n"), "",
+                "| − hist, paired | " + " | ".join(f"{b} bit" for b in bits) + " |",
+                "|---|" + "---|" * len(bits),
+                *(re.sub(r"^\| (.+?) \|", r"| \1 − hist |", row) for row in
+                  _paired(rec, dataset, photons, tuple(m for m in methods if m != "hist"),
+                          bits).splitlines()), ""]
+    return "\n".join(out)
+
+
 RENDER = {"demo": render_demo, "hw_core": render_hw_core, "hw_detail": render_hw_detail,
           "hw_lanes": render_hw_lanes, "board": render_board,
           "board_detail": render_board_detail, "compare_hdr": render_compare_hdr,
           "compare_digits": render_compare_digits, "compare_patch": render_compare_patch,
-          "compare_scenes": render_compare_scenes, "compare_hdr_target": render_compare_hdr_target}
+          "compare_scenes": render_compare_scenes, "compare_hdr_target": render_compare_hdr_target,
+          "compare_grid": render_compare_grid}
 #: the record (docs/figures/NAME.json) each block renders, where it is not the block's own name
 RECORD = {"hw_core": "bench_hw", "hw_detail": "bench_hw", "hw_lanes": "bench_hw",
           "board_detail": "board", "compare_hdr": "compare_results",
-          "compare_digits": "compare_results"}
+          "compare_digits": "compare_results", "compare_grid": "compare_results"}
 TAKE = {"demo": ("demo", take_demo), "bench_hw": ("bench_hw", take_bench_hw),
         "board": ("board", take_board), "compare": (None, take_compare)}
 
