@@ -596,10 +596,13 @@ def _kill_tree(pid: int):
 
 
 def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
-            prelude: str = "", postlude: str = "", timeout: float | None = None):
+            prelude: str = "", postlude: str = "", timeout: float | None = None,
+            multiclock: bool = False):
     """Run one sby task on ``spec`` (an Amaranth elaboratable) with the netlist files
     ``sources`` (``.v`` or ``.il`` in ``workdir``); return ``(status, seconds, task_dir)`` with
-    status ``PASS``, ``FAIL``, ``UNKNOWN`` or ``TIMEOUT``."""
+    status ``PASS``, ``FAIL``, ``UNKNOWN`` or ``TIMEOUT``. ``multiclock``: sby's ``multiclock
+    on`` (each clock a free input, its flip-flops stepping on its rising edges, the solver's
+    steps a global clock; :mod:`tb.formal_cdc`)."""
     from amaranth.back import rtlil
 
     task = workdir / name
@@ -613,7 +616,7 @@ def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
     config = textwrap.dedent("""\
         [options]
         mode {mode}
-        depth {depth}
+        depth {depth}{multiclock}
 
         [engines]
         smtbmc yices
@@ -628,6 +631,7 @@ def run_sby(name: str, spec, workdir: Path, *, mode: str, depth: int, sources,
         [files]
         {files}
         """).format(mode=mode, depth=depth, read=read,
+                    multiclock="\nmulticlock on" if multiclock else "",
                     files="\n".join(str(p.resolve()) for p in files))
     sby = workdir / f"{name}.sby"
     sby.write_text(config)

@@ -6,7 +6,9 @@ not delivered (a dropped beat under back-pressure), and a runtime ladder whose c
 one threshold a clock early (a half-applied commit). The MAC layer's pieces each catch a mutant
 of theirs: ties rounded down and a saturation bound one off (output stage), a dropped product
 (accumulators), a flipped weight (products), a result FIFO smaller than the credits (a result
-lost under back-pressure).
+lost under back-pressure). The board top's crossing FIFO (``_CrossingFIFO``, :mod:`tb.formal_cdc`)
+catches a read pointer stepping by two, ``r_rdy`` left set after a read, and a binary pointer
+across its synchroniser (the metastability model).
 """
 
 import dataclasses
@@ -439,3 +441,72 @@ def test_prove_refuses_a_codes_path_with_runtime_thresholds(tmp_path):
     with pytest.raises(AdcforgeError, match="codes path fifo: proved with constant thresholds "
                                             "only"):
         prove(resolve_design("adc1_in8"), runtime=True, workdir=tmp_path, codes_path="fifo")
+
+
+# -- the board top's clock-domain crossing FIFO (boards.top._CrossingFIFO, tb.formal_cdc) ---------
+
+_CROSSING_MUTANTS = {
+    # the read pointer steps by two: a word skipped
+    "read pointer steps by two": ([(r"(= consume_r_bin \+ )1'h1;", r"\g<1>2'h2;")],
+                                  "a word read is not the word written"),
+    # r_rdy not cleared in the cycle after a read: computed from the stale read pointer
+    "r_rdy from the stale pointer": ([(r"= ~ do_read;", "= 1'h1;")],
+                                     "r_rdy while the FIFO is empty"),
+}
+
+
+@pytest.mark.parametrize("width, depth", [(4, 4), (8, 8)])
+def test_crossing_fifo_is_proved_by_induction(width, depth, tmp_path):
+    """_CrossingFIFO with two unrelated clocks, metastable synchroniser inputs and writes while
+    ``w_level < depth - 1``: no overflow, the n-th word read is the n-th written, no spurious
+    ``r_rdy``, ``w_level`` never below the level but for the last write; k-induction (3)."""
+    from tb.formal_cdc import prove_crossing_fifo
+
+    p = prove_crossing_fifo(width, depth, tmp_path)
+    assert (p.kind, p.result) == ("induction", "proved"), p.as_dict()
+
+
+def test_crossing_fifo_proof_is_not_vacuous(tmp_path):
+    """Under the same assumptions the FIFO fills to its depth, and a word is read after the
+    memory wrapped (sby cover, from power-on)."""
+    from tb.formal_cdc import prove_crossing_fifo
+
+    p = prove_crossing_fifo(4, 4, tmp_path, mode="cover", steps=30)
+    assert (p.kind, p.result) == ("cover", "reached"), p.as_dict()
+
+
+@pytest.mark.parametrize("mutant", sorted(_CROSSING_MUTANTS))
+def test_crossing_fifo_mutant_is_caught(mutant, tmp_path):
+    """A broken _CrossingFIFO fails one of the four properties in a bounded check from power-on
+    (24 solver steps; the invariants off, so only a property can fail)."""
+    from tb.formal_cdc import crossing_fifo_netlist, prove_crossing_fifo
+
+    edits, problem = _CROSSING_MUTANTS[mutant]
+    text = crossing_fifo_netlist(4, 4, tmp_path / "good.v").read_text()
+    for pattern, replacement in edits:
+        text = _mutate(text, pattern, replacement)
+    bad = tmp_path / "bad.v"
+    bad.write_text(text)
+    p = prove_crossing_fifo(4, 4, tmp_path / "w", mode="bmc", steps=24, netlist=bad)
+    assert p.result == "failed", p.as_dict()
+    assert p.counterexample["problem"] == problem
+    assert p.vcd and p.vcd.endswith(".vcd")
+
+
+@pytest.mark.slow
+def test_crossing_fifo_with_a_binary_pointer_is_caught_by_the_metastability_model(tmp_path):
+    """The read pointer crosses in binary (the write side takes it undecoded): correct if every
+    synchroniser flop resolved to the new value, but a flop that samples a two-bit step of the
+    pointer as it changes may take a mixture of old and new bits, and ``w_level`` then falls
+    below the level (bounded, 20 solver steps: about 150 s)."""
+    from tb.formal_cdc import crossing_fifo_netlist, prove_crossing_fifo
+
+    text = crossing_fifo_netlist(4, 4, tmp_path / "good.v").read_text()
+    text = _mutate(text, r"\.consume_r_gry\(consume_r_gry\)", ".consume_r_gry(consume_r_bin)")
+    text = _mutate(text, r"(\\\$\d+  = )\{ consume_w_gry\[\d+\], [^}]*\};",
+                   r"\g<1>consume_w_gry;")
+    bad = tmp_path / "bad.v"
+    bad.write_text(text)
+    p = prove_crossing_fifo(4, 4, tmp_path / "w", mode="bmc", steps=20, netlist=bad)
+    assert p.result == "failed", p.as_dict()
+    assert p.counterexample["problem"] == "w_level below the true level"
