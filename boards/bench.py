@@ -186,13 +186,40 @@ class RegisteredCore(Elaboratable):
         return m
 
 
+#: ``dfflegalize`` as each family's synthesis script runs it before mapping flip-flops, less the
+#: flip-flops with a synchronous set/reset (``sdff=False``): every reset or set stays logic in
+#: front of D, so Yosys does not build one out of a register's compare logic
+LEGALIZE_NO_SDFF = {
+    "ice40": "dfflegalize -cell $_DFF_?_ 0 -cell $_DFFE_?P_ 0 -cell $_DFF_?P?_ 0 "
+             "-cell $_DFFE_?P?P_ 0 -cell $_DLATCH_?_ x -mince -1",
+    "ecp5": "dfflegalize -cell $_DFF_?_ 01 -cell $_DFF_?P?_ r -cell $_DFFE_??_ 01 "
+            "-cell $_DFFE_?P??_ r -cell $_DLATCH_?_ x",
+}
+
+
+def synth_script(family: str, *, sdff: bool = True) -> str:
+    """The Yosys script of a bench core: ``read_rtlil top.il`` to ``write_json top.json``.
+
+    ``sdff=False``: no flip-flop with a synchronous set or reset. Yosys otherwise turns part of
+    a register's D logic into its set/reset pin (e.g. a ladder's chunk compares), and on the
+    iCE40, where the eight flip-flops of a logic block share one set/reset and one enable net,
+    such a register packs alone and routes far; reset-less pipelines (``--codes-path ready``)
+    place much faster without it, those whose data registers reset slower."""
+    synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
+    if sdff:
+        return f"read_rtlil top.il; {synth} -top top; write_json top.json"
+    return (f"read_rtlil top.il; {synth} -top top -run begin:map_ffs; "
+            f"{LEGALIZE_NO_SDFF[family]}; {synth} -run map_ffs:; write_json top.json")
+
+
 def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresholds=False,
              target_mhz: float | None = None, seed: int = 1, lanes: int = 1,
-             codes_path: str = "stall", log=print) -> dict:
+             codes_path: str = "stall", sdff: bool = True, log=print) -> dict:
     """Place and route the registered ADC core on ``device``; write and return ``report.json``.
 
     ``codes_path``: :class:`hdl.pipeline.AdcPipeline`'s (``stall``, ``ready`` or ``fifo``); the
-    report records it when it is not the default.
+    report records it when it is not the default. ``sdff``: map synchronous set/reset
+    flip-flops (:func:`synth_script`); the report records ``sdff: false``.
 
     A lane count that is not a positive integer, that does not divide the POST layer's samples
     per inference, or whose synthesised core needs more LUT4s than the device has, raises
@@ -212,10 +239,9 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
                          rom_style=rom_style, codes_path=codes_path)
     t0 = time.monotonic()
     (out / "top.il").write_text(rtlil.convert(top, ports=top.ports(), name="top"))
-    synth = "synth_ice40 -dsp" if dev.family == "ice40" else "synth_ecp5"
-    log(f"synthesising {design.name} for {dev.description} (yosys)...")
-    run_tool([yosys, "-q", "-l", "yosys.log", "-p",
-              f"read_rtlil top.il; {synth} -top top; write_json top.json"],
+    log(f"synthesising {design.name} for {dev.description} (yosys"
+        f"{'' if sdff else ', no synchronous set/reset flip-flops'})...")
+    run_tool([yosys, "-q", "-l", "yosys.log", "-p", synth_script(dev.family, sdff=sdff)],
              cwd=out, log=out / "yosys.out", what="yosys synthesis")
     t1 = time.monotonic()
     luts = count_luts(json.loads((out / "top.json").read_text()), dev.family)
@@ -242,6 +268,8 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
     })
     if codes_path != "stall":
         summary["codes_path"] = codes_path
+    if not sdff:
+        summary["sdff"] = False
     fmax = summary.get("fmax_mhz")
     summary["msamples_per_s"] = round(lanes * fmax, 1) if fmax else None
     summary["sensor_formats"] = sensor_formats(summary["msamples_per_s"])

@@ -141,22 +141,28 @@ def _int_list(ctx, param, value):
 @click.option("--seeds", callback=_int_list, default=None, metavar="S,S,...",
               help="With --sweep-lanes: nextpnr seeds to run for each count (Fmax min-max).")
 @codes_path_option
+@click.option("--no-sdff", "no_sdff", is_flag=True,
+              help="Synthesise without synchronous set/reset flip-flops (resets stay logic in "
+                   "front of D): faster for reset-less pipelines (--codes-path ready), slower "
+                   "for the default one.")
 def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lanes, sweep,
-             seeds, codes_path):
+             seeds, codes_path, no_sdff):
     """Place and route the ADC core alone (registered I/O, no UART) and report LC/FF/Fmax and
     M samples/s (lanes x Fmax), and which sensor formats that rate carries."""
     from .bench import bench_hw as run
     from .bench import check_bench_lanes, sensor_formats
     from .report import format_report
     d = resolve_design(design)
-    suffix = "-rt" if runtime_thresholds else ""
+    suffix = (("-rt" if runtime_thresholds else "")
+              + ("" if codes_path == "stall" else f"-{codes_path}")
+              + ("-nosdff" if no_sdff else ""))
     base = f"build/bench-{device}-{design_label(design, d)}{suffix}"
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     if sweep is None:
         check_bench_lanes(d, lanes)
         out = Path(out_dir or (base + (f"-l{lanes}" if lanes > 1 else "")))
         s = run(d, device, out, runtime_thresholds=runtime_thresholds, target_mhz=target_mhz,
-                seed=seed, lanes=lanes, codes_path=codes_path, log=log)
+                seed=seed, lanes=lanes, codes_path=codes_path, sdff=not no_sdff, log=log)
         click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']}, "
                                     f"{lanes} lane{'s' if lanes > 1 else ''})"))
         click.echo(f"{s['msamples_per_s']} M samples/s ({lanes} x {s['fmax_mhz']} MHz): "
@@ -171,12 +177,14 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
     rows = []
     for n in sweep:
         runs = [run(d, device, root / f"l{n}-s{sd}", runtime_thresholds=runtime_thresholds,
-                    target_mhz=target_mhz, seed=sd, lanes=n, codes_path=codes_path, log=log)
+                    target_mhz=target_mhz, seed=sd, lanes=n, codes_path=codes_path,
+                    sdff=not no_sdff, log=log)
                 for sd in seeds]
         rows.append((n, runs))
     click.echo(f"{device} / {d.name}: ADC core alone, "
                f"{'runtime' if runtime_thresholds else 'constant'} thresholds"
-               f"{'' if codes_path == 'stall' else f', codes path {codes_path}'}, seeds "
+               f"{'' if codes_path == 'stall' else f', codes path {codes_path}'}"
+               f"{', no synchronous set/reset flip-flops' if no_sdff else ''}, seeds "
                f"{','.join(map(str, seeds))}")
     click.echo(f"{'lanes':>5} {'Fmax MHz':>16} {'LC':>7} {'FF':>7} {'M samples/s':>18}  formats")
     for n, runs in rows:

@@ -103,3 +103,32 @@ def test_too_many_lanes_for_the_device_is_one_line(tmp_path, monkeypatch):
         bench.bench_hw(resolve_design("adc4_in12"), "up5k", tmp_path, lanes=8,
                        log=lambda m: None)
     assert calls == ["yosys synthesis"]  # nothing placed
+
+
+SYNC_SR_FFS = {"SB_DFFSR", "SB_DFFSS", "SB_DFFESR", "SB_DFFESS",
+               "SB_DFFNSR", "SB_DFFNSS", "SB_DFFNESR", "SB_DFFNESS"}
+
+
+def test_no_sdff_synthesis_keeps_every_flip_flop_and_maps_no_synchronous_set_reset(tmp_path):
+    """`bench hw --no-sdff`: the same flip-flops, none with a synchronous set/reset pin (Yosys
+    builds such pins out of the ladder's compare logic otherwise, even where the source has no
+    reset)."""
+    from boards.bench import synth_script
+    from boards.toolchain import require_tool, run_tool
+
+    yosys = require_tool("yosys")
+    top = RegisteredCore(resolve_design("adc4_in12"), codes_path="ready")
+    cells = {}
+    for sdff in (True, False):
+        out = tmp_path / f"sdff-{sdff}"
+        out.mkdir()
+        (out / "top.il").write_text(rtlil.convert(top, ports=top.ports(), name="top"))
+        run_tool([yosys, "-q", "-p", synth_script("ice40", sdff=sdff)], cwd=out,
+                 log=out / "yosys.out", what="yosys synthesis")
+        netlist = json.loads((out / "top.json").read_text())
+        types = [c["type"] for mod in netlist["modules"].values()
+                 for c in mod["cells"].values()]
+        cells[sdff] = {t: types.count(t) for t in set(types) if t.startswith("SB_DFF")}
+    assert SYNC_SR_FFS & set(cells[True])  # the default maps some
+    assert not SYNC_SR_FFS & set(cells[False])
+    assert sum(cells[True].values()) == sum(cells[False].values())
