@@ -146,7 +146,7 @@ def render_demo(d: dict) -> str:
 
 HW_KEYS = ("design", "device", "runtime_thresholds", "lanes", "seed", "logic_cells", "flip_flops",
            "bram", "dsp", "fmax_mhz", "target_mhz", "timing_met", "fits", "synth_s", "pnr_s",
-           "msamples_per_s", "sensor_formats")
+           "msamples_per_s", "sensor_formats", "codes_path", "sdff")
 BOARD_KEYS = ("board", "design", "runtime_thresholds", "seed", "logic_cells", "flip_flops", "bram",
               "dsp", "fmax_mhz", "target_mhz", "timing_met", "fits", "build_s", "baud",
               "adc_clock_mhz", "alu", "source", "domains")
@@ -205,8 +205,8 @@ def _take_reports(build_dir: Path, kind: str, keys: tuple, ident: tuple, record:
 def take_bench_hw(build_dir: Path) -> dict:
     """Add the `bench hw` reports under ``build_dir`` to docs/figures/bench_hw.json's runs."""
     return _take_reports(build_dir, "core", HW_KEYS,
-                         ("design", "device", "runtime_thresholds", "lanes", "seed"),
-                         _read(FIGURES / "bench_hw.json"))
+                         ("design", "device", "runtime_thresholds", "lanes", "seed",
+                          "codes_path", "sdff"), _read(FIGURES / "bench_hw.json"))
 
 
 def take_board(build_dir: Path) -> dict:
@@ -227,13 +227,20 @@ def _kind(r: dict) -> str:
     return "runtime" if r.get("runtime_thresholds") else "constant"
 
 
+def _flow(r: dict) -> str:
+    """A core's codes path and synthesis flow where they are not the defaults ("" else)."""
+    return ", ".join(([f"codes path {r['codes_path']}"] if r.get("codes_path") else [])
+                     + (["no SDFF"] if r.get("sdff") is False else []))
+
+
 def _mhz(v) -> str:
     return f"{v:.0f} MHz" if isinstance(v, (int, float)) else "n/a"
 
 
 def _core_runs(d: dict) -> list[dict]:
-    """The one-lane, seed-1 runs: the core-alone figures."""
-    return [r for r in d.get("runs", []) if r.get("lanes") == 1 and r.get("seed") == 1]
+    """The one-lane, seed-1 runs of the default codes path and flow: the core-alone figures."""
+    return [r for r in d.get("runs", []) if r.get("lanes") == 1 and r.get("seed") == 1
+            and not _flow(r)]
 
 
 def render_hw_core(d: dict) -> str:
@@ -284,7 +291,8 @@ def render_hw_lanes(d: dict) -> str:
     runs = [r for r in d.get("runs", []) if r.get("fmax_mhz")]
     groups: dict = {}
     for r in runs:
-        groups.setdefault((r["design"], r["device"], _kind(r)), {}).setdefault(
+        kind = _kind(r) + (f", {_flow(r)}" if _flow(r) else "")
+        groups.setdefault((r["design"], r["device"], kind), {}).setdefault(
             r["lanes"], []).append(r)
     groups = {k: v for k, v in groups.items() if len(v) > 1 or any(len(s) > 1 for s in v.values())}
     if not groups:
