@@ -28,14 +28,15 @@ host computes.
 """
 
 
-from amaranth.hdl import (Array, Cat, Const, DomainRenamer, Module, Mux, ResetInserter,
-                          ResetSignal, Shape, Signal, signed, unsigned)
+from amaranth.hdl import (Array, Cat, Const, DomainRenamer, Module, Mux, ResetInserter, Shape,
+                          Signal, signed, unsigned)
 from amaranth.lib import data, fifo, stream, wiring
-from amaranth.lib.cdc import AsyncFFSynchronizer, FFSynchronizer
+from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from adcforge.design import Design
+from hdl.cdc import CrossingFIFO
 from hdl.decode import DecodedLayout
 from hdl.ladder import ThresholdWriteSignature
 from hdl.pipeline import AdcPipeline
@@ -145,95 +146,8 @@ class StreamFIFO(wiring.Component):
         return m
 
 
-def _gray_encode(value):
-    return value ^ value[1:]
-
-
-def _gray_decode(value):
-    bits = [value[-1]]
-    for k in reversed(range(len(value) - 1)):
-        bits.insert(0, bits[0] ^ value[k])
-    return Cat(*bits)
-
-
-class _CrossingFIFO(wiring.Component):
-    """An asynchronous FIFO (Cummings' style 2, as ``lib.fifo.AsyncFIFO``: Gray-coded pointers
-    one bit wider than the address, each through a two-flop synchroniser; the write domain's
-    reset empties it) of ``depth`` words of ``width`` in block RAM, in which no pointer compare
-    or arithmetic is on the path of a read or write enable.
-
-    * Writes are not checked: ``w_en`` writes (its caller keeps count, with ``w_level``), the
-      pointer steps under ``w_en`` as a clock enable (its next value is computed from
-      registers).
-    * ``w_level`` is registered (write pointer minus the synchronised read pointer, decoded
-      a cycle earlier): it never falls below the true level and lags a write by one cycle, so
-      writing only while ``w_level < depth - 1`` never overfills it (``lib.fifo.AsyncFIFO``'s
-      ``w_level`` is the same register).
-    * ``r_rdy`` is a register (read pointer unequal to the synchronised write pointer, a cycle
-      before), 0 in the cycle after a read: a read, ``r_en & r_rdy``, takes at most every
-      other cycle. ``r_data`` is the word at the read pointer (the memory's read address is
-      the pointer register itself; a read's next word is there when ``r_rdy`` rises again).
-    """
-
-    def __init__(self, width: int, depth: int, *, w_domain: str, r_domain: str):
-        self.width, self.depth = width, depth
-        self.w_domain, self.r_domain = w_domain, r_domain
-        super().__init__({"w_data": In(width), "w_en": In(1), "w_level": Out(range(depth + 1)),
-                          "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1)})
-
-    def elaborate(self, platform):
-        m = Module()
-        bits = self.depth.bit_length()  # the address's bits and one
-        wd, rd = m.d[self.w_domain], m.d[self.r_domain]
-
-        produce_w_bin = Signal(bits)
-        produce_w_nxt = Signal(bits)
-        produce_w_gry = Signal(bits)
-        m.d.comb += produce_w_nxt.eq(produce_w_bin + 1)
-        with m.If(self.w_en):
-            wd += [produce_w_bin.eq(produce_w_nxt), produce_w_gry.eq(_gray_encode(produce_w_nxt))]
-        produce_r_gry = Signal(bits)
-        m.submodules.produce_cdc = FFSynchronizer(produce_w_gry, produce_r_gry,
-                                                  o_domain=self.r_domain)
-
-        # the read side's pointers are reset by the write side's reset (as lib.fifo.AsyncFIFO)
-        consume_r_bin = Signal(bits, reset_less=True)
-        consume_r_gry = Signal(bits, reset_less=True)
-        consume_w_gry = Signal(bits)
-        m.submodules.consume_cdc = FFSynchronizer(consume_r_gry, consume_w_gry,
-                                                  o_domain=self.w_domain)
-        consume_w_bin = Signal(bits)
-        wd += [consume_w_bin.eq(_gray_decode(consume_w_gry)),
-               self.w_level.eq(produce_w_bin - consume_w_bin)]
-
-        consume_r_nxt = Signal(bits)
-        m.d.comb += consume_r_nxt.eq(consume_r_bin + 1)
-        do_read = Signal()
-        m.d.comb += do_read.eq(self.r_en & self.r_rdy)
-        w_rst = ResetSignal(domain=self.w_domain, allow_reset_less=True)
-        r_rst = Signal()
-        m.submodules.rst_cdc = AsyncFFSynchronizer(w_rst, r_rst, o_domain=self.r_domain)
-        with m.If(r_rst):
-            rd += [consume_r_gry.eq(produce_r_gry),
-                   consume_r_bin.eq(_gray_decode(produce_r_gry)), self.r_rdy.eq(0)]
-        with m.Else():
-            with m.If(do_read):
-                rd += [consume_r_bin.eq(consume_r_nxt),
-                       consume_r_gry.eq(_gray_encode(consume_r_nxt))]
-            rd += self.r_rdy.eq(~do_read & (consume_r_gry != produce_r_gry))
-
-        m.submodules.storage = storage = Memory(shape=self.width, depth=self.depth, init=[])
-        storage.attrs["ram_style"] = "block"
-        w_port = storage.write_port(domain=self.w_domain)
-        r_port = storage.read_port(domain=self.r_domain)
-        m.d.comb += [w_port.addr.eq(produce_w_bin[:-1]), w_port.data.eq(self.w_data),
-                     w_port.en.eq(self.w_en),
-                     r_port.addr.eq(consume_r_bin[:-1]), self.r_data.eq(r_port.data)]
-        return m
-
-
 class AsyncStreamFIFO(wiring.Component):
-    """A clock-domain crossing for a stream: a :class:`_CrossingFIFO` of ``depth`` payloads of
+    """A clock-domain crossing for a stream: a :class:`CrossingFIFO` of ``depth`` payloads of
     ``shape`` (a power of two, at least 4), ``i`` in ``w_domain``, ``o`` in ``r_domain``.
 
     ``i.ready`` is the FIFO's registered ``w_level`` compared with a constant (1 while at
@@ -257,7 +171,7 @@ class AsyncStreamFIFO(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = f = _CrossingFIFO(Shape.cast(self.shape).width, self.depth,
+        m.submodules.fifo = f = CrossingFIFO(Shape.cast(self.shape).width, self.depth,
                                               w_domain=self.w_domain, r_domain=self.r_domain)
         space = Signal()
         m.d.comb += space.eq(f.w_level < self.depth - 1)
@@ -339,7 +253,7 @@ class DomainCrossing(wiring.Component):
                                                      r_domain=self.domain)
         # the results' FIFO is written without a ready: the credits below keep room for every
         # write, so its write enable is a register (no level compare in front of it)
-        m.submodules.from_core = fout = _CrossingFIFO(
+        m.submodules.from_core = fout = CrossingFIFO(
             Shape.cast(self.result_shape).width, self.out_depth,
             w_domain=self.domain, r_domain="sync")
         value = fin.i.payload.sample.sample if isinstance(self.sample_shape, SourcedSample) \

@@ -1,4 +1,4 @@
-"""A formal proof of the board top's clock-domain crossing FIFO, ``_CrossingFIFO`` in
+"""A formal proof of the board top's clock-domain crossing FIFO, ``CrossingFIFO`` in
 :mod:`boards.top` (Cummings' style 2: Gray pointers through two-flop synchronisers, unchecked
 writes, a registered ``w_level`` and a registered ``r_rdy``): :func:`prove_crossing_fifo`.
 
@@ -54,13 +54,13 @@ __all__ = ["CrossingFifoSpec", "crossing_fifo_netlist", "crossing_fifo_prelude",
            "prove_crossing_fifo"]
 
 def crossing_fifo_netlist(width: int, depth: int, path: Path, fifo=None) -> Path:
-    """Write ``_CrossingFIFO(width, depth, w_domain="w", r_domain="r")`` (or ``fifo``, another
+    """Write ``CrossingFIFO(width, depth, w_domain="w", r_domain="r")`` (or ``fifo``, another
     FIFO with its ports and names) as Verilog module ``fifo``."""
     from amaranth.back import verilog
 
-    from boards.top import _CrossingFIFO
+    from hdl.cdc import CrossingFIFO
 
-    fifo = _CrossingFIFO(width, depth, w_domain="w", r_domain="r") if fifo is None else fifo
+    fifo = CrossingFIFO(width, depth, w_domain="w", r_domain="r") if fifo is None else fifo
     path.write_text(verilog.convert(fifo, name="fifo", emit_src=False))
     return path
 
@@ -258,7 +258,7 @@ def prove_crossing_fifo(width: int, depth: int, workdir: Path, *, mode: str = "p
                         steps: int = 3, netlist: Path | None = None, metastable: bool = True,
                         invariants: bool | None = None,
                         timeout: float | None = None) -> PropertyResult:
-    """Prove ``_CrossingFIFO(width, depth)`` against :class:`CrossingFifoSpec`: k-induction at
+    """Prove ``CrossingFIFO(width, depth)`` against :class:`CrossingFifoSpec`: k-induction at
     ``steps`` (``mode="prove"``, the invariants stated), a bounded check of ``steps`` solver
     steps from power-on (``mode="bmc"``, the four properties only unless ``invariants``), or
     a search for the covers (``mode="cover"``: a full FIFO, a word read after the memory
@@ -281,7 +281,7 @@ def prove_crossing_fifo(width: int, depth: int, workdir: Path, *, mode: str = "p
     kind = {"prove": "induction", "bmc": "bounded", "cover": "cover"}[mode]
     result = {"PASS": {"prove": "proved", "bmc": "passed", "cover": "reached"}[mode],
               "FAIL": "failed"}.get(status, "unknown")
-    claim = (f"_CrossingFIFO({width}, {depth}), two unrelated clocks, writes while "
+    claim = (f"CrossingFIFO({width}, {depth}), two unrelated clocks, writes while "
              f"w_level < {depth - 1}: at most {depth} words, the n-th read the n-th written, "
              f"r_rdy only when not empty, w_level + the last write >= the level")
     out = PropertyResult("crossing-fifo", kind, steps, seconds, result, claim, where="generator")

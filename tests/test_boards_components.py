@@ -19,8 +19,8 @@ from boards.protocol import (MAX_PAYLOAD, MAX_SAMPLES, RESPONSE, STATUS_FIELDS, 
                              FrameParser, Status, crc16, design_id, pack_frame, pack_words,
                              unpack_words)
 from boards.top import (AsyncStreamFIFO, CoreCommand, DomainCrossing, EventLeds, FrameReceiver,
-                        FrameTransmitter, ResultRing, StatusCounters, StreamFIFO, _CrossingFIFO,
-                        max_results)
+                        FrameTransmitter, ResultRing, StatusCounters, StreamFIFO, max_results)
+from hdl.cdc import CrossingFIFO
 
 DESIGN = resolve_design("adc4_in12")  # 12-bit samples (2 bytes), 15 thresholds
 
@@ -115,7 +115,7 @@ def test_crossing_fifo_fills_to_its_depth_and_reads_every_other_cycle(ratio):
     ``depth - 1`` fill all ``depth`` entries and lose none; ``r_rdy`` is 0 in the cycle after
     each read; the pointers wrap many times."""
     depth = 8
-    dut = _CrossingFIFO(8, depth, w_domain="sync", r_domain="adc")
+    dut = CrossingFIFO(8, depth, w_domain="sync", r_domain="adc")
     data = [(7 * k + 3) % 256 for k in range(5 * 2 * depth + 3)]
     got, levels = [], []
 

@@ -6,7 +6,7 @@ not delivered (a dropped beat under back-pressure), and a runtime ladder whose c
 one threshold a clock early (a half-applied commit). The MAC layer's pieces each catch a mutant
 of theirs: ties rounded down and a saturation bound one off (output stage), a dropped product
 (accumulators), a flipped weight (products), a result FIFO smaller than the credits (a result
-lost under back-pressure). The board top's crossing FIFO (``_CrossingFIFO``, :mod:`tb.formal_cdc`)
+lost under back-pressure). The board top's crossing FIFO (``CrossingFIFO``, :mod:`tb.formal_cdc`)
 catches a read pointer stepping by two, ``r_rdy`` left set after a read, and a binary pointer
 across its synchroniser (the metastability model).
 """
@@ -443,7 +443,7 @@ def test_prove_refuses_a_codes_path_with_runtime_thresholds(tmp_path):
         prove(resolve_design("adc1_in8"), runtime=True, workdir=tmp_path, codes_path="fifo")
 
 
-# -- the board top's clock-domain crossing FIFO (boards.top._CrossingFIFO, tb.formal_cdc) ---------
+# -- the board top's clock-domain crossing FIFO (hdl.cdc.CrossingFIFO, tb.formal_cdc) ---------
 
 _CROSSING_MUTANTS = {
     # the read pointer steps by two: a word skipped
@@ -457,7 +457,7 @@ _CROSSING_MUTANTS = {
 
 @pytest.mark.parametrize("width, depth", [(4, 4), (8, 8)])
 def test_crossing_fifo_is_proved_by_induction(width, depth, tmp_path):
-    """_CrossingFIFO with two unrelated clocks, metastable synchroniser inputs and writes while
+    """CrossingFIFO with two unrelated clocks, metastable synchroniser inputs and writes while
     ``w_level < depth - 1``: no overflow, the n-th word read is the n-th written, no spurious
     ``r_rdy``, ``w_level`` never below the level but for the last write; k-induction (3)."""
     from tb.formal_cdc import prove_crossing_fifo
@@ -477,7 +477,7 @@ def test_crossing_fifo_proof_is_not_vacuous(tmp_path):
 
 @pytest.mark.parametrize("mutant", sorted(_CROSSING_MUTANTS))
 def test_crossing_fifo_mutant_is_caught(mutant, tmp_path):
-    """A broken _CrossingFIFO fails one of the four properties in a bounded check from power-on
+    """A broken CrossingFIFO fails one of the four properties in a bounded check from power-on
     (24 solver steps; the invariants off, so only a property can fail)."""
     from tb.formal_cdc import crossing_fifo_netlist, prove_crossing_fifo
 
