@@ -8,14 +8,14 @@ the text cannot drift from the measurements.
     python docs/figures.py                           # rewrite the figure blocks
     python docs/figures.py --check                   # exit 1 where a document differs
 
-A figure block in README.md, docs/boards.md or docs/learn.md sits between ``<!-- figures:NAME -->`` and
-``<!-- /figures:NAME -->``; its text is ``render_NAME(record)``, the record being
+A figure block in README.md, docs/boards.md or docs/learn.md sits between ``<!-- figures:NAME -->``
+and ``<!-- /figures:NAME -->``; its text is ``render_NAME(record)``, the record being
 ``docs/figures/<RECORD[NAME]>.json``. A recorded measurement replaces the earlier one of the same
-design, device or board, thresholds, lanes and seed, and keeps the date and machine it was taken
-on. The compare blocks render ``learn/results/`` itself; their record holds the folder's commit
-and the hashes of its JSON, so results rerun without ``--take-compare`` fail the check.
-``tests/test_readme_figures.py`` runs the check, so a figure edited by hand, or a measurement
-recorded without rewriting the documents, fails the suite.
+design, device or board, thresholds, lanes, seed, codes path and flow, and keeps the date and
+machine it was taken on. The compare blocks render ``learn/results/`` itself; their record holds
+the folder's commit and the hashes of its JSON, so results rerun without ``--take-compare`` fail
+the check. ``tests/test_readme_figures.py`` runs the check, so a figure edited by hand, or a
+measurement recorded without rewriting the documents, fails the suite.
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def render_hw_lanes(d: dict) -> str:
     runs = [r for r in d.get("runs", []) if r.get("fmax_mhz")]
     groups: dict = {}
     for r in runs:
-        kind = _kind(r) + (f", {_flow(r)}" if _flow(r) else "")
+        kind = ", ".join(filter(None, (_kind(r), _flow(r))))
         groups.setdefault((r["design"], r["device"], kind), {}).setdefault(
             r["lanes"], []).append(r)
     groups = {k: v for k, v in groups.items() if len(v) > 1 or any(len(s) > 1 for s in v.values())}
@@ -497,8 +497,9 @@ def render_compare_patch(rec: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _paired(rec: dict, dataset: str, photons: float, methods: tuple, bits: tuple) -> str:
-    """Rows ``method | per bits: mean ± std of the paired difference (seeds ahead/seeds)``."""
+def _paired(rec: dict, dataset: str, photons: float, methods: tuple, bits: tuple,
+            label=lambda m: COMPARE_LABEL.get(m, m)) -> str:
+    """Rows ``label(method) | per bits: mean ± std of the paired difference (seeds ahead/n)``."""
     _, paired = _compare_data(rec)
     cell = {(p["method"], p["bits"]): p for p in paired
             if p["dataset"] == dataset and p["photons"] == photons}
@@ -506,7 +507,7 @@ def _paired(rec: dict, dataset: str, photons: float, methods: tuple, bits: tuple
     for m in methods:
         row = [(f"{100 * p['mean']:+.1f} ± {100 * p['std']:.1f} ({p['wins']}/{p['n']})"
                 .replace("-", "−")) if (p := cell.get((m, b))) else "" for b in bits]
-        lines.append(f"| {COMPARE_LABEL.get(m, m)} | " + " | ".join(row) + " |")
+        lines.append(f"| {label(m)} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -525,9 +526,8 @@ def render_compare_scenes(rec: dict) -> str:
         table = _grid(rec, "scenes", photons, methods, bits, caption=False)
         out += [f"{photons:g} photons at white, test accuracy (best in bold), and − `{ref}` "
                 f"paired by seed (points; seeds ahead):", "", table.rstrip("\n"),
-                _paired(rec, "scenes", photons, ("learned", "hist"), bits)
-                .replace("| learned |", f"| learned − {ref} |")
-                .replace("| hist |", f"| hist − {ref} |"), ""]
+                _paired(rec, "scenes", photons, ("learned", "hist"), bits,
+                        label=lambda m: f"{m} − {ref}"), ""]
     return "\n".join(out)
 
 
@@ -540,8 +540,8 @@ def render_compare_hdr_target(rec: dict) -> str:
     lines = [_provenance(rec), "", "| light | " + " | ".join(f"{b} bit" for b in bits) + " |",
              "|---|" + "---|" * len(bits)]
     for photons in sorted({p["photons"] for p in paired}, reverse=True):
-        lines.append(_paired(rec, "hdr", photons, ("learned",), bits)
-                     .replace("| learned |", f"| {photons:g} photons at white |"))
+        lines.append(_paired(rec, "hdr", photons, ("learned",), bits,
+                             label=lambda m: f"{photons:g} photons at white"))
     return "\n".join(lines) + "\n"
 
 
@@ -565,9 +565,8 @@ def render_compare_grid(rec: dict) -> str:
                 _grid(rec, dataset, photons, methods, bits, caption=False).rstrip("\n"), "",
                 "| − hist, paired | " + " | ".join(f"{b} bit" for b in bits) + " |",
                 "|---|" + "---|" * len(bits),
-                *(re.sub(r"^\| (.+?) \|", r"| \1 − hist |", row) for row in
-                  _paired(rec, dataset, photons, tuple(m for m in methods if m != "hist"),
-                          bits).splitlines()), ""]
+                _paired(rec, dataset, photons, tuple(m for m in methods if m != "hist"), bits,
+                        label=lambda m: f"{COMPARE_LABEL.get(m, m)} − hist"), ""]
     return "\n".join(out)
 
 
