@@ -172,7 +172,7 @@ class AsyncStreamFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.fifo = f = CrossingFIFO(Shape.cast(self.shape).width, self.depth,
-                                              w_domain=self.w_domain, r_domain=self.r_domain)
+                                             w_domain=self.w_domain, r_domain=self.r_domain)
         space = Signal()
         m.d.comb += space.eq(f.w_level < self.depth - 1)
         m.d.comb += [self.w_level.eq(f.w_level),

@@ -683,7 +683,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         "method": qc["method"], "bits": qc["bits"], "photons": cfg["photons"],
         "dataset": cfg["data"]["dataset"], "sensor": cfg["sensor"]["preset"],
         "network": nc["kind"], "epochs": epochs, "seed": tc["seed"],
-        "test_samples": int(len(test_np)), "val_samples": int(len(val_y)) // n_cap,
+        "test_samples": int(len(test_np)), "val_samples": len(task.val_labels),
         "val_captures": n_cap,
         "val_fraction": cfg["data"]["val_fraction"],
     }

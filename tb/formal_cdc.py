@@ -95,10 +95,8 @@ def _gray(value, bits: int):
 
 
 def _ungray(value):
-    bits = [value[-1]]
-    for k in reversed(range(len(value) - 1)):
-        bits.insert(0, bits[0] ^ value[k])
-    return Cat(*bits)
+    # binary bit k is the parity of Gray bits k and up (stated apart from hdl.cdc.gray_decode)
+    return Cat(*(value[k:].xor() for k in range(len(value))))
 
 
 class CrossingFifoSpec(Elaboratable):
