@@ -14,7 +14,8 @@ from torch import nn
 from adcforge.design import Design
 
 from .api import ADC, design_from_layers
-from .post import PostConv, int_post_mac, mac_output_scale, patches
+from .post import (PostConv, code_table_sum, int_post_code_table, int_post_output,
+                   mac_output_scale, patches)
 from .quant import Quantizer, ladder
 from .ste import grad_scale, round_ste
 
@@ -97,13 +98,11 @@ class TaskModel(nn.Module):
         samples = torch.as_tensor(samples).to(torch.int64)
         thr = torch.as_tensor(design.thresholds, dtype=torch.int64)
         codes = ladder(samples, thr)
-        table = torch.as_tensor(design.decode.table, dtype=torch.int64)
-        code_windows = patches(codes.to(torch.float64), self.kernel)  # [N, P, K]
-        acts = table[code_windows].reshape(code_windows.shape[:2] + (-1,))  # [N, P, K*C]
         m = design.mac
-        out = int_post_mac(acts, torch.as_tensor(m.sign), torch.as_tensor(m.exponent),
-                           torch.as_tensor(m.bias), design.decode.width, m.product_frac_bits,
-                           m.output_bits, m.output_shift)
+        lut = int_post_code_table(design.decode.table, m.sign, m.exponent, design.decode.width,
+                                  m.product_frac_bits)  # [K, codes, outputs]
+        acc = code_table_sum(lut, codes, self.kernel)
+        out = int_post_output(acc, torch.as_tensor(m.bias), m.output_bits, m.output_shift)
         return {"codes": codes, "outputs": out}
 
     @torch.no_grad()

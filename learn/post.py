@@ -7,8 +7,9 @@ Adaptive Modules" with base √2 (its public code uses base 2). A kernel as larg
 fully connected layer (the digits classifier that the board runs alone).
 
 :func:`int_post_mac` is the integer arithmetic of the design file's ``mac`` block (see
-``adcforge.design.Mac``), written independently of ``adcforge.golden`` in torch int64; it is what the
-hard-eval model runs, and the tests check it against the golden model bit for bit.
+``adcforge.design.Mac``), written independently of ``adcforge.golden`` in torch int64;
+:func:`int_post_code_table` is the same arithmetic tabulated per code, what the hard-eval model
+runs; the tests check both against the golden model bit for bit.
 """
 
 from __future__ import annotations
@@ -50,22 +51,79 @@ def int_post_mac(acts: torch.Tensor, sign: torch.Tensor, exponent: torch.Tensor,
     """
     acts = acts.to(torch.int64)
     lead = acts.shape[:-1]
-    a2 = acts.reshape(-1, acts.shape[-1])
+    acc = int_post_sum(acts.reshape(-1, acts.shape[-1]), sign, exponent, width, q)
+    return int_post_output(acc, bias, output_bits, output_shift).reshape(lead + (sign.shape[0],))
+
+
+def int_post_sum(acts: torch.Tensor, sign: torch.Tensor, exponent: torch.Tensor, width: int,
+                 q: int) -> torch.Tensor:
+    """Sum of the POST products of ``acts [M, inputs]`` → ``[M, outputs]`` int64 (no bias)."""
     table = sqrt_half_table(width, q).to(acts.device)
-    odd = table[a2 + 2 ** (width - 1)]
-    even = a2 * 2**q
-    acc = torch.zeros(a2.shape[0], sign.shape[0], dtype=torch.int64, device=acts.device)
+    odd = table[acts + 2 ** (width - 1)]
+    even = acts * 2**q
+    acc = torch.zeros(acts.shape[0], sign.shape[0], dtype=torch.int64, device=acts.device)
     sign = sign.to(torch.int64).to(acts.device)
     exponent = exponent.to(torch.int64).to(acts.device)
     for n in torch.unique(exponent[sign != 0]).tolist():
         base = (odd if n % 2 else even) >> (n // 2)
         w = torch.where(exponent == n, sign, torch.zeros_like(sign))
         acc += _int_matmul(base, w.T)
-    acc += bias.to(torch.int64).to(acts.device)
+    return acc
+
+
+def int_post_output(acc: torch.Tensor, bias: torch.Tensor, output_bits: int,
+                    output_shift: int) -> torch.Tensor:
+    """``acc + bias`` shifted right by ``output_shift`` rounding half up, saturated to
+    ``output_bits`` signed bits."""
+    acc = acc + bias.to(torch.int64).to(acc.device)
     if output_shift:
         acc = (acc + (1 << (output_shift - 1))) >> output_shift
     lim = 2 ** (output_bits - 1)
-    return acc.clamp(-lim, lim - 1).reshape(lead + (sign.shape[0],))
+    return acc.clamp(-lim, lim - 1)
+
+
+def int_post_code_table(decode: torch.Tensor, sign: torch.Tensor, exponent: torch.Tensor,
+                        width: int, q: int) -> torch.Tensor:
+    """The POST layer on codes: ``T[k, c, o]`` = the sum over channels of the products of
+    ``decode[c]`` with output ``o``'s weights at window offset ``k`` (inputs ``k*C + channel``),
+    int64 ``[offsets, codes, outputs]``. A window's accumulator is ``sum_k T[k, code_k]``: the
+    products of a code are fixed, so they are made once per code (the LUT multiply core's view)
+    rather than once per sample."""
+    decode = torch.as_tensor(decode, dtype=torch.int64)
+    sign, exponent = torch.as_tensor(sign), torch.as_tensor(exponent)
+    ch = decode.shape[1]
+    offsets = sign.shape[1] // ch
+    return torch.stack([int_post_sum(decode, sign[:, k * ch:(k + 1) * ch],
+                                     exponent[:, k * ch:(k + 1) * ch], width, q)
+                        for k in range(offsets)])
+
+
+def code_table_sum(lut: torch.Tensor, codes: torch.Tensor, kernel: tuple[int, int],
+                   chunk: int = 1 << 24) -> torch.Tensor:
+    """``acc[n, p] = sum_k lut[k, code at offset k of window p]``: codes ``[N, H, W]`` and a table
+    of :func:`int_post_code_table` → accumulators ``[N, P, outputs]`` int64 (row-major positions).
+
+    Done as a convolution of the codes' one-hot planes with the table, in float32 where every
+    partial sum stays below ``2**24`` in magnitude and float64 (below ``2**53``) otherwise: exact
+    either way, since every term is an integer and every partial sum is bounded by the sum over
+    offsets of the table's largest magnitude.
+    """
+    k, n_codes, outs = lut.shape
+    bound = int(lut.abs().amax(1).sum(0).max()) if lut.numel() else 0
+    if bound >= 2**53:
+        raise ValueError(f"POST accumulator bound 2**{bound.bit_length()} exceeds float64's exact "
+                         "integer range")
+    dtype = torch.float32 if bound < 2**24 else torch.float64
+    weight = lut.permute(2, 1, 0).reshape(outs, n_codes, *kernel).to(dtype)
+    step = max(1, chunk // max(1, n_codes * codes[0].numel()))
+    out = []
+    for i in range(0, len(codes), step):
+        planes = F.one_hot(codes[i:i + step], n_codes).permute(0, 3, 1, 2).to(dtype)
+        out.append(torch.round(F.conv2d(planes, weight)).to(torch.int64).flatten(2).transpose(1, 2))
+    if not out:
+        oh, ow = codes.shape[1] - kernel[0] + 1, codes.shape[2] - kernel[1] + 1
+        return torch.zeros((0, oh * ow, outs), dtype=torch.int64)
+    return torch.cat(out)
 
 
 def _int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -236,7 +294,7 @@ def mac_output_scale(mac: Mac, frac_bits: int) -> float:
 
 def patches(samples: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
     """``[N, H, W]`` → ``[N, P, kh*kw]`` windows (stride 1, row-major positions and offsets)."""
-    x = samples.unsqueeze(1).to(torch.float64)
-    cols = F.unfold(x, kernel)  # [N, kh*kw, P]
-    return cols.transpose(1, 2).round().to(torch.int64)
+    kh, kw = kernel
+    win = torch.round(samples).to(torch.int64).unfold(1, kh, 1).unfold(2, kw, 1)
+    return win.reshape(win.shape[0], -1, kh * kw)  # [N, oh, ow, kh, kw] → [N, P, kh*kw]
 

@@ -11,7 +11,8 @@ from adcforge.design import load_design, parse_design, design_to_dict, save_desi
 from adcforge.golden import (ref_adc_pipeline, ref_comparator_ladder, ref_output_stage,
                              ref_post_mac, ref_post_multiplier, sqrt_half_lut)
 from learn.model import TaskModel, golden_outputs
-from learn.post import PostConv, int_post_mac, mac_output_scale, sqrt_half_table
+from learn.post import (PostConv, code_table_sum, int_post_code_table, int_post_mac,
+                        mac_output_scale, patches, sqrt_half_table)
 from learn.quant import SampleStats, make_quantizer
 
 
@@ -52,6 +53,34 @@ def test_int_post_mac_equals_golden(width, ebits, guard, acts_kind, output_bits,
     got = int_post_mac(torch.as_tensor(acts), torch.as_tensor(sign), torch.as_tensor(exponent),
                        torch.as_tensor(bias), width, q, output_bits, shift).numpy()
     assert np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize("width, ebits, guard", [(2, 1, 0), (8, 3, 2), (12, 4, 8)])
+@pytest.mark.parametrize("channels, bits, kernel", [(1, 2, (3, 3)), (3, 1, (2, 4)),
+                                                    (2, 4, (8, 8))])
+def test_code_table_path_equals_golden_on_code_windows(width, ebits, guard, channels, bits,
+                                                       kernel):
+    # the per-code table and its convolution (float32 or float64, by the table's bound) give the
+    # golden MAC of the decoded windows, every code at every offset
+    rng = np.random.default_rng(width + 10 * bits + 100 * channels)
+    half = 2 ** (width - 1)
+    decode = rng.integers(-half, half, (2**bits, channels))
+    decode[0], decode[-1] = -half, half - 1
+    inputs = kernel[0] * kernel[1] * channels
+    _, sign, exponent, bias, q = _mac_case(rng, width, ebits, guard, inputs, 5, "zero")
+    codes = rng.integers(0, 2**bits, (7, kernel[0] + 3, kernel[1] + 2))
+    lut = int_post_code_table(torch.as_tensor(decode), sign, exponent, width, q)
+    acc = code_table_sum(lut, torch.as_tensor(codes), kernel, chunk=2**bits * codes[0].size * 3)
+    windows = patches(torch.as_tensor(codes), kernel).numpy()  # [N, P, K]
+    acts = decode[windows].reshape(windows.shape[:2] + (-1,))
+    ref = ref_post_mac(acts, sign, exponent, np.zeros(5, np.int64), width, q, 64, 0)
+    assert np.array_equal(acc.numpy(), ref)
+
+
+def test_code_table_sum_refuses_a_bound_past_float64():
+    lut = torch.full((2, 2, 1), 2**52, dtype=torch.int64)
+    with pytest.raises(ValueError, match="exceeds float64"):
+        code_table_sum(lut, torch.zeros((1, 1, 2), dtype=torch.int64), (1, 2))
 
 
 def test_post_conv_forward_uses_post_weights_that_export_as_its_codes():
