@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -158,11 +159,13 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
               + ("-nosdff" if no_sdff else ""))
     base = f"build/bench-{device}-{design_label(design, d)}{suffix}"
     log = lambda m: click.echo(m, err=True)  # noqa: E731
+    build = functools.partial(run, d, device, runtime_thresholds=runtime_thresholds,
+                              target_mhz=target_mhz, codes_path=codes_path, sdff=not no_sdff,
+                              log=log)
     if sweep is None:
         check_bench_lanes(d, lanes)
         out = Path(out_dir or (base + (f"-l{lanes}" if lanes > 1 else "")))
-        s = run(d, device, out, runtime_thresholds=runtime_thresholds, target_mhz=target_mhz,
-                seed=seed, lanes=lanes, codes_path=codes_path, sdff=not no_sdff, log=log)
+        s = build(out, seed=seed, lanes=lanes)
         click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']}, "
                                     f"{lanes} lane{'s' if lanes > 1 else ''})"))
         click.echo(f"{s['msamples_per_s']} M samples/s ({lanes} x {s['fmax_mhz']} MHz): "
@@ -176,10 +179,7 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
     root = Path(out_dir or base + "-sweep")
     rows = []
     for n in sweep:
-        runs = [run(d, device, root / f"l{n}-s{sd}", runtime_thresholds=runtime_thresholds,
-                    target_mhz=target_mhz, seed=sd, lanes=n, codes_path=codes_path,
-                    sdff=not no_sdff, log=log)
-                for sd in seeds]
+        runs = [build(root / f"l{n}-s{sd}", seed=sd, lanes=n) for sd in seeds]
         rows.append((n, runs))
     click.echo(f"{device} / {d.name}: ADC core alone, "
                f"{'runtime' if runtime_thresholds else 'constant'} thresholds"

@@ -48,7 +48,7 @@ from amaranth.hdl import Array, Assert, Assume, Cat, ClockDomain, ClockSignal, C
     Elaboratable, Instance, Module, Signal
 
 from .formal import PropertyResult, run_sby
-from .formal_mac import _assert_message
+from .formal_mac import assert_message
 
 __all__ = ["CrossingFifoSpec", "crossing_fifo_netlist", "crossing_fifo_prelude",
            "prove_crossing_fifo"]
@@ -285,7 +285,7 @@ def prove_crossing_fifo(width: int, depth: int, workdir: Path, *, mode: str = "p
     out = PropertyResult("crossing-fifo", kind, steps, seconds, result, claim, where="generator")
     if result == "failed":
         log = (workdir / f"{name}.log").read_text()
-        out.counterexample = {"problem": _assert_message(log) or "an assertion failed"}
+        out.counterexample = {"problem": assert_message(log) or "an assertion failed"}
         vcds = sorted(task.glob("engine_*/*.vcd"))
         out.vcd = str(vcds[0]) if vcds else None
     return out

@@ -752,7 +752,7 @@ class MacHoldSpec(_Spec):
 
 # -- the plan --------------------------------------------------------------------------------------
 
-def _assert_message(log_text: str) -> str | None:
+def assert_message(log_text: str) -> str | None:
     """Return the message of the first failed assertion that sby's log names (file:line)."""
     import re
 
@@ -774,7 +774,7 @@ def _mac_counterexample(prop: str, task: Path, workdir: Path) -> tuple[dict | No
     from .formal import read_vcd
 
     log = workdir / f"{prop}.log"
-    message = _assert_message(log.read_text()) if log.exists() else None
+    message = assert_message(log.read_text()) if log.exists() else None
     vcd = task / "engine_0" / "trace.vcd"
     if not vcd.exists():
         return ({"cycle": 0, "problem": message or "see the log", "pattern": {}}, None)
