@@ -28,6 +28,16 @@ def codes_path_option(f=None, *, note: str = ""):
              "enable) or fifo (no enable: a FIFO with credits after the decoder)." + note)(f)
 
 
+def lanes_option(f=None, *, note: str = ""):
+    """``--lanes N``: the pipeline's sample lanes (AdcPipeline ``lanes``), an integer that the
+    command checks (:func:`hdl.ladder.check_lanes`: one line for a count that is not positive);
+    ``note`` ends the help (a command's own reading), as ``@lanes_option(note=...)``."""
+    if f is None:
+        return lambda g: lanes_option(g, note=note)
+    return click.option("--lanes", type=int, default=1, show_default=True,
+                        help="Sample lanes: samples per clock (N ladders side by side)." + note)(f)
+
+
 def port_summary(design, component) -> list[str]:
     """Describe a component's ports, one line each."""
     lines = []
@@ -74,8 +84,7 @@ def register(main, bench):
     @click.option("--mac-lanes", type=int, default=None,
                   help="Parallel multiply lanes of the MAC core: weights per clock for each "
                        "activation (default: one per output).")
-    @click.option("--lanes", type=int, default=1, show_default=True,
-                  help="Sample lanes: samples per clock (N ladders side by side).")
+    @lanes_option
     @codes_path_option
     def verilog_cmd(design, out_dir, runtime_thresholds, mac_lanes, lanes, codes_path):
         """Write the Verilog of DESIGN's whole ADC pipeline, and a port summary.

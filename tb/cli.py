@@ -7,7 +7,7 @@ import click
 
 from adcforge.design import resolve_design
 from adcforge.errors import AdcforgeError
-from hdl.cli import codes_path_option, design_arg
+from hdl.cli import codes_path_option, design_arg, lanes_option
 
 
 def register(main, bench):
@@ -19,8 +19,7 @@ def register(main, bench):
     @click.option("--runtime-thresholds", is_flag=True, help="Check the runtime-threshold build "
                   "(adds a threshold reload in the middle of a stream).")
     @click.option("--sensor", is_flag=True, help="Also stream simulated sensor frames.")
-    @click.option("--lanes", type=int, default=1, show_default=True,
-                  help="Sample lanes: samples per clock (every input value on every lane).")
+    @lanes_option(note=" Every input value is streamed on every lane.")
     @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the report as JSON.")
     @codes_path_option
@@ -77,7 +76,7 @@ def register(main, bench):
                   help="Random samples per batch, as for `adcforge cosim`.")
     @click.option("--repeat", type=click.IntRange(1, 20), default=3, show_default=True,
                   help="Runs per design (after the build); the best and the median are printed.")
-    @click.option("--lanes", type=int, default=1, show_default=True)
+    @lanes_option
     def bench_cosim(designs, samples, repeat, lanes):
         """Checked samples/s of `adcforge cosim` (the bulk batches: exhaustive sweep with idle
         and back-pressure, random stream, MAC inferences) on each DESIGN (default: every bundled
@@ -123,8 +122,11 @@ def register(main, bench):
                   default=Path("build/prove"), show_default=True,
                   help="Working directory (sby runs, counterexample traces).")
     @codes_path_option(note=" ready and fifo: proved with constant thresholds only.")
+    @lanes_option(note=" Every property holds for every lane (each lane the golden model of its "
+                  "own sample). More than one: constant thresholds and designs without a MAC "
+                  "layer only (the runtime-threshold and MAC proofs take one lane).")
     def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir,
-                  codes_path):
+                  codes_path, lanes):
         """Prove formally that DESIGN's pipeline computes its golden model.
 
         Free samples, valid/ready patterns and resets (yowasp-sby, yices-smt2). Prints each
@@ -135,7 +137,7 @@ def register(main, bench):
         d = resolve_design(design)
         result = prove(d, verilog=verilog_path, runtime=runtime_thresholds, depth=depth,
                        workdir=out_dir, log=lambda s: click.echo(s, err=True),
-                       codes_path=codes_path)
+                       codes_path=codes_path, lanes=lanes)
         width = max(len(p.name) for p in result.properties) if result.properties else 7
         for p in result.properties:
             how = ("proved (induction)" if p.result == "proved" else

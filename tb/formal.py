@@ -154,12 +154,18 @@ def read_netlist_ports(path: Path, workdir: Path) -> Netlist:
     return Netlist(local, top, ports)
 
 
-def expected_ports(design: Design, runtime: bool) -> dict[str, tuple[str, int]]:
-    """Return the ports (direction, width) of the design's pipeline netlist."""
+def lane_payload_bits(design: Design) -> int:
+    """Return the width of one lane's ``codes`` payload: the code and its decoded values."""
+    return design.bits + design.channels * design.decode.width
+
+
+def expected_ports(design: Design, runtime: bool, lanes: int = 1) -> dict[str, tuple[str, int]]:
+    """Return the ports (direction, width) of the design's pipeline netlist with ``lanes``
+    sample lanes (the MAC's ports as for one lane: ``prove`` takes it with one lane only)."""
     ports = {"clk": ("input", 1), "rst": ("input", 1),
-             "i__payload": ("input", design.input_bits), "i__valid": ("input", 1),
+             "i__payload": ("input", design.input_bits * lanes), "i__valid": ("input", 1),
              "i__ready": ("output", 1),
-             "codes__payload": ("output", design.bits + design.channels * design.decode.width),
+             "codes__payload": ("output", lane_payload_bits(design) * lanes),
              "codes__valid": ("output", 1), "codes__ready": ("input", 1)}
     if design.mac is not None:
         ports.update({"outputs__payload": ("output", design.mac.output_bits),
@@ -172,9 +178,10 @@ def expected_ports(design: Design, runtime: bool) -> dict[str, tuple[str, int]]:
     return ports
 
 
-def check_netlist(netlist: Netlist, design: Design, runtime: bool):
-    """Refuse a netlist whose ports are not the design's pipeline ports, with one line."""
-    want = expected_ports(design, runtime)
+def check_netlist(netlist: Netlist, design: Design, runtime: bool, lanes: int = 1):
+    """Refuse a netlist whose ports are not the design's pipeline ports (of ``lanes`` sample
+    lanes), with one line."""
+    want = expected_ports(design, runtime, lanes)
     missing = [n for n in want if n not in netlist.ports]
     if missing:
         raise AdcforgeError(f"{netlist.path.name}: module {netlist.top} lacks the pipeline "
@@ -192,11 +199,16 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool):
             raise AdcforgeError(f"{netlist.path.name}: port {n} is an {got[0]}, the pipeline's "
                                 f"is an {direction}")
         if got[1] != width:
-            lanes = got[1] // width if got[1] % width == 0 and got[1] > width else None
-            hint = (f"a netlist of {lanes} sample lanes? prove takes one lane" if lanes
-                    else "a netlist of another design?")
+            one = width // lanes  # the port's width for one lane
+            has = got[1] // one if n in LANE_PORTS and got[1] % one == 0 else None
+            hint = (f"a netlist of {has} sample lane{'s' if has > 1 else ''}? "
+                    f"prove it with --lanes {has}" if has else "a netlist of another design?")
+            of = f" with {lanes} lanes" if lanes > 1 else ""
             raise AdcforgeError(f"{netlist.path.name}: port {n} is {got[1]} bits wide, "
-                                f"{design.name} needs {width} ({hint})")
+                                f"{design.name}{of} needs {width} ({hint})")
+
+
+LANE_PORTS = ("i__payload", "codes__payload")  # one sample / one lane's code per lane
 
 
 BANK_REGISTERS = ("ladder.thr_active_*", "ladder.thr_shadow_*", "ladder.write_one_hot",
@@ -235,14 +247,14 @@ def therm_delay(design: Design) -> int:
 
 
 def generate_netlist(design: Design, path: Path, runtime: bool,
-                     codes_path: str = "stall") -> Path:
-    """Write the design's pipeline Verilog, as ``adcforge verilog`` does (``codes_path``: the
-    :class:`hdl.pipeline.AdcPipeline` parameter)."""
+                     codes_path: str = "stall", lanes: int = 1) -> Path:
+    """Write the design's pipeline Verilog, as ``adcforge verilog`` does (``codes_path``,
+    ``lanes``: the :class:`hdl.pipeline.AdcPipeline` parameters)."""
     from amaranth.back import verilog
 
     from hdl.pipeline import AdcPipeline
 
-    top = AdcPipeline(design, runtime_thresholds=runtime, codes_path=codes_path)
+    top = AdcPipeline(design, runtime_thresholds=runtime, codes_path=codes_path, lanes=lanes)
     path.write_text(verilog.convert(top, name=design.name, emit_src=False))
     return path
 
@@ -284,12 +296,21 @@ def ref_codes_payload(design: Design, code):
     return Cat(code[:design.bits], Array(rows)[code])
 
 
+def lane_parts(beat, width: int, lanes: int) -> list:
+    """Split a beat (a signal, or an integer from a trace) into its ``lanes`` parts of
+    ``width`` bits, lane 0 (the earliest sample) first: how an ``ArrayLayout`` packs them."""
+    if isinstance(beat, int):
+        return [(beat >> (width * k)) & ((1 << width) - 1) for k in range(lanes)]
+    return [beat[width * k:width * (k + 1)] for k in range(lanes)]
+
+
 class _Spec(Elaboratable):
     """A specification: its own ``sync`` domain, whose clock and reset are the netlist's (the
-    reset a free input of the solver)."""
+    reset a free input of the solver). ``lanes``: the netlist's sample lanes (its harness's)."""
 
-    def __init__(self):
+    def __init__(self, lanes: int = 1):
         self.cd_sync = ClockDomain("sync")
+        self.lanes = lanes
 
     def ports(self):
         return [self.cd_sync.clk, self.cd_sync.rst]
@@ -301,18 +322,20 @@ class _Spec(Elaboratable):
 
 
 class _Harness:
-    """The netlist instance inside a specification, with named signals on every port."""
+    """The netlist instance inside a specification, with named signals on every port. With
+    ``lanes`` sample lanes, ``sample`` is the input beat (``lanes`` samples, lane 0 in the low
+    bits) and ``out_payload`` the output beat (``lanes`` codes and their values)."""
 
     def __init__(self, m, design: Design, top: str, runtime: bool, *, ready=None,
-                 extra_ports=None):
-        self.design = design
-        self.sample = Signal(design.input_bits)
+                 extra_ports=None, lanes: int = 1):
+        self.design, self.lanes = design, lanes
+        self.sample = Signal(design.input_bits * lanes)
         self.in_valid = Signal()
         self.in_ready = Signal()
         self.out_valid = Signal()
         self.out_ready = Signal()
-        self.out_payload = Signal(design.bits + design.channels * design.decode.width)
-        m.d.comb += [self.sample.eq(AnySeq(design.input_bits)), self.in_valid.eq(AnySeq(1)),
+        self.out_payload = Signal(lane_payload_bits(design) * lanes)
+        m.d.comb += [self.sample.eq(AnySeq(len(self.sample))), self.in_valid.eq(AnySeq(1)),
                      self.out_ready.eq(AnySeq(1) if ready is None else ready)]
         self.accepted = self.in_valid & self.in_ready
         self.delivered = self.out_valid & self.out_ready
@@ -388,16 +411,20 @@ class _Harness:
         ]
         return ports
 
-    def expected(self, sample=None):
-        """The golden ``codes`` payload of ``sample`` (default: the sample on the input) with
-        the thresholds active in this cycle."""
+    def expected(self, beat=None):
+        """The golden ``codes`` payload of ``beat`` (default: the beat on the input) with the
+        thresholds active in this cycle: each lane's the golden code and values of its own
+        sample, in lane order."""
         d = self.design
-        sample = self.sample if sample is None else sample
-        if hasattr(self, "active"):
-            code = ref_code_unsorted(sample, self.active)
-        else:
-            code = ref_code_sorted(sample, d.thresholds)
-        return ref_codes_payload(d, code)
+        beat = self.sample if beat is None else beat
+        lanes = []
+        for sample in lane_parts(beat, d.input_bits, self.lanes):
+            if hasattr(self, "active"):
+                code = ref_code_unsorted(sample, self.active)
+            else:
+                code = ref_code_sorted(sample, d.thresholds)
+            lanes.append(ref_codes_payload(d, code))
+        return Cat(*lanes)
 
 
 class StreamSpec(_Spec):
@@ -405,13 +432,13 @@ class StreamSpec(_Spec):
     ``pick``-th beat delivered, equal to the golden model of its sample; no beat leaves that was
     not accepted. Holds for ``depth`` cycles of a bounded check."""
 
-    def __init__(self, design: Design, top: str, *, runtime: bool, depth: int):
-        super().__init__()
+    def __init__(self, design: Design, top: str, *, runtime: bool, depth: int, lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top, self.runtime, self.depth = design, top, runtime, depth
 
     def elaborate(self, platform):
         m = self.module()
-        h = _Harness(m, self.design, self.top, self.runtime)
+        h = _Harness(m, self.design, self.top, self.runtime, lanes=self.lanes)
         width = (self.depth + 1).bit_length()
         accepted_count = Signal(width)
         delivered_count = Signal(width)
@@ -419,8 +446,8 @@ class StreamSpec(_Spec):
         m.d.comb += pick.eq(AnyConst(width))
         # The picked sample is a free constant: its golden value is computed once, not in every
         # cycle of the unrolled trace.
-        picked_sample = Signal(self.design.input_bits)
-        m.d.comb += picked_sample.eq(AnyConst(self.design.input_bits))
+        picked_sample = Signal(len(h.sample))  # the picked beat: every lane's sample
+        m.d.comb += picked_sample.eq(AnyConst(len(h.sample)))
         expected = Signal(len(h.out_payload))
         picked = Signal()
         check = Signal()  # this cycle delivers the picked beat
@@ -451,13 +478,15 @@ class FlowSpec(_Spec):
     ``c + latency`` with the golden value, and only then. k-inductive at ``latency + 1`` for
     constant thresholds."""
 
-    def __init__(self, design: Design, top: str, *, latency: int, runtime: bool = False):
-        super().__init__()
+    def __init__(self, design: Design, top: str, *, latency: int, runtime: bool = False,
+                 lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top, self.latency, self.runtime = design, top, latency, runtime
 
     def harness(self, m) -> "_Harness":
         """The netlist under proof, its output always ready (a subclass adds its invariants)."""
-        return _Harness(m, self.design, self.top, self.runtime, ready=Const(1, 1))
+        return _Harness(m, self.design, self.top, self.runtime, ready=Const(1, 1),
+                        lanes=self.lanes)
 
     def elaborate(self, platform):
         m = self.module()
@@ -525,13 +554,13 @@ class HoldSpec(_Spec):
     """Free valid, ready and reset: a beat offered on the output and not taken is offered again
     in the next cycle, unchanged (unless the pipeline is reset). k-inductive at 2."""
 
-    def __init__(self, design: Design, top: str, *, runtime: bool):
-        super().__init__()
+    def __init__(self, design: Design, top: str, *, runtime: bool, lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top, self.runtime = design, top, runtime
 
     def elaborate(self, platform):
         m = self.module()
-        h = _Harness(m, self.design, self.top, self.runtime)
+        h = _Harness(m, self.design, self.top, self.runtime, lanes=self.lanes)
         held = Signal()
         held_payload = Signal(len(h.out_payload))
         # Registers of the spec reset with the pipeline: a reset cycle drops the held beat.
@@ -799,9 +828,46 @@ def decode_payload(design: Design, payload: int) -> dict:
     return {"code": code, "values": values}
 
 
+def decode_beat(design: Design, payload: int, lanes: int) -> list[dict]:
+    """Split a ``codes`` beat of ``lanes`` lanes into each lane's :func:`decode_payload`."""
+    return [decode_payload(design, p) for p in lane_parts(payload, lane_payload_bits(design),
+                                                          lanes)]
+
+
 def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
-                   latency: int) -> dict:
-    """Describe a failing trace in the design's terms: cycle, input sample, expected and got."""
+                   latency: int, lanes: int = 1) -> dict:
+    """Describe a failing trace in the design's terms: cycle, input sample, expected and got;
+    with ``lanes`` sample lanes, those of the first lane whose code or values are wrong
+    (:func:`name_lane`)."""
+    if lanes == 1:
+        return _beat_counterexample(prop, design, steps, latency, decode_payload)
+    return name_lane(_beat_counterexample(prop, design, steps, latency,
+                                          lambda d, p: decode_beat(d, p, lanes)), design, lanes)
+
+
+def name_lane(ce: dict, design: Design, lanes: int) -> dict:
+    """Restate a counterexample of whole beats (``input`` the beat's samples packed,
+    ``expected`` and ``got`` lists of the lanes' :func:`decode_payload`) per lane: ``lane``, the
+    first lane whose code or values differ, with its sample, expected and got; ``wrong_lanes``
+    all of them; ``beat_input`` every lane's sample. A beat missing or added (no lane to blame)
+    keeps every lane's values, as lists in lane order."""
+    ce = dict(ce)
+    if isinstance(ce.get("input"), int):
+        ce["input"] = lane_parts(ce["input"], design.input_bits, lanes)
+    want, got = ce.get("expected"), ce.get("got")
+    if isinstance(want, list) and isinstance(got, list):
+        wrong = [k for k in range(lanes) if want[k] != got[k]]
+        if wrong:
+            k = wrong[0]
+            ce.update(lane=k, wrong_lanes=wrong, expected=want[k], got=got[k])
+            if isinstance(ce.get("input"), list):
+                ce["beat_input"], ce["input"] = ce["input"], ce["input"][k]
+    return ce
+
+
+def _beat_counterexample(prop: str, design: Design, steps: list[dict[str, int]],
+                         latency: int, decode) -> dict:
+    """:func:`counterexample` of whole beats, each payload read by ``decode(design, payload)``."""
     last = _failing_step(prop, design, steps, latency)
     steps = steps[:last + 1]
     now = steps[last]
@@ -817,18 +883,18 @@ def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
         filled = [int(n[12:]) for n in now if n.startswith("seen_filled_")]
         ce["thermometer"] = format(now.get(f"seen_therm_{max(filled)}", 0) if filled else 0,
                                    f"0{len(design.thresholds)}b")[::-1]
-        ce["expected"] = decode_payload(design, want) if want is not None else "no check"
-        ce["got"] = decode_payload(design, now.get("out_payload", 0))
+        ce["expected"] = decode(design, want) if want is not None else "no check"
+        ce["got"] = decode(design, now.get("out_payload", 0))
     elif prop == "stream" and "chosen_sample" in now:
         problem = _istream_problem(now)
         ce["input"] = now.get("chosen_sample")
-        ce["expected"] = decode_payload(design, now.get("golden", 0))
+        ce["expected"] = decode(design, now.get("golden", 0))
         if problem == "reference":
             ce["problem"] = "the pipeline's result for this sample (on every clock, never stalled)"
-            ce["got"] = decode_payload(design, now.get("b_payload", 0))
+            ce["got"] = decode(design, now.get("b_payload", 0))
         elif problem == "output":
             ce["problem"] = "the tracked beat on the output"
-            ce["got"] = (decode_payload(design, now.get("out_payload", 0))
+            ce["got"] = (decode(design, now.get("out_payload", 0))
                          if now.get("out_valid") else "no beat")
         elif problem == "stage":
             ce["problem"] = f"the tracked beat changed in ladder stage {now.get('pos')}"
@@ -839,13 +905,13 @@ def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
         ce["beat"] = now.get("pick", 0)
         if now.get("picked"):
             ce["input"] = now.get("picked_sample")
-            ce["expected"] = decode_payload(design, now.get("expected", 0))
-            ce["got"] = decode_payload(design, now.get("out_payload", 0))
+            ce["expected"] = decode(design, now.get("expected", 0))
+            ce["got"] = decode(design, now.get("out_payload", 0))
             if ce["expected"] == ce["got"]:
                 ce["problem"] = "a beat left that was not accepted"
         else:
             ce["problem"] = "a beat left before it was accepted"
-            ce["got"] = decode_payload(design, now.get("out_payload", 0))
+            ce["got"] = decode(design, now.get("out_payload", 0))
     elif prop == "flow":
         src = last - latency
         ce["input_cycle"] = src
@@ -853,15 +919,15 @@ def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
             ce["input"] = steps[src].get("sample")
             ce["input_accepted"] = bool(steps[src].get("in_valid") and steps[src].get("in_ready"))
         want = now.get(f"ref_valid_{latency - 1}", 0)
-        ce["expected"] = (decode_payload(design, now.get(f"ref_payload_{latency - 1}", 0))
+        ce["expected"] = (decode(design, now.get(f"ref_payload_{latency - 1}", 0))
                           if want else "no beat")
-        ce["got"] = (decode_payload(design, now.get("out_payload", 0))
+        ce["got"] = (decode(design, now.get("out_payload", 0))
                      if now.get("out_valid") else "no beat")
     elif prop == "hold":
         ce["problem"] = f"the beat offered in cycle {last - 1} and not taken " + (
             "changed" if now.get("out_valid") else "disappeared")
-        ce["expected"] = decode_payload(design, now.get("held_payload", 0))
-        ce["got"] = (decode_payload(design, now.get("out_payload", 0))
+        ce["expected"] = decode(design, now.get("held_payload", 0))
+        ce["got"] = (decode(design, now.get("out_payload", 0))
                      if now.get("out_valid") else "no beat")
     ce["pattern"] = {name: "".join(str(s.get(name, 0)) for s in steps)
                      for name in ("in_valid", "in_ready", "out_valid", "out_ready", "thr_we",
@@ -884,6 +950,7 @@ class ProofResult:
     seconds: float = 0.0
     split: str = ""
     mac_note: str = ""  # with a MAC layer: which of its parts were proved on the netlist
+    lanes: int = 1  # sample lanes of the netlist
 
     @property
     def proved(self) -> bool:
@@ -892,7 +959,7 @@ class ProofResult:
     def as_dict(self) -> dict:
         return {"design": self.design, "netlist": self.netlist,
                 "runtime_thresholds": self.runtime_thresholds, "latency": self.latency,
-                "proved": self.proved, "seconds": round(self.seconds, 2), "split": self.split,
+                "lanes": self.lanes, "proved": self.proved, "seconds": round(self.seconds, 2), "split": self.split,
                 **({"mac": self.mac_note} if self.mac_note else {}),
                 "properties": [p.as_dict() for p in self.properties]}
 
@@ -930,41 +997,59 @@ def default_depth(design: Design, latency: int, runtime: bool = False) -> int:
 def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
           workdir: Path = Path("build/prove"), depth: int | None = None,
           only: tuple[str, ...] | None = None, log=lambda s: None,
-          timeout: float | None = None, codes_path: str = "stall") -> ProofResult:
+          timeout: float | None = None, codes_path: str = "stall",
+          lanes: int = 1) -> ProofResult:
     """Prove that the pipeline netlist of ``design`` computes its golden model.
 
     ``verilog``: a netlist to prove (default: generate it, as ``adcforge verilog`` does).
     ``runtime``: the runtime-threshold build. ``depth``: of the bounded checks (default
     :func:`default_depth`). ``only``: a subset of ``("flow", "hold", "stream")``.
     ``codes_path``: the pipeline's (:class:`hdl.pipeline.AdcPipeline`); ``"ready"`` and
-    ``"fifo"`` with constant thresholds only, and a generated or matching netlist. Raises
-    :class:`ToolchainError` when a tool is missing and :class:`AdcforgeError` for a netlist that
-    is not this design's pipeline.
+    ``"fifo"`` with constant thresholds only, and a generated or matching netlist. ``lanes``:
+    the netlist's sample lanes (:class:`hdl.pipeline.AdcPipeline`'s; every property then holds
+    for every lane, each lane the golden model of its own sample); more than one with constant
+    thresholds and no MAC layer only. Raises :class:`ToolchainError` when a tool is missing and
+    :class:`AdcforgeError` for a netlist that is not this design's pipeline, or arguments that
+    are not provable.
     """
     formal_env()  # fail early, with the package to install
+    from hdl.ladder import check_lanes
     from hdl.pipeline import CODES_PATHS
 
     if codes_path not in CODES_PATHS:
         raise AdcforgeError(f"codes path {codes_path!r}: expected {', '.join(CODES_PATHS)}")
     if codes_path != "stall" and runtime:
         raise AdcforgeError(f"codes path {codes_path}: proved with constant thresholds only")
+    try:
+        check_lanes(lanes)
+    except ValueError as exc:
+        raise AdcforgeError(str(exc)) from None
+    if lanes > 1 and runtime:
+        raise AdcforgeError(f"lanes {lanes}: proved with constant thresholds only (the "
+                            "runtime-threshold proofs take one lane)")
+    if lanes > 1 and design.mac is not None:
+        raise AdcforgeError(f"lanes {lanes}: {design.name} has a MAC layer, whose proofs take "
+                            "one lane (prove it with --lanes 1)")
     start = time.perf_counter()
     given_depth = depth
     workdir = Path(workdir) / (design.name + ("_runtime" if runtime else "")
-                               + ("" if codes_path == "stall" else f"_{codes_path}"))
+                               + ("" if codes_path == "stall" else f"_{codes_path}")
+                               + (f"_l{lanes}" if lanes > 1 else ""))
     workdir.mkdir(parents=True, exist_ok=True)
     if verilog is None:
-        source = generate_netlist(design, workdir / f"{design.name}.v", runtime, codes_path)
+        source = generate_netlist(design, workdir / f"{design.name}.v", runtime, codes_path,
+                                  lanes)
     else:
         source = Path(verilog)
     netlist = read_netlist_ports(source, workdir)
-    check_netlist(netlist, design, runtime)
+    check_netlist(netlist, design, runtime, lanes)
     latency = pipeline_latency(design, runtime, codes_path)
     depth = depth or default_depth(design, latency, runtime)
     has_therm = runtime and re.search(r"\btherm_0\b", netlist.path.read_text()) is not None
-    result = ProofResult(design.name, str(source), runtime, latency,
+    result = ProofResult(design.name, str(source), runtime, latency, lanes=lanes,
                          split=("codes path (ladder, decode, handshake) in mode 0" if design.mac
-                                else "whole pipeline (ladder, decode, handshake)"))
+                                else "whole pipeline (ladder, decode, handshake)")
+                         + (f", {lanes} sample lanes" if lanes > 1 else ""))
     claims = RUNTIME_CLAIMS if runtime else CLAIMS
     # name, specification (built when run), sby mode, depth
     fifo = codes_path == "fifo"
@@ -974,12 +1059,14 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         raise AdcforgeError(f"{netlist.path.name}: no ladder stages under the generator's names: "
                             "a codes-FIFO netlist is proved through them")
     plan = [
-        ("flow", (lambda: FifoFlowSpec(design, netlist.top, latency=latency, valids=stages[1]))
-         if fifo else (lambda: FlowSpec(design, netlist.top, latency=latency, runtime=runtime)),
+        ("flow", (lambda: FifoFlowSpec(design, netlist.top, latency=latency, valids=stages[1],
+                                       lanes=lanes))
+         if fifo else (lambda: FlowSpec(design, netlist.top, latency=latency, runtime=runtime,
+                                        lanes=lanes)),
          # (fifo: entries left in the FIFO drain within its credits' clocks)
          "bmc" if runtime else "prove", depth if runtime else
          latency + 1 + (codes_fifo_facts(design)[0] + 2 if fifo else 0)),
-        ("hold", lambda: HoldSpec(design, netlist.top, runtime=runtime), "prove", 2),
+        ("hold", lambda: HoldSpec(design, netlist.top, runtime=runtime, lanes=lanes), "prove", 2),
     ]
     if runtime:
         plan.append(("commit", lambda: CommitSpec(design, netlist.top), "prove", 2))
@@ -991,11 +1078,12 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         spec_class = FifoStreamSpec if fifo else InductiveStreamSpec
         advance = "ready" if codes_path == "ready" else "enable"
         plan.append(("stream", lambda: spec_class(design, netlist.top, stages=stages[0],
-                                                  valids=stages[1], advance=advance),
+                                                  valids=stages[1], advance=advance,
+                                                  lanes=lanes),
                      "prove", latency + 3))
     else:
         plan.append(("stream", lambda: StreamSpec(design, netlist.top, runtime=runtime,
-                                                  depth=depth), "bmc", depth))
+                                                  depth=depth, lanes=lanes), "bmc", depth))
     fifo_depth = codes_fifo_facts(design)[1] if fifo else 0
     for name, make_spec, mode, d in plan:
         if only and name not in only:
@@ -1011,12 +1099,14 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
                    else "")
         pr, task = _run_property(name, make_spec, spec, mode, d, workdir, [netlist.path],
                                  prelude, depth, timeout, log)
-        pr.claim = (claims.get(name) or CLAIMS[name]).format(latency=latency)
+        pr.claim = (claims.get(name) or CLAIMS[name]).format(latency=latency) + (
+            f"; every lane of a beat ({lanes}): its own sample's, in lane order"
+            if lanes > 1 and name != "hold" else "")
         if pr.result == "failed":
             vcd = task / "engine_0" / "trace.vcd"
             if vcd.exists():
                 pr.vcd = str(vcd)
-                pr.counterexample = counterexample(name, design, read_vcd(vcd), latency)
+                pr.counterexample = counterexample(name, design, read_vcd(vcd), latency, lanes)
         result.properties.append(pr)
     if design.mac is not None and (not only or any(n.startswith("mac-") for n in only)):
         _prove_mac(design, netlist, workdir, result, runtime=runtime, depth=given_depth, only=only,
@@ -1072,13 +1162,19 @@ def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, t
 def format_counterexample(ce: dict) -> list[str]:
     """Describe a counterexample in a few lines."""
     def show(v):
+        if isinstance(v, list):  # every lane of a beat
+            return "; ".join(f"lane {k}: {show(x)}" for k, x in enumerate(v))
         return v if isinstance(v, str) else f"code {v['code']} values {v['values']}"
 
     lines = []
     head = f"cycle {ce['cycle']}"
     if "beat" in ce:
         head += f", beat {ce['beat']} since reset"
-    if ce.get("input") is not None:
+    if "lane" in ce:
+        head += f", lane {ce['lane']}"
+    if isinstance(ce.get("input"), list):
+        head += f": input samples {', '.join(map(str, ce['input']))} (lane 0 first)"
+    elif ce.get("input") is not None:
         head += f": input sample {ce['input']}"
         if "input_cycle" in ce:
             head += f" (cycle {ce['input_cycle']}" + ("" if ce.get("input_accepted", True)
@@ -1090,6 +1186,10 @@ def format_counterexample(ce: dict) -> list[str]:
         lines.append(f"expected {show(ce['expected'])}")
     if "got" in ce:
         lines.append(f"got      {show(ce['got'])}")
+    if len(ce.get("wrong_lanes", ())) > 1:
+        lines.append(f"lanes {', '.join(map(str, ce['wrong_lanes']))} wrong; the beat's samples "
+                     f"{', '.join(map(str, ce['beat_input']))}" if "beat_input" in ce else
+                     f"lanes {', '.join(map(str, ce['wrong_lanes']))} wrong")
     if ce.get("resets"):
         lines.append(f"reset in cycle(s) {', '.join(map(str, ce['resets']))}")
     if "thermometer" in ce:
@@ -1162,8 +1262,9 @@ class InductiveStreamSpec(_Spec):
     followed through the handshakes, and its stage holds what a second copy of the netlist holds
     after a run with the chosen sample on every clock (the reference pipeline)."""
 
-    def __init__(self, design: Design, top: str, *, stages, valids, advance: str = "enable"):
-        super().__init__()
+    def __init__(self, design: Design, top: str, *, stages, valids, advance: str = "enable",
+                 lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top, self.stages, self.valids = design, top, stages, valids
         self.advance = advance  # the decode stage's: "enable" (~valid | ready) or "ready"
 
@@ -1185,9 +1286,9 @@ class InductiveStreamSpec(_Spec):
         d = self.design
         n = len(self.stages)  # ladder stages; the decode stage is n + 1
         a_ports, a_stage, a_valid = self._exposed("a")
-        h = _Harness(m, d, self.top, False, extra_ports=a_ports)
-        chosen_sample = Signal(d.input_bits)
-        m.d.comb += chosen_sample.eq(AnyConst(d.input_bits))
+        h = _Harness(m, d, self.top, False, extra_ports=a_ports, lanes=self.lanes)
+        chosen_sample = Signal(len(h.sample))  # the chosen beat: every lane's sample
+        m.d.comb += chosen_sample.eq(AnyConst(len(h.sample)))
         golden = Signal(len(h.out_payload))
         m.d.comb += golden.eq(h.expected(chosen_sample))
 
@@ -1290,10 +1391,10 @@ class _CodesFifo:
     the pipeline's valid bits: the pointers agree with the level, and credits + beats in the
     ladder and decoder + entries in the FIFO = the credits at reset."""
 
-    def __init__(self, design: Design, prefix: str):
+    def __init__(self, design: Design, prefix: str, lanes: int = 1):
         self.credits_total, self.depth = codes_fifo_facts(design)
-        d, D = design, self.depth
-        width = d.bits + d.channels * d.decode.width
+        D = self.depth
+        width = lane_payload_bits(design) * lanes
         self.dvalid = Signal(name=f"{prefix}_decode_valid")
         self.wdata = Signal(width, name=f"{prefix}_fifo_w_data")
         self.produce = Signal(range(D), name=f"{prefix}_produce")
@@ -1329,16 +1430,17 @@ class FifoFlowSpec(FlowSpec):
     FIFO's invariants (:class:`_CodesFifo`) on its exposed wires. k-inductive at
     ``latency + credits + 3`` (entries already in the FIFO leave within that many clocks)."""
 
-    def __init__(self, design: Design, top: str, *, latency: int, valids):
-        super().__init__(design, top, latency=latency)
+    def __init__(self, design: Design, top: str, *, latency: int, valids, lanes: int = 1):
+        super().__init__(design, top, latency=latency, lanes=lanes)
         self.valids = valids
 
     def harness(self, m) -> "_Harness":
-        fifo = _CodesFifo(self.design, "a")
+        fifo = _CodesFifo(self.design, "a", self.lanes)
         valid = [Signal(name=f"a_{n.split('.')[-1]}") for n in self.valids]
         ports = fifo.ports()
         ports.update({f"o_{n}": s for n, s in zip(self.valids, valid)})
-        h = _Harness(m, self.design, self.top, False, ready=Const(1, 1), extra_ports=ports)
+        h = _Harness(m, self.design, self.top, False, ready=Const(1, 1), extra_ports=ports,
+                     lanes=self.lanes)
         fifo.assert_invariants(m, h, valid)
         return h
 
@@ -1355,13 +1457,13 @@ class FifoStreamSpec(InductiveStreamSpec):
         d = self.design
         n = len(self.stages)
         a_ports, a_stage, a_valid = self._exposed("a")
-        fifo = _CodesFifo(d, "a")
+        fifo = _CodesFifo(d, "a", self.lanes)
         a_ports.update(fifo.ports())
-        h = _Harness(m, d, self.top, False, extra_ports=a_ports)
+        h = _Harness(m, d, self.top, False, extra_ports=a_ports, lanes=self.lanes)
         fifo.assert_invariants(m, h, a_valid)
         D = fifo.depth
-        chosen_sample = Signal(d.input_bits)
-        m.d.comb += chosen_sample.eq(AnyConst(d.input_bits))
+        chosen_sample = Signal(len(h.sample))  # the chosen beat: every lane's sample
+        m.d.comb += chosen_sample.eq(AnyConst(len(h.sample)))
         golden = Signal(len(h.out_payload))
         m.d.comb += golden.eq(h.expected(chosen_sample))
 

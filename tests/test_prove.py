@@ -443,6 +443,111 @@ def test_prove_refuses_a_codes_path_with_runtime_thresholds(tmp_path):
         prove(resolve_design("adc1_in8"), runtime=True, workdir=tmp_path, codes_path="fifo")
 
 
+
+# -- sample lanes (AdcPipeline(lanes=N)) ----------------------------------------------------------
+
+def test_prove_two_lanes_cli(tmp_path, capsys):
+    """adc4_in12 with 2 sample lanes: flow, hold and stream proved by induction for every lane."""
+    out = tmp_path / "proof.json"
+    main(["prove", "adc4_in12", "--lanes", "2", "--json", str(out), "-o", str(tmp_path / "w")])
+    report = json.loads(out.read_text())
+    assert report["proved"] is True and report["lanes"] == 2
+    assert {p["name"]: (p["kind"], p["result"]) for p in report["properties"]} == {
+        n: ("induction", "proved") for n in ("flow", "hold", "stream")}
+    assert "2 sample lanes" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("codes_path", ["ready", "fifo"])
+def test_prove_two_lanes_codes_paths(codes_path, tmp_path):
+    result = prove(resolve_design("adc4_in12"), workdir=tmp_path, codes_path=codes_path,
+                   lanes=2)
+    assert result.proved, [p.as_dict() for p in result.properties]
+    assert {p.kind for p in result.properties} == {"induction"}
+
+
+def _lane_mutant(tmp_path, lanes, expr):
+    """adc4_in12's netlist of ``lanes`` lanes whose ``codes`` payload is ``expr`` of the decode
+    stage's output ``p`` (12 bits a lane: the code in its low 4, the value above)."""
+    d = resolve_design("adc4_in12")
+    text = generate_netlist(d, tmp_path / "good.v", False, lanes=lanes).read_text()
+    text = _mutate(text, r"\.o__payload\(codes__payload\),", ".o__payload(p),")
+    text = _mutate(text, r"\n  assign codes_take = ",
+                   f"\n  wire [{12 * lanes - 1}:0] p;\n  assign codes__payload = {expr};"
+                   r"\g<0>")
+    path = tmp_path / "mutant.v"
+    path.write_text(text)
+    return d, path
+
+
+_LANE_MUTANTS = {  # name: (lanes, the codes payload, the lane the counterexample names)
+    "lanes swapped": (2, "{p[11:0], p[23:12]}", 0),
+    "lane 1 of 2 code off by one": (2, "{p[23:16], p[15:12] + 4'h1, p[11:0]}", 1),
+    "lane 2 of 4 code off by one": (4, "{p[47:28], p[27:24] + 4'h1, p[23:0]}", 2),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_LANE_MUTANTS))
+def test_lane_mutant_is_caught(mutant, tmp_path):
+    """A netlist with two lanes of the output swapped, or one lane's code one too high: flow
+    and stream fail, the counterexample naming the wrong lane, its sample, expected and got."""
+    from adcforge.golden import ref_comparator_ladder
+
+    lanes, expr, lane = _LANE_MUTANTS[mutant]
+    d, path = _lane_mutant(tmp_path, lanes, expr)
+    only = ("flow", "stream") if lanes == 2 else ("flow",)
+    result = prove(d, verilog=path, workdir=tmp_path / "w", only=only, lanes=lanes)
+    assert not result.proved
+    for name in only:
+        p = _by_name(result)[name]
+        assert p.result == "failed", p.as_dict()
+        ce = p.counterexample
+        assert ce["lane"] == lane, ce
+        assert ce["input"] == ce["beat_input"][lane]
+        code = int(ref_comparator_ladder([ce["input"]], d.thresholds)[0])
+        assert ce["expected"]["code"] == code
+        if mutant == "lanes swapped":
+            other = int(ref_comparator_ladder([ce["beat_input"][1]], d.thresholds)[0])
+            assert (ce["got"]["code"], ce["wrong_lanes"]) == (other, [0, 1])
+        else:
+            assert (ce["got"]["code"], ce["wrong_lanes"]) == ((code + 1) % 16, [lane])
+        assert f"lane {lane}: input sample {ce['input']}" in formal.format_counterexample(ce)[0]
+
+
+def test_prove_lanes_must_match_the_netlist(tmp_path):
+    d = resolve_design("adc4_in12")
+    two = generate_netlist(d, tmp_path / "two.v", False, lanes=2)
+    with pytest.raises(AdcforgeError, match=r"port i__payload is 24 bits wide, adc4_in12 needs "
+                       r"12 \(a netlist of 2 sample lanes\? prove it with --lanes 2\)$"):
+        prove(d, verilog=two, workdir=tmp_path / "a")
+    one = generate_netlist(d, tmp_path / "one.v", False)
+    with pytest.raises(AdcforgeError, match=r"port i__payload is 12 bits wide, adc4_in12 with 4 "
+                       r"lanes needs 48 \(a netlist of 1 sample lane\? prove it with --lanes 1\)"):
+        prove(d, verilog=one, workdir=tmp_path / "b", lanes=4)
+
+
+@pytest.mark.parametrize("lanes, kw, message", [
+    (0, {}, "lanes must be a positive integer, not 0"),
+    (-2, {}, "lanes must be a positive integer, not -2"),
+    ("2", {}, "lanes must be a positive integer, not '2'"),
+    (2, {"runtime": True}, "lanes 2: proved with constant thresholds only"),
+    (2, {"name": "adc8_in16_mac"}, "lanes 2: adc8_in16_mac has a MAC layer"),
+], ids=["zero", "negative", "a string", "runtime thresholds", "MAC layer"])
+def test_prove_refuses_lanes(lanes, kw, message, tmp_path):
+    d = resolve_design(kw.pop("name", "adc4_in12"))
+    with pytest.raises(AdcforgeError, match=re.escape(message)):
+        prove(d, workdir=tmp_path, lanes=lanes, **kw)
+
+
+@pytest.mark.parametrize("value, message", [("0", "error: lanes must be a positive integer, not 0"),
+                                            ("two", "'two' is not a valid integer")])
+def test_prove_cli_refuses_lanes(value, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["prove", "adc4_in12", "--lanes", value, "-o", str(tmp_path)])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+
 # -- the board top's clock-domain crossing FIFO (hdl.cdc.CrossingFIFO, tb.formal_cdc) ---------
 
 _CROSSING_MUTANTS = {
