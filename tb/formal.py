@@ -47,11 +47,21 @@ of the beat accepted in cycle ``c`` leaves in cycle ``c + L`` as the golden code
 its own sample, and ``stream`` (by induction, the chosen beat's N samples all free; the
 bounded form for ladders over 4 bits) that every beat leaves in order with every lane golden.
 A counterexample names the first wrong lane (``lane``), its sample, expected and got, and all
-the wrong lanes (``wrong_lanes``). Constant thresholds only, and no MAC layer: the
-runtime-threshold and MAC proofs take one lane. For adc4_in12 (all three by induction; wall
-seconds on the 2-core machine at load 3): 1 lane 5.0 s, 2 lanes 6.0 s, 4 lanes 40.5 s (``stream``
-36.3 s of it), 8 lanes 29.3 s (``stream`` 24.5 s); with 2 lanes (load under 1) ``--codes-path
-ready`` 19.8 s, ``fifo`` 8.2 s.
+the wrong lanes (``wrong_lanes``). For adc4_in12 (all three by induction; wall seconds on the
+2-core machine at load 3): 1 lane 5.0 s, 2 lanes 6.0 s, 4 lanes 40.5 s (``stream`` 36.3 s of
+it), 8 lanes 29.3 s (``stream`` 24.5 s); with 2 lanes (load under 1) ``--codes-path ready``
+19.8 s, ``fifo`` 8.2 s.
+
+Sample lanes with runtime thresholds: all lanes share one register bank, so the bank model is
+the one-lane model and every lane's reference reads the same modelled active set, the one of the
+clock its beat is accepted in: ``flow`` and ``stream`` (bounded, as for one lane) fail for a
+lane that sees another set than the others (a stale copy of the bank after a commit or a reset),
+so a commit takes effect for all lanes of a beat at once. ``commit`` holds for the one bank,
+and ``encoder`` checks each lane's code against that lane's own thermometer code (the wires
+``therm_k_s<lane>``, :func:`therm_wire`; a counterexample names the lane and its thermometer
+code). adc4_in12 ``--runtime-thresholds`` (wall seconds, load 2 to 3): 1 lane 14.2 s, 2 lanes
+14.0 s, 4 lanes 24.0 s, 8 lanes 104.3 s (``flow`` 41.4 s and ``stream`` 49.0 s of it). The MAC
+proofs take one lane (``--lanes`` above 1 with a MAC layer is refused).
 
 The MAC layer (``mode`` 1) is proved in pieces (:mod:`tb.formal_mac`, whose docstring states
 each piece and how they compose): ``mac-feed``, ``mac-credits`` and ``mac-hold`` on the netlist
@@ -517,34 +527,46 @@ class FlowSpec(_Spec):
         return m
 
 
+def therm_wire(k: int, lane: int = 0, lanes: int = 1) -> str:
+    """The runtime ladder's named copy of thermometer bit ``k`` of ``lane`` (after flattening):
+    ``ladder.therm_k``, with more than one lane ``ladder.therm_k_s<lane>``."""
+    return f"ladder.therm_{k}" + (f"_s{lane}" if lanes > 1 else "")
+
+
 class EncoderSpec(_Spec):
     """Runtime thresholds, output always ready, free valid, reset and threshold writes: the
     beat that leaves ``latency - therm_delay`` clocks after a thermometer code (the netlist's
-    ``therm_k`` wires) was registered carries the ones-count of that code and its decoded values,
-    for every thermometer code: bubbles included, so thresholds in any order count correctly.
-    k-inductive at ``latency - therm_delay + 1``."""
+    ``therm_k`` wires, :func:`therm_wire`) was registered carries the ones-count of that code
+    and its decoded values, for every thermometer code: bubbles included, so thresholds in any
+    order count correctly. With ``lanes``, each lane's code against its own thermometer code
+    (``seen_therm_*`` holds them all, lane 0 in the low bits). k-inductive at
+    ``latency - therm_delay + 1``."""
 
-    def __init__(self, design: Design, top: str, *, latency: int, therm_delay: int):
-        super().__init__()
+    def __init__(self, design: Design, top: str, *, latency: int, therm_delay: int,
+                 lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top = design, top
         self.latency, self.therm_delay = latency, therm_delay
 
     def elaborate(self, platform):
         m = self.module()
         d = self.design
-        n = len(d.thresholds)
-        therm = [Signal(name=f"dut_therm_{k}") for k in range(n)]
-        h = _Harness(m, d, self.top, True, ready=Const(1, 1),
-                     extra_ports={f"o_ladder.therm_{k}": therm[k] for k in range(n)})
+        n, lanes = len(d.thresholds), self.lanes
+        therm = [Signal(name=f"dut_therm_{k}" + (f"_s{lane}" if lanes > 1 else ""))
+                 for lane in range(lanes) for k in range(n)]  # lane-major
+        h = _Harness(m, d, self.top, True, ready=Const(1, 1), lanes=lanes,
+                     extra_ports={f"o_{therm_wire(j % n, j // n, lanes)}": t
+                                  for j, t in enumerate(therm)})
         delay = self.latency - self.therm_delay
-        seen = [Signal(n, name=f"seen_therm_{s}") for s in range(delay)]
+        seen = [Signal(n * lanes, name=f"seen_therm_{s}") for s in range(delay)]
         filled = [Signal(name=f"seen_filled_{s}") for s in range(delay)]
         m.d.sync += [seen[0].eq(Cat(therm)), filled[0].eq(1)]
         for s in range(1, delay):
             m.d.sync += [seen[s].eq(seen[s - 1]), filled[s].eq(filled[s - 1])]
-        ones = ones_count([seen[-1][k] for k in range(n)])
+        want = Cat(*(ref_codes_payload(d, ones_count(list(code)))
+                     for code in lane_parts(seen[-1], n, lanes)))
         with m.If(filled[-1] & h.out_valid):
-            m.d.comb += Assert(h.out_payload == ref_codes_payload(d, ones),
+            m.d.comb += Assert(h.out_payload == want,
                                "a code is not the ones-count of its thermometer code")
         return m
 
@@ -552,15 +574,16 @@ class EncoderSpec(_Spec):
 class CommitSpec(_Spec):
     """Free threshold writes and commits (and everything else): in every cycle the netlist's
     threshold banks and write-port registers equal the model's, so a commit copies the whole
-    shadow bank at once. 2-inductive (the assertions are the harness's)."""
+    shadow bank at once (one bank for every lane). 2-inductive (the assertions are the
+    harness's)."""
 
-    def __init__(self, design: Design, top: str):
-        super().__init__()
+    def __init__(self, design: Design, top: str, lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top = design, top
 
     def elaborate(self, platform):
         m = self.module()
-        _Harness(m, self.design, self.top, True)
+        _Harness(m, self.design, self.top, True, lanes=self.lanes)
         return m
 
 
@@ -774,12 +797,24 @@ def _pack_payload(design: Design, code: int) -> int:
     return payload
 
 
-def _encoder_expected(design: Design, s: dict[str, int]):
-    """Return the payload an EncoderSpec step expects (None before its register is filled)."""
+def _encoder_seen(design: Design, s: dict[str, int], lanes: int = 1):
+    """Return the thermometer codes (one per lane) that an EncoderSpec step checks the output
+    against, or None before its register is filled."""
     filled = [int(n[12:]) for n in s if n.startswith("seen_filled_")]
     if not filled or not s[f"seen_filled_{max(filled)}"]:
         return None
-    return _pack_payload(design, bin(s.get(f"seen_therm_{max(filled)}", 0)).count("1"))
+    return lane_parts(s.get(f"seen_therm_{max(filled)}", 0), len(design.thresholds), lanes)
+
+
+def _encoder_expected(design: Design, s: dict[str, int], lanes: int = 1):
+    """Return the beat an EncoderSpec step expects (None before its register is filled): each
+    lane's the ones-count of its thermometer code, packed in lane order."""
+    seen = _encoder_seen(design, s, lanes)
+    if seen is None:
+        return None
+    width = lane_payload_bits(design)
+    return sum(_pack_payload(design, bin(t).count("1")) << (width * k)
+               for k, t in enumerate(seen))
 
 
 def _istream_problem(s: dict[str, int]) -> str | None:
@@ -800,7 +835,8 @@ def _istream_problem(s: dict[str, int]) -> str | None:
     return None
 
 
-def _failing_step(prop: str, design: Design, steps: list[dict[str, int]], latency: int) -> int:
+def _failing_step(prop: str, design: Design, steps: list[dict[str, int]], latency: int,
+                  lanes: int = 1) -> int:
     """Return the first step at which the property's assertion is violated (else the last)."""
     for c, s in enumerate(steps):
         if _bank_problem(s):
@@ -825,7 +861,7 @@ def _failing_step(prop: str, design: Design, steps: list[dict[str, int]], latenc
             if _istream_problem(s):
                 return c
         elif prop == "encoder":
-            want = _encoder_expected(design, s)
+            want = _encoder_expected(design, s, lanes)
             if want is not None and s.get("out_valid") and s.get("out_payload") != want:
                 return c
     return len(steps) - 1
@@ -853,10 +889,8 @@ def counterexample(prop: str, design: Design, steps: list[dict[str, int]],
     """Describe a failing trace in the design's terms: cycle, input sample, expected and got;
     with ``lanes`` sample lanes, those of the first lane whose code or values are wrong
     (:func:`name_lane`)."""
-    if lanes == 1:
-        return _beat_counterexample(prop, design, steps, latency, decode_payload)
-    return name_lane(_beat_counterexample(prop, design, steps, latency,
-                                          lambda d, p: decode_beat(d, p, lanes)), design, lanes)
+    ce = _beat_counterexample(prop, design, steps, latency, lanes)
+    return ce if lanes == 1 else name_lane(ce, design, lanes)
 
 
 def name_lane(ce: dict, design: Design, lanes: int) -> dict:
@@ -864,7 +898,8 @@ def name_lane(ce: dict, design: Design, lanes: int) -> dict:
     ``expected`` and ``got`` lists of the lanes' :func:`decode_payload`) per lane: ``lane``, the
     first lane whose code or values differ, with its sample, expected and got; ``wrong_lanes``
     all of them; ``beat_input`` every lane's sample. A beat missing or added (no lane to blame)
-    keeps every lane's values, as lists in lane order."""
+    keeps every lane's values, as lists in lane order. An ``encoder`` counterexample's
+    ``thermometer`` (one per lane) becomes the named lane's."""
     ce = dict(ce)
     if isinstance(ce.get("input"), int):
         ce["input"] = lane_parts(ce["input"], design.input_bits, lanes)
@@ -874,15 +909,22 @@ def name_lane(ce: dict, design: Design, lanes: int) -> dict:
         if wrong:
             k = wrong[0]
             ce.update(lane=k, wrong_lanes=wrong, expected=want[k], got=got[k])
+            if isinstance(ce.get("thermometer"), list):
+                ce["thermometer"] = ce["thermometer"][k]
             if isinstance(ce.get("input"), list):
                 ce["beat_input"], ce["input"] = ce["input"], ce["input"][k]
     return ce
 
 
 def _beat_counterexample(prop: str, design: Design, steps: list[dict[str, int]],
-                         latency: int, decode) -> dict:
-    """:func:`counterexample` of whole beats, each payload read by ``decode(design, payload)``."""
-    last = _failing_step(prop, design, steps, latency)
+                         latency: int, lanes: int = 1) -> dict:
+    """:func:`counterexample` of whole beats: with one lane each payload its
+    :func:`decode_payload`, else a list of the lanes' (:func:`decode_beat`)."""
+    def decode(design, payload):
+        return (decode_payload(design, payload) if lanes == 1
+                else decode_beat(design, payload, lanes))
+
+    last = _failing_step(prop, design, steps, latency, lanes)
     steps = steps[:last + 1]
     now = steps[last]
     ce: dict = {"cycle": last}
@@ -893,10 +935,10 @@ def _beat_counterexample(prop: str, design: Design, steps: list[dict[str, int]],
     if bank:
         ce["problem"] = "threshold bank differs from the model: " + "; ".join(bank)
     elif prop == "encoder":
-        want = _encoder_expected(design, now)
-        filled = [int(n[12:]) for n in now if n.startswith("seen_filled_")]
-        ce["thermometer"] = format(now.get(f"seen_therm_{max(filled)}", 0) if filled else 0,
-                                   f"0{len(design.thresholds)}b")[::-1]
+        want = _encoder_expected(design, now, lanes)
+        seen = _encoder_seen(design, now, lanes) or [0] * lanes
+        therm = [format(t, f"0{len(design.thresholds)}b")[::-1] for t in seen]
+        ce["thermometer"] = therm[0] if lanes == 1 else therm
         ce["expected"] = decode(design, want) if want is not None else "no check"
         ce["got"] = decode(design, now.get("out_payload", 0))
     elif prop == "stream" and "chosen_sample" in now:
@@ -998,6 +1040,24 @@ RUNTIME_CLAIMS = {
 }
 
 
+LANE_CLAIMS = {  # added to a property's claim with more than one lane
+    "flow": "; every lane of a beat ({lanes}): its own sample's, in lane order",
+    "commit": "; one bank for all {lanes} lanes",
+    "encoder": "; every lane ({lanes}) against its own thermometer code (therm_k_s<lane>)",
+}
+
+
+def lane_claim(name: str, lanes: int, runtime: bool) -> str:
+    """Return what a property's claim adds with ``lanes`` sample lanes ("" for one lane)."""
+    if lanes == 1 or name == "hold":
+        return ""
+    text = LANE_CLAIMS.get(name, LANE_CLAIMS["flow"]).format(lanes=lanes)
+    if runtime and name in ("flow", "stream"):
+        text += ("; every lane against the same active thresholds: a commit takes effect for "
+                 "all lanes of a beat at once")
+    return text
+
+
 def default_depth(design: Design, latency: int, runtime: bool = False) -> int:
     """Return the bounded checks' depth: a beat through the pipeline, stalled and overtaken
     (``2 * latency + 2``); ``latency + 4`` for ladders over 4 bits, whose unrolled compare trees
@@ -1022,8 +1082,8 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     ``codes_path``: the pipeline's (:class:`hdl.pipeline.AdcPipeline`); ``"ready"`` and
     ``"fifo"`` with constant thresholds only, and a generated or matching netlist. ``lanes``:
     the netlist's sample lanes (:class:`hdl.pipeline.AdcPipeline`'s; every property then holds
-    for every lane, each lane the golden model of its own sample); more than one with constant
-    thresholds and no MAC layer only. Raises :class:`ToolchainError` when a tool is missing and
+    for every lane, each lane the golden model of its own sample, with runtime thresholds all
+    against the one bank); more than one for designs without a MAC layer only. Raises :class:`ToolchainError` when a tool is missing and
     :class:`AdcforgeError` for a netlist that is not this design's pipeline, or arguments that
     are not provable.
     """
@@ -1039,9 +1099,6 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         check_lanes(lanes)
     except ValueError as exc:
         raise AdcforgeError(str(exc)) from None
-    if lanes > 1 and runtime:
-        raise AdcforgeError(f"lanes {lanes}: proved with constant thresholds only (the "
-                            "runtime-threshold proofs take one lane)")
     if lanes > 1 and design.mac is not None:
         raise AdcforgeError(f"lanes {lanes}: {design.name} has a MAC layer, whose proofs take "
                             "one lane (prove it with --lanes 1)")
@@ -1060,7 +1117,8 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     check_netlist(netlist, design, runtime, lanes)
     latency = pipeline_latency(design, runtime, codes_path)
     depth = depth or default_depth(design, latency, runtime)
-    has_therm = runtime and re.search(r"\btherm_0\b", netlist.path.read_text()) is not None
+    has_therm = runtime and re.search(rf"\b{therm_wire(0, 0, lanes).split('.')[-1]}\b",
+                                      netlist.path.read_text()) is not None
     result = ProofResult(design.name, str(source), runtime, latency, lanes=lanes,
                          split=("codes path (ladder, decode, handshake) in mode 0" if design.mac
                                 else "whole pipeline (ladder, decode, handshake)")
@@ -1084,10 +1142,11 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         ("hold", lambda: HoldSpec(design, netlist.top, runtime=runtime, lanes=lanes), "prove", 2),
     ]
     if runtime:
-        plan.append(("commit", lambda: CommitSpec(design, netlist.top), "prove", 2))
+        plan.append(("commit", lambda: CommitSpec(design, netlist.top, lanes), "prove", 2))
         if has_therm:
             plan.append(("encoder", lambda: EncoderSpec(design, netlist.top, latency=latency,
-                                                        therm_delay=therm_delay(design)),
+                                                        therm_delay=therm_delay(design),
+                                                        lanes=lanes),
                          "prove", latency - therm_delay(design) + 1))
     if stages is not None and design.bits <= 4:
         spec_class = FifoStreamSpec if fifo else InductiveStreamSpec
@@ -1114,9 +1173,8 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
                    else "")
         pr, task = _run_property(name, make_spec, spec, mode, d, workdir, [netlist.path],
                                  prelude, depth, timeout, log)
-        pr.claim = (claims.get(name) or CLAIMS[name]).format(latency=latency) + (
-            f"; every lane of a beat ({lanes}): its own sample's, in lane order"
-            if lanes > 1 and name != "hold" else "")
+        pr.claim = ((claims.get(name) or CLAIMS[name]).format(latency=latency)
+                    + lane_claim(name, lanes, runtime))
         if pr.result == "failed":
             vcd = task / "engine_0" / "trace.vcd"
             if vcd.exists():
@@ -1207,7 +1265,10 @@ def format_counterexample(ce: dict) -> list[str]:
                      f"lanes {', '.join(map(str, ce['wrong_lanes']))} wrong")
     if ce.get("resets"):
         lines.append(f"reset in cycle(s) {', '.join(map(str, ce['resets']))}")
-    if "thermometer" in ce:
+    if isinstance(ce.get("thermometer"), list):  # every lane's (no lane named)
+        lines.append("thermometer codes (threshold 0 first) "
+                     + "; ".join(f"lane {k}: {t}" for k, t in enumerate(ce["thermometer"])))
+    elif "thermometer" in ce:
         lines.append(f"thermometer code (threshold 0 first) {ce['thermometer']}")
     names = {"in_valid": "i.valid", "in_ready": "i.ready", "out_valid": "o.valid",
              "out_ready": "o.ready", "thr_we": "thr.we", "thr_commit": "thr.commit"}

@@ -530,9 +530,8 @@ def test_prove_lanes_must_match_the_netlist(tmp_path):
     (0, {}, "lanes must be a positive integer, not 0"),
     (-2, {}, "lanes must be a positive integer, not -2"),
     ("2", {}, "lanes must be a positive integer, not '2'"),
-    (2, {"runtime": True}, "lanes 2: proved with constant thresholds only"),
     (2, {"name": "adc8_in16_mac"}, "lanes 2: adc8_in16_mac has a MAC layer"),
-], ids=["zero", "negative", "a string", "runtime thresholds", "MAC layer"])
+], ids=["zero", "negative", "a string", "MAC layer"])
 def test_prove_refuses_lanes(lanes, kw, message, tmp_path):
     d = resolve_design(kw.pop("name", "adc4_in12"))
     with pytest.raises(AdcforgeError, match=re.escape(message)):
@@ -547,6 +546,79 @@ def test_prove_cli_refuses_lanes(value, message, tmp_path, capsys):
     assert exc.value.code != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1]
+
+
+# -- sample lanes with runtime thresholds (one bank for every lane) -------------------------------
+
+def test_prove_two_lanes_runtime_thresholds_cli(tmp_path):
+    """adc4_in12 --runtime-thresholds --lanes 2: hold, commit and the per-lane encoder by
+    induction, flow and stream bounded, every lane against the one shared bank."""
+    out = tmp_path / "proof.json"
+    main(["prove", "adc4_in12", "--runtime-thresholds", "--lanes", "2", "--json", str(out),
+          "-o", str(tmp_path / "w")])
+    report = json.loads(out.read_text())
+    assert report["proved"] is True and report["lanes"] == 2
+    assert report["runtime_thresholds"] is True
+    props = {p["name"]: p for p in report["properties"]}
+    assert {n: (p["kind"], p["result"]) for n, p in props.items()} == {
+        "flow": ("bounded", "passed"), "hold": ("induction", "proved"),
+        "commit": ("induction", "proved"), "encoder": ("induction", "proved"),
+        "stream": ("bounded", "passed")}
+    assert "a commit takes effect for all lanes of a beat at once" in props["flow"]["claim"]
+    assert "therm_k_s<lane>" in props["encoder"]["claim"]
+
+
+def _stale_bank_in_lane_1(text, d):
+    """Lane 1's compares read a copy of the active bank one clock old: right in every clock
+    but the one after a commit (or a reset), when lane 1 still sees the old set."""
+    text, count = re.subn(r"(i__payload\[(?:2[0-3]|1[2-9]):\d+\] [<>=]+ )thr_active_(\d+)\[",
+                          r"\1stale_\2[", text)
+    assert count >= len(d.thresholds), "lane 1's compares not found"
+    stale = "".join(f"  reg [11:0] stale_{k} = 12'h{t:03x};\n"
+                    f"  always @(posedge clk) stale_{k} <= thr_active_{k};\n"
+                    for k, t in enumerate(d.thresholds))
+    return _mutate(text, r"\n  reg \[11:0\] thr_shadow_9 = [^;]*;\n", r"\g<0>" + stale)
+
+
+_RUNTIME_LANE_MUTANTS = {  # name: (the edit of the 2-lane netlist, the properties that fail)
+    "lane 1 on a stale bank": (_stale_bank_in_lane_1, ("flow", "stream")),
+    # lane 1's last compare chunk of threshold 7 strict: x == t counts as below (t one too high)
+    "lane 1 threshold 7 off by one": (
+        lambda text, d: _mutate(text, r"(i__payload\[13:12\] )>=( thr_active_7\[1:0\])",
+                                r"\1>\2"), ("flow", "stream")),
+    # lane 1's ones-count ORs its thermometer bits 2 and 3 (the netlist's bits 17 and 18)
+    "lane 1 encoder ORs two bits": (
+        lambda text, d: _mutate(text, r"(= ladder_stage_l\d+\[17\]) \+ (ladder_stage_l\d+\[18\];)",
+                                r"\1 | \2"), ("encoder",)),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(_RUNTIME_LANE_MUTANTS))
+def test_runtime_lane_mutant_is_caught(mutant, tmp_path):
+    """adc4_in12 with 2 lanes and runtime thresholds, lane 1 wrong: the properties that see it
+    fail with a counterexample from reset naming lane 1 (lane 0 right), its sample, expected
+    and got; the stale bank only after a commit or a reset."""
+    d = resolve_design("adc4_in12")
+    edit, only = _RUNTIME_LANE_MUTANTS[mutant]
+    text = generate_netlist(d, tmp_path / "good.v", True, lanes=2).read_text()
+    path = tmp_path / "mutant.v"
+    path.write_text(edit(text, d))
+    result = prove(d, verilog=path, runtime=True, workdir=tmp_path / "w", only=only, lanes=2)
+    assert not result.proved
+    for name in only:
+        p = _by_name(result)[name]
+        assert p.result == "failed", p.as_dict()
+        ce = p.counterexample
+        assert (ce["lane"], ce["wrong_lanes"]) == (1, [1]), ce
+        assert ce["expected"] != ce["got"]
+        if name == "encoder":
+            assert ce["got"]["code"] == ce["thermometer"].count("1") - 1  # 1 | 1 counts one
+        else:
+            assert ce["input"] == ce["beat_input"][1]
+            assert f"lane 1: input sample {ce['input']}" in formal.format_counterexample(ce)[0]
+        if mutant == "lane 1 on a stale bank":  # the old set outlives a commit or a reset
+            assert "1" in ce["pattern"]["thr_commit"] or ce.get("resets"), ce
+
 
 # -- the board top's clock-domain crossing FIFO (hdl.cdc.CrossingFIFO, tb.formal_cdc) ---------
 
