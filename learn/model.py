@@ -14,8 +14,13 @@ from torch import nn
 from adcforge.design import Design
 
 from .api import ADC, design_from_layers
-from .post import (PostConv, code_table_sum, int_post_code_table, int_post_output,
+from .post import (PostConv, code_table_sum, int_post_code_table, int_post_mac, int_post_output,
                    mac_output_scale, patches)
+
+#: Up to this many codes the hard-eval model sums per-code product tables as a one-hot
+#: convolution (its cost grows with the codes); above, it multiplies the decoded windows (8 bits:
+#: 5.1 s against 0.3 s for 800 images of 32×32 on one thread)
+CODE_TABLE_MAX_CODES = 16
 from .quant import Quantizer, ladder
 from .ste import grad_scale, round_ste
 
@@ -99,10 +104,18 @@ class TaskModel(nn.Module):
         thr = torch.as_tensor(design.thresholds, dtype=torch.int64)
         codes = ladder(samples, thr)
         m = design.mac
-        lut = int_post_code_table(design.decode.table, m.sign, m.exponent, design.decode.width,
-                                  m.product_frac_bits)  # [K, codes, outputs]
-        acc = code_table_sum(lut, codes, self.kernel)
-        out = int_post_output(acc, torch.as_tensor(m.bias), m.output_bits, m.output_shift)
+        table = torch.as_tensor(design.decode.table, dtype=torch.int64)
+        if len(table) <= CODE_TABLE_MAX_CODES:  # the products once per code, summed as a conv
+            lut = int_post_code_table(table, m.sign, m.exponent, design.decode.width,
+                                      m.product_frac_bits)  # [K, codes, outputs]
+            acc = code_table_sum(lut, codes, self.kernel)
+            out = int_post_output(acc, torch.as_tensor(m.bias), m.output_bits, m.output_shift)
+        else:  # many codes: the products of the decoded windows
+            windows = patches(codes, self.kernel)  # [N, P, K]
+            acts = table[windows].reshape(windows.shape[:2] + (-1,))  # [N, P, K*C]
+            out = int_post_mac(acts, torch.as_tensor(m.sign), torch.as_tensor(m.exponent),
+                               torch.as_tensor(m.bias), design.decode.width, m.product_frac_bits,
+                               m.output_bits, m.output_shift)
         return {"codes": codes, "outputs": out}
 
     @torch.no_grad()

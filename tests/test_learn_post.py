@@ -109,8 +109,9 @@ def _toy_model(kind, bits=2, channels=2, seed=0):
 
 @pytest.mark.parametrize("kind", ["linear", "cnn"])
 @pytest.mark.parametrize("samples", ["data", "extremes"])
-def test_hard_model_equals_golden_on_exported_design(kind, samples, tmp_path):
-    model = _toy_model(kind)
+@pytest.mark.parametrize("bits", [2, 5])  # per-code tables / decoded windows (> 16 codes)
+def test_hard_model_equals_golden_on_exported_design(kind, samples, bits, tmp_path):
+    model = _toy_model(kind, bits=bits)
     design = model.export("toy", guard_bits=2, output_bits=16)
     path = save_design(design, tmp_path / "d.yaml")
     design = load_design(path)  # exactly what goes to hardware
