@@ -123,8 +123,9 @@ def register(main, bench):
                   help="Working directory (sby runs, counterexample traces).")
     @codes_path_option(note=" ready and fifo: proved with constant thresholds only.")
     @lanes_option(note=" Every property holds for every lane (each lane the golden model of its "
-                  "own sample; with --runtime-thresholds every lane against the one bank). More "
-                  "than one: designs without a MAC layer only (the MAC proofs take one lane).")
+                  "own sample; with --runtime-thresholds every lane against the one bank; with "
+                  "a MAC layer, its pieces those of the N-lane pipeline, N a divisor of its "
+                  "samples per inference).")
     def prove_cmd(design, verilog_path, runtime_thresholds, depth, json_path, out_dir,
                   codes_path, lanes):
         """Prove formally that DESIGN's pipeline computes its golden model.

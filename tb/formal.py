@@ -60,8 +60,14 @@ so a commit takes effect for all lanes of a beat at once. ``commit`` holds for t
 and ``encoder`` checks each lane's code against that lane's own thermometer code (the wires
 ``therm_k_s<lane>``, :func:`therm_wire`; a counterexample names the lane and its thermometer
 code). adc4_in12 ``--runtime-thresholds`` (wall seconds, load 2 to 3): 1 lane 14.2 s, 2 lanes
-14.0 s, 4 lanes 24.0 s, 8 lanes 104.3 s (``flow`` 41.4 s and ``stream`` 49.0 s of it). The MAC
-proofs take one lane (``--lanes`` above 1 with a MAC layer is refused).
+14.0 s, 4 lanes 24.0 s, 8 lanes 104.3 s (``flow`` 41.4 s and ``stream`` 49.0 s of it).
+
+Sample lanes with a MAC layer (N a divisor of the samples per inference, else refused in one
+line): the codes path as above, and the MAC pieces of :mod:`tb.formal_mac` on the N-lane
+pipeline (its MAC takes ``N * channels`` activations a beat and gives one beat of all
+``outputs`` results per inference): ``mac-feed`` checks every lane's golden decoded values at
+the MAC input, in lane order. adc8_in16_mac (wall seconds, load under 1 to 3): 2 lanes 55.9 s
+(``stream``, bounded, 15.8 s), 4 lanes 152.3 s (``stream`` 66.7 s, ``mac-accumulate`` 25.0 s).
 
 The MAC layer (``mode`` 1) is proved in pieces (:mod:`tb.formal_mac`, whose docstring states
 each piece and how they compose): ``mac-feed``, ``mac-credits`` and ``mac-hold`` on the netlist
@@ -183,16 +189,22 @@ def lane_payload_bits(design: Design) -> int:
     return design.bits + design.channels * design.decode.width
 
 
+def mac_output_width(design: Design, lanes: int = 1) -> int:
+    """Return the width of the ``outputs`` payload: one result, or with more than one sample
+    lane one inference's ``mac.outputs`` results (:class:`hdl.pipeline.AdcPipeline`)."""
+    return design.mac.output_bits * (1 if lanes == 1 else design.mac.outputs)
+
+
 def expected_ports(design: Design, runtime: bool, lanes: int = 1) -> dict[str, tuple[str, int]]:
     """Return the ports (direction, width) of the design's pipeline netlist with ``lanes``
-    sample lanes (the MAC's ports as for one lane: ``prove`` takes it with one lane only)."""
+    sample lanes."""
     ports = {"clk": ("input", 1), "rst": ("input", 1),
              "i__payload": ("input", design.input_bits * lanes), "i__valid": ("input", 1),
              "i__ready": ("output", 1),
              "codes__payload": ("output", lane_payload_bits(design) * lanes),
              "codes__valid": ("output", 1), "codes__ready": ("input", 1)}
     if design.mac is not None:
-        ports.update({"outputs__payload": ("output", design.mac.output_bits),
+        ports.update({"outputs__payload": ("output", mac_output_width(design, lanes)),
                       "outputs__valid": ("output", 1), "outputs__ready": ("input", 1),
                       "mode": ("input", 1)})
     if runtime:
@@ -371,7 +383,8 @@ class _Harness:
             self.outputs_ready = Signal()
             m.d.comb += self.outputs_ready.eq(AnySeq(1))
             ports.update(i_mode=Const(0, 1), i_outputs__ready=self.outputs_ready,
-                         o_outputs__payload=Signal(design.mac.output_bits, name="mac_payload"),
+                         o_outputs__payload=Signal(mac_output_width(design, lanes),
+                                                   name="mac_payload"),
                          o_outputs__valid=Signal(name="mac_valid"))
         if runtime:
             self.thr_addr = Signal(max(design.bits, 1))
@@ -1040,6 +1053,10 @@ RUNTIME_CLAIMS = {
 }
 
 
+MAC_LANE_CLAIMS = {  # added to a MAC piece's claim with more than one lane
+    "mac-feed": "; a beat of {lanes} samples: every lane's values, in lane order",
+    "mac-credits": "; one beat of all outputs per inference",
+}
 LANE_CLAIMS = {  # added to a property's claim with more than one lane
     "flow": "; every lane of a beat ({lanes}): its own sample's, in lane order",
     "commit": "; one bank for all {lanes} lanes",
@@ -1083,13 +1100,14 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     ``"fifo"`` with constant thresholds only, and a generated or matching netlist. ``lanes``:
     the netlist's sample lanes (:class:`hdl.pipeline.AdcPipeline`'s; every property then holds
     for every lane, each lane the golden model of its own sample, with runtime thresholds all
-    against the one bank); more than one for designs without a MAC layer only. Raises :class:`ToolchainError` when a tool is missing and
-    :class:`AdcforgeError` for a netlist that is not this design's pipeline, or arguments that
-    are not provable.
+    against the one bank; with a MAC layer, a divisor of its samples per inference, and the MAC
+    pieces those of the N-lane pipeline). Raises :class:`ToolchainError` when a tool is missing
+    and :class:`AdcforgeError` for a netlist that is not this design's pipeline, or arguments
+    that are not provable.
     """
     formal_env()  # fail early, with the package to install
     from hdl.ladder import check_lanes
-    from hdl.pipeline import CODES_PATHS
+    from hdl.pipeline import CODES_PATHS, lanes_problem
 
     if codes_path not in CODES_PATHS:
         raise AdcforgeError(f"codes path {codes_path!r}: expected {', '.join(CODES_PATHS)}")
@@ -1099,9 +1117,8 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         check_lanes(lanes)
     except ValueError as exc:
         raise AdcforgeError(str(exc)) from None
-    if lanes > 1 and design.mac is not None:
-        raise AdcforgeError(f"lanes {lanes}: {design.name} has a MAC layer, whose proofs take "
-                            "one lane (prove it with --lanes 1)")
+    if lanes_problem(design, lanes):
+        raise AdcforgeError(f"{design.name}: {lanes_problem(design, lanes)}")
     start = time.perf_counter()
     given_depth = depth
     workdir = Path(workdir) / (design.name + ("_runtime" if runtime else "")
@@ -1183,7 +1200,7 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
         result.properties.append(pr)
     if design.mac is not None and (not only or any(n.startswith("mac-") for n in only)):
         _prove_mac(design, netlist, workdir, result, runtime=runtime, depth=given_depth, only=only,
-                   log=log, timeout=timeout)
+                   log=log, timeout=timeout, lanes=lanes)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -1207,11 +1224,14 @@ def _run_property(name, make_spec, spec, mode, d, workdir, sources, prelude, dep
     return PropertyResult(name, kind, d, seconds, verdict), task
 
 
-def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, timeout):
-    """Prove the MAC layer in the pieces of :mod:`tb.formal_mac`; add them to ``result``."""
+def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, timeout,
+               lanes=1):
+    """Prove the MAC layer in the pieces of :mod:`tb.formal_mac` (of the pipeline with
+    ``lanes`` sample lanes); add them to ``result``."""
     from .formal_mac import MAC_CLAIMS, MAC_SPLIT, _mac_counterexample, mac_plan, run_products
 
-    plan, note, facts = mac_plan(design, netlist, workdir, runtime=runtime, log=log)
+    plan, note, facts = mac_plan(design, netlist, workdir, runtime=runtime, log=log,
+                                 lanes=lanes)
     result.split += "; " + MAC_SPLIT
     result.mac_note = note
     for name, make_spec, mode, d, sources, prelude, where in plan:
@@ -1219,7 +1239,7 @@ def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, t
             continue
         if make_spec is None:
             log(f"{name}: simulating every case...")
-            pr = run_products(design)
+            pr = run_products(design, lanes)
         else:
             log(f"{name}: {'proving by induction' if mode == 'prove' else 'checking'} "
                 f"to depth {d}...")
@@ -1228,7 +1248,8 @@ def _prove_mac(design, netlist, workdir, result, *, runtime, depth, only, log, t
             if pr.result == "failed":
                 pr.counterexample, pr.vcd = _mac_counterexample(name, task, workdir)
         pr.where = where
-        pr.claim = MAC_CLAIMS[name].format(**facts)
+        pr.claim = MAC_CLAIMS[name].format(**facts) + (
+            MAC_LANE_CLAIMS.get(name, "").format(lanes=lanes) if lanes > 1 else "")
         result.properties.append(pr)
 
 

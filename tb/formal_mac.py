@@ -50,6 +50,15 @@ Together: for every input stream and every ``outputs.ready`` pattern, the ``k``-
 delivered is the golden result of its inference and output. The pieces proved on the generator
 are the netlist's own when ``prove`` generates the netlist; with ``--verilog`` they are the
 generator's modules (the report says which part was proved on what).
+
+Sample lanes (``lanes = N``, ``prove(..., lanes=N)``): the pieces of the N-lane pipeline
+(:func:`pipeline_mac`): its MAC takes the N samples' ``N * channels`` activations a beat
+(``mac-feed``: every lane's golden decoded values, lane 0 first, channel-minor: the design's
+input order; ``mac-products``: every activation in every input position of the wider beat) and
+its accumulators give all ``outputs`` sums in one beat per inference, each through its own
+:class:`hdl.post.OutputStage` (``mac-output`` proves one: they are the one generator with the
+same parameters; lane ``k`` to output ``k`` is the generator's wiring, as the products to the
+accumulators are); ``mac-credits`` and ``mac-fifo`` then count one result beat per inference.
 """
 
 from __future__ import annotations
@@ -82,6 +91,9 @@ from .formal import (
     _yosys,
     credit_fifo_invariants,
     credit_fifo_wires,
+    lane_parts,
+    lane_payload_bits,
+    mac_output_width,
     pipeline_latency,
     ref_code_sorted,
     ref_codes_payload,
@@ -117,12 +129,12 @@ MAC_CLAIMS = {
 }
 
 
-def pipeline_mac(design: Design):
-    """Return the pipeline that ``adcforge verilog`` builds for ``design`` (its MAC, credits,
-    FIFO depth), constructed for its parameters and parts."""
+def pipeline_mac(design: Design, lanes: int = 1):
+    """Return the pipeline that ``adcforge verilog`` builds for ``design`` with ``lanes``
+    sample lanes (its MAC, credits, FIFO depth), constructed for its parameters and parts."""
     from hdl.pipeline import AdcPipeline
 
-    pipe = AdcPipeline(design)
+    pipe = AdcPipeline(design, lanes=lanes)
     mac = pipe.mac
     for part in (pipe, pipe.ladder, pipe.decode, mac, mac.products, mac.accumulator,
                  *mac.output_stages):
@@ -574,16 +586,17 @@ class _ModeOneHarness:
     """The pipeline netlist in a specification, in mode 1: free samples, ``valid``,
     ``outputs.ready`` (unless given) and reset; ``codes.ready`` free (unused in mode 1);
     threshold writes off for a runtime build. ``wire(name)`` is an exposed wire; the FIFO's
-    write side is driven by ``w_en``/``w_data``."""
+    write side is driven by ``w_en``/``w_data``. With ``lanes``, ``sample`` is the input beat
+    (lane 0 in the low bits) and ``out_payload`` one inference's results."""
 
     def __init__(self, m, design: Design, top: str, wires: dict[str, int], *, runtime=False,
-                 w_en=None, w_data=None):
+                 w_en=None, w_data=None, lanes: int = 1):
         self.design = design
-        self.sample = Signal(design.input_bits, name="sample")
+        self.sample = Signal(design.input_bits * lanes, name="sample")
         self.in_valid, self.in_ready = Signal(name="in_valid"), Signal(name="in_ready")
         self.out_valid, self.out_ready = Signal(name="out_valid"), Signal(name="out_ready")
-        self.out_payload = Signal(design.mac.output_bits, name="out_payload")
-        m.d.comb += [self.sample.eq(AnySeq(design.input_bits)), self.in_valid.eq(AnySeq(1)),
+        self.out_payload = Signal(mac_output_width(design, lanes), name="out_payload")
+        m.d.comb += [self.sample.eq(AnySeq(len(self.sample))), self.in_valid.eq(AnySeq(1)),
                      self.out_ready.eq(AnySeq(1))]
         self.accepted = self.in_valid & self.in_ready
         self.delivered = self.out_valid & self.out_ready
@@ -596,7 +609,7 @@ class _ModeOneHarness:
         ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal(), "i_i__payload": self.sample,
                  "i_i__valid": self.in_valid, "o_i__ready": self.in_ready, "i_mode": Const(1, 1),
                  "i_codes__ready": AnySeq(1),
-                 "o_codes__payload": Signal(design.bits + design.channels * design.decode.width,
+                 "o_codes__payload": Signal(lane_payload_bits(design) * lanes,
                                             name="codes_payload"),
                  "o_codes__valid": Signal(name="codes_valid"),
                  "o_outputs__payload": self.out_payload, "o_outputs__valid": self.out_valid,
@@ -625,21 +638,24 @@ def _delay_line(m, value, length: int, name: str):
 
 class MacFeedSpec(_Spec):
     """Mode 1: the MAC's input takes a beat ``feed`` clocks after each admitted sample, and
-    only then, carrying the sample's golden decoded values. k-inductive at ``feed + 1``."""
+    only then, carrying the sample's golden decoded values (with ``lanes``: every lane's, in
+    lane order, channel-minor: the design's input order). k-inductive at ``feed + 1``."""
 
-    def __init__(self, design: Design, top: str, wires, *, feed: int, runtime: bool = False):
-        super().__init__()
+    def __init__(self, design: Design, top: str, wires, *, feed: int, runtime: bool = False,
+                 lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top, self.wires, self.feed = design, top, wires, feed
         self.runtime = runtime
 
     def elaborate(self, platform):
         m = self.module()
         d = self.design
-        h = _ModeOneHarness(m, d, self.top, self.wires, runtime=self.runtime)
+        h = _ModeOneHarness(m, d, self.top, self.wires, runtime=self.runtime, lanes=self.lanes)
         m.d.comb += [h.w_en.eq(AnySeq(1)), h.w_data.eq(AnySeq(len(h.w_data)))]
-        values = Signal(d.channels * d.decode.width)
-        m.d.comb += values.eq(ref_codes_payload(d, ref_code_sorted(h.sample, d.thresholds))
-                              [d.bits:])
+        values = Signal(d.channels * d.decode.width * self.lanes)
+        m.d.comb += values.eq(Cat(*(ref_codes_payload(d, ref_code_sorted(x, d.thresholds))
+                                    [d.bits:]
+                                    for x in lane_parts(h.sample, d.input_bits, self.lanes))))
         adm = _delay_line(m, h.accepted, self.feed, "ref_valid")
         exp = _delay_line(m, values, self.feed, "ref_values")
         mac_valid, mac_payload = h.wire("act_valid"), h.wire("mac.products.i__payload")
@@ -661,8 +677,8 @@ class MacCreditsSpec(_Spec):
 
     def __init__(self, design: Design, top: str, wires, *, feed: int, mac_latency: int,
                  beats: int, output_beats: int, credits: int, fifo_depth: int,
-                 runtime: bool = False):
-        super().__init__()
+                 runtime: bool = False, lanes: int = 1):
+        super().__init__(lanes)
         self.fifo_depth = fifo_depth
         self.design, self.top, self.wires = design, top, wires
         self.feed, self.mac_latency = feed, mac_latency
@@ -673,7 +689,7 @@ class MacCreditsSpec(_Spec):
         B, R, C = self.beats, self.R, self.credits
         w_en = Signal(name="fifo_w_en")
         h = _ModeOneHarness(m, self.design, self.top, self.wires, runtime=self.runtime,
-                            w_en=w_en)
+                            w_en=w_en, lanes=self.lanes)
         m.d.comb += h.w_data.eq(AnySeq(len(h.w_data)))
         # Beats admitted since reset, modulo an inference's: the netlist's beat_index.
         count = Signal(range(B), name="admitted")
@@ -733,13 +749,15 @@ class MacHoldSpec(_Spec):
     """Mode 1, free everything: a result offered on ``outputs`` and not taken is offered again
     in the next cycle, unchanged (unless the pipeline is reset). k-inductive at 2."""
 
-    def __init__(self, design: Design, top: str, wires, *, runtime: bool = False):
-        super().__init__()
+    def __init__(self, design: Design, top: str, wires, *, runtime: bool = False,
+                 lanes: int = 1):
+        super().__init__(lanes)
         self.design, self.top, self.wires, self.runtime = design, top, wires, runtime
 
     def elaborate(self, platform):
         m = self.module()
-        h = _ModeOneHarness(m, self.design, self.top, self.wires, runtime=self.runtime)
+        h = _ModeOneHarness(m, self.design, self.top, self.wires, runtime=self.runtime,
+                            lanes=self.lanes)
         m.d.comb += [h.w_en.eq(AnySeq(1)), h.w_data.eq(AnySeq(len(h.w_data)))]
         held = Signal()
         held_payload = Signal.like(h.out_payload)
@@ -789,13 +807,14 @@ def _mac_counterexample(prop: str, task: Path, workdir: Path) -> tuple[dict | No
     return ce, str(vcd)
 
 
-def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, log=print):
-    """Return the MAC checks of ``design`` as ``(name, make_spec, mode, depth, sources, prelude,
-    where)`` (``make_spec`` None for the products' simulation) and a note saying where the
-    netlist parts were proved."""
+def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, log=print,
+             lanes: int = 1):
+    """Return the MAC checks of ``design`` (its pipeline with ``lanes`` sample lanes) as
+    ``(name, make_spec, mode, depth, sources, prelude, where)`` (``make_spec`` None for the
+    products' simulation) and a note saying where the netlist parts were proved."""
     from .formal import generate_netlist, read_netlist_ports
 
-    pipe = pipeline_mac(design)
+    pipe = pipeline_mac(design, lanes)
     mac = pipe.mac
     feed = pipeline_latency(design, runtime) + 1
     assert mac.latency == (mac.products.latency + mac.accumulator.latency + 3)
@@ -804,8 +823,8 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
     if wires is None:  # an external netlist without the generator's names
         gen_dir = workdir / "generator"
         gen_dir.mkdir(exist_ok=True)
-        gen = read_netlist_ports(generate_netlist(design, gen_dir / f"{design.name}.v", runtime),
-                                 gen_dir)
+        gen = read_netlist_ports(generate_netlist(design, gen_dir / f"{design.name}.v", runtime,
+                                                  lanes=lanes), gen_dir)
         wires = mac_wires(gen, gen_dir)
         note = (f"{netlist.path.name} lacks the generator's wire names ({', '.join(MAC_WIRES)}): "
                 "mac-feed, mac-credits, mac-hold proved on the generator's netlist instead")
@@ -819,23 +838,25 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
     fifo_v = fifo_netlist(fifo_depth, workdir / "mac_fifo.v")
     top, src = netlist.top, [netlist.path]
     plan = [
-        ("mac-feed", lambda: MacFeedSpec(design, top, wires, feed=feed, runtime=runtime),
-         "prove", feed + 1, src, prelude, where),
+        ("mac-feed", lambda: MacFeedSpec(design, top, wires, feed=feed, runtime=runtime,
+                                         lanes=lanes), "prove", feed + 1, src, prelude, where),
         ("mac-credits", lambda: MacCreditsSpec(
             design, top, wires, feed=feed, mac_latency=mac.latency,
             beats=mac.beats * mac.groups, output_beats=mac.output_beats, credits=pipe.credits,
-            fifo_depth=fifo_depth, runtime=runtime), "prove", 3, src, prelude, where),
+            fifo_depth=fifo_depth, runtime=runtime, lanes=lanes), "prove", 3, src, prelude,
+         where),
         ("mac-products", None, "simulate", mac.beats * mac.groups * 2 ** design.decode.width,
          [], "", "generator"),
-        ("mac-accumulate", lambda: AccumulatorSpec(pipeline_mac(design).mac.accumulator,
+        ("mac-accumulate", lambda: AccumulatorSpec(pipeline_mac(design, lanes).mac.accumulator,
                                                    steps=mac.beats * mac.groups, bound=bound),
          "prove", mac.accumulator.tree_levels + 3, [], "", "generator"),
-        ("mac-output", lambda: OutputStageSpec(pipeline_mac(design).mac.output_stages[0]),
+        # (with lanes, one output stage per output, all of one generator and parameters)
+        ("mac-output", lambda: OutputStageSpec(pipeline_mac(design, lanes).mac.output_stages[0]),
          "prove", 4, [], "", "generator"),
         ("mac-fifo", lambda: FifoOrderSpec(fifo_depth), "prove", 3, [fifo_v],
          fifo_prelude(fifo_depth), "generator"),
-        ("mac-hold", lambda: MacHoldSpec(design, top, wires, runtime=runtime), "prove", 2, src,
-         prelude, where),
+        ("mac-hold", lambda: MacHoldSpec(design, top, wires, runtime=runtime, lanes=lanes),
+         "prove", 2, src, prelude, where),
     ]
     facts = {"feed": feed, "outputs": mac.output_beats, "credits": pipe.credits,
              "cases": mac.beats * mac.groups * mac.in_lanes * mac.mac_lanes
@@ -848,9 +869,10 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
     return plan, note, facts
 
 
-def run_products(design: Design) -> PropertyResult:
-    """Run the products' exhaustive simulation as a property result."""
-    report = check_products(pipeline_mac(design).mac.products)
+def run_products(design: Design, lanes: int = 1) -> PropertyResult:
+    """Run the products' exhaustive simulation (the pipeline's with ``lanes`` sample lanes) as a
+    property result."""
+    report = check_products(pipeline_mac(design, lanes).mac.products)
     pr = PropertyResult("mac-products", "exhaustive", report["steps"], report["seconds"],
                         "passed" if report["mismatches"] == 0 else "failed")
     if report["mismatches"]:

@@ -530,8 +530,9 @@ def test_prove_lanes_must_match_the_netlist(tmp_path):
     (0, {}, "lanes must be a positive integer, not 0"),
     (-2, {}, "lanes must be a positive integer, not -2"),
     ("2", {}, "lanes must be a positive integer, not '2'"),
-    (2, {"name": "adc8_in16_mac"}, "lanes 2: adc8_in16_mac has a MAC layer"),
-], ids=["zero", "negative", "a string", "MAC layer"])
+    (3, {"name": "adc8_in16_mac"}, "adc8_in16_mac: lanes: 3 does not divide the POST layer's "
+                                   "8 samples per inference"),
+], ids=["zero", "negative", "a string", "MAC layer, not a divisor"])
 def test_prove_refuses_lanes(lanes, kw, message, tmp_path):
     d = resolve_design(kw.pop("name", "adc4_in12"))
     with pytest.raises(AdcforgeError, match=re.escape(message)):
@@ -618,6 +619,35 @@ def test_runtime_lane_mutant_is_caught(mutant, tmp_path):
             assert f"lane 1: input sample {ce['input']}" in formal.format_counterexample(ce)[0]
         if mutant == "lane 1 on a stale bank":  # the old set outlives a commit or a reset
             assert "1" in ce["pattern"]["thr_commit"] or ce.get("resets"), ce
+
+
+# -- sample lanes with a MAC layer (mode 1: a beat of N samples, one beat of results) ----------
+
+def test_prove_two_lanes_mac_layer(tiny_mac_design, tmp_path):
+    """The tiny MAC with 2 sample lanes (an inference a beat): the codes path for every lane and
+    every MAC piece, where the split says, of the 2-lane pipeline."""
+    result = prove(tiny_mac_design, workdir=tmp_path, lanes=2)
+    assert result.proved, [p.as_dict() for p in result.properties]
+    props = _by_name(result)
+    assert {n: (p.kind, p.where) for n, p in props.items() if n.startswith("mac-")} == \
+        MAC_PROPERTIES
+    assert {props[n].kind for n in ("flow", "hold", "stream")} == {"induction"}
+    assert "every lane's values, in lane order" in props["mac-feed"].claim
+    assert result.lanes == 2 and "2 sample lanes" in result.split
+
+
+def test_mac_fed_with_its_lanes_swapped_is_caught(tiny_mac_design, tmp_path):
+    """A 2-lane netlist whose MAC gets lane 1's decoded values where lane 0's belong (the
+    activations out of order): mac-feed fails."""
+    text = generate_netlist(tiny_mac_design, tmp_path / "good.v", False, lanes=2).read_text()
+    path = tmp_path / "swapped.v"
+    path.write_text(_mutate(text, r"= \{ (codes__payload\[27:16\]), (codes__payload\[13:2\]) \};",
+                            r"= { \2, \1 };"))
+    result = prove(tiny_mac_design, verilog=path, workdir=tmp_path / "w", lanes=2,
+                   only=("mac-feed",))
+    p = _by_name(result)["mac-feed"]
+    assert (p.result, p.where) == ("failed", "netlist"), p.as_dict()
+    assert p.counterexample["problem"] == "the MAC got wrong decoded values"
 
 
 # -- the board top's clock-domain crossing FIFO (hdl.cdc.CrossingFIFO, tb.formal_cdc) ---------
