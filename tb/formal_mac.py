@@ -129,12 +129,13 @@ MAC_CLAIMS = {
 }
 
 
-def pipeline_mac(design: Design, lanes: int = 1):
+def pipeline_mac(design: Design, lanes: int = 1, runtime: bool = False):
     """Return the pipeline that ``adcforge verilog`` builds for ``design`` with ``lanes``
-    sample lanes (its MAC, credits, FIFO depth), constructed for its parameters and parts."""
+    sample lanes and (``runtime``) runtime thresholds, whose ladder's latency sets the credits
+    (its MAC, credits, FIFO depth), constructed for its parameters and parts."""
     from hdl.pipeline import AdcPipeline
 
-    pipe = AdcPipeline(design, lanes=lanes)
+    pipe = AdcPipeline(design, lanes=lanes, runtime_thresholds=runtime)
     mac = pipe.mac
     for part in (pipe, pipe.ladder, pipe.decode, mac, mac.products, mac.accumulator,
                  *mac.output_stages):
@@ -553,13 +554,25 @@ MAC_WIRES = ("act_valid", "mac.products.i__payload", "beat_index", "last_beat", 
 MAC_CUTS = ("out_fifo.i__valid", "out_fifo.i__payload")
 
 
-def mac_wires(netlist: Netlist, workdir: Path) -> dict[str, int] | None:
-    """Return the widths of :data:`MAC_WIRES` and :data:`MAC_CUTS` in the flattened netlist, or
-    None when it lacks a wire it needs (a netlist without the generator's names)."""
+def bank_wires(design: Design) -> tuple[str, ...]:
+    """The runtime ladder's threshold banks and write-port registers (after flattening): in
+    mode 1, with the write port off, they keep the design's thresholds (:class:`_ModeOneHarness`
+    states it, for the induction)."""
+    n = len(design.thresholds)
+    return (tuple(f"ladder.thr_{bank}_{k}" for bank in ("active", "shadow") for k in range(n))
+            + ("ladder.write_one_hot", "ladder.commit"))
+
+
+def mac_wires(netlist: Netlist, workdir: Path, bank: tuple[str, ...] = ()
+              ) -> dict[str, int] | None:
+    """Return the widths of :data:`MAC_WIRES`, :data:`MAC_CUTS` and ``bank`` (a runtime
+    build's :func:`bank_wires`) in the flattened netlist, or None when it lacks a wire it needs
+    (a netlist without the generator's names)."""
     names = flat_netnames(netlist, workdir)
-    found = {n: len(names[n]["bits"]) for n in MAC_WIRES + MAC_CUTS if n in names}
+    found = {n: len(names[n]["bits"]) for n in MAC_WIRES + MAC_CUTS + bank if n in names}
     # zero-width counters (one beat per inference, one output) are absent
-    need = ("act_valid", "mac.products.i__payload", "credits", "credit_ok") + FIFO_WIRES + MAC_CUTS
+    need = (("act_valid", "mac.products.i__payload", "credits", "credit_ok") + FIFO_WIRES
+            + MAC_CUTS + bank)
     return found if all(n in found for n in need) else None
 
 
@@ -574,10 +587,10 @@ def flat_netnames(netlist: Netlist, workdir: Path) -> dict:
 
 
 def mac_prelude(netlist: Netlist, wires: dict[str, int]) -> str:
-    """Return the yosys commands that flatten the netlist, expose :data:`MAC_WIRES` as outputs
-    and cut :data:`MAC_CUTS` into inputs."""
+    """Return the yosys commands that flatten the netlist, expose ``wires`` (:func:`mac_wires`)
+    as outputs and cut :data:`MAC_CUTS` into inputs."""
     top = netlist.top
-    seen = " ".join(f"{top}/w:{n}" for n in MAC_WIRES if n in wires)
+    seen = " ".join(f"{top}/w:{n}" for n in wires if n not in MAC_CUTS)
     cut = " ".join(f"{top}/w:{n}" for n in MAC_CUTS)
     return f"hierarchy -top {top}\nproc\nflatten\nexpose {seen}\nexpose -input {cut}"
 
@@ -585,7 +598,8 @@ def mac_prelude(netlist: Netlist, wires: dict[str, int]) -> str:
 class _ModeOneHarness:
     """The pipeline netlist in a specification, in mode 1: free samples, ``valid``,
     ``outputs.ready`` (unless given) and reset; ``codes.ready`` free (unused in mode 1);
-    threshold writes off for a runtime build. ``wire(name)`` is an exposed wire; the FIFO's
+    threshold writes off for a runtime build, whose banks (exposed, :func:`bank_wires`) then
+    hold the design's thresholds. ``wire(name)`` is an exposed wire; the FIFO's
     write side is driven by ``w_en``/``w_data``. With ``lanes``, ``sample`` is the input beat
     (lane 0 in the low bits) and ``out_payload`` one inference's results."""
 
@@ -619,6 +633,13 @@ class _ModeOneHarness:
             ports.update({"i_thr__addr": Const(0, max(design.bits, 1)),
                           "i_thr__data": Const(0, design.input_bits), "i_thr__we": Const(0, 1),
                           "i_thr__commit": Const(0, 1)})
+            n = len(design.thresholds)
+            for k, t in enumerate(design.thresholds):
+                for bank in ("active", "shadow"):
+                    m.d.comb += Assert(self.wire(f"ladder.thr_{bank}_{k}") == t,
+                                       f"threshold {k}: {bank} bank changed with writes off")
+            m.d.comb += [Assert(self.wire("ladder.write_one_hot") == Const(0, n)),
+                         Assert(~self.wire("ladder.commit"))]
         ports.update({f"o_{n}": s for n, s in self.wires.items()})
         m.submodules.dut = Instance(top, **ports)
 
@@ -814,18 +835,19 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
     products' simulation) and a note saying where the netlist parts were proved."""
     from .formal import generate_netlist, read_netlist_ports
 
-    pipe = pipeline_mac(design, lanes)
+    pipe = pipeline_mac(design, lanes, runtime)
     mac = pipe.mac
     feed = pipeline_latency(design, runtime) + 1
     assert mac.latency == (mac.products.latency + mac.accumulator.latency + 3)
-    wires = mac_wires(netlist, workdir)
+    bank = bank_wires(design) if runtime else ()
+    wires = mac_wires(netlist, workdir, bank)
     where, note = "netlist", "on the netlist: mac-feed, mac-credits, mac-hold"
     if wires is None:  # an external netlist without the generator's names
         gen_dir = workdir / "generator"
         gen_dir.mkdir(exist_ok=True)
         gen = read_netlist_ports(generate_netlist(design, gen_dir / f"{design.name}.v", runtime,
                                                   lanes=lanes), gen_dir)
-        wires = mac_wires(gen, gen_dir)
+        wires = mac_wires(gen, gen_dir, bank)
         note = (f"{netlist.path.name} lacks the generator's wire names ({', '.join(MAC_WIRES)}): "
                 "mac-feed, mac-credits, mac-hold proved on the generator's netlist instead")
         netlist, where = gen, "generator"

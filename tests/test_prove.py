@@ -636,6 +636,17 @@ def test_prove_two_lanes_mac_layer(tiny_mac_design, tmp_path):
     assert result.lanes == 2 and "2 sample lanes" in result.split
 
 
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_prove_mac_layer_with_runtime_thresholds(lanes, tiny_mac_design, tmp_path):
+    """The runtime-threshold build of the tiny MAC: its credits are those of the runtime ladder's
+    latency, and in mode 1 (writes off) the banks keep the design's thresholds, so mac-feed and
+    mac-credits close by induction (they did not with one lane either before)."""
+    result = prove(tiny_mac_design, runtime=True, workdir=tmp_path, lanes=lanes,
+                   only=("mac-feed", "mac-credits"))
+    assert result.proved, [p.as_dict() for p in result.properties]
+    assert {p.kind for p in result.properties} == {"induction"}
+
+
 def test_mac_fed_with_its_lanes_swapped_is_caught(tiny_mac_design, tmp_path):
     """A 2-lane netlist whose MAC gets lane 1's decoded values where lane 0's belong (the
     activations out of order): mac-feed fails."""
