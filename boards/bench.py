@@ -70,17 +70,9 @@ def sensor_formats(msamples_per_s: float | None) -> list[str]:
 
 def check_bench_lanes(design: Design, lanes) -> int:
     """Check a lane count for ``design``; raise :class:`AdcforgeError` in one line."""
-    from hdl.ladder import check_lanes
-    from hdl.pipeline import lanes_problem
+    from hdl.pipeline import check_design_lanes
 
-    try:
-        check_lanes(lanes)
-    except ValueError as exc:
-        raise AdcforgeError(str(exc)) from None
-    problem = lanes_problem(design, lanes)
-    if problem:
-        raise AdcforgeError(f"{design.name}: {problem}")
-    return lanes
+    return check_design_lanes(design, lanes)
 
 
 def get_device(name: str) -> Device:

@@ -8,6 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from adcforge.design import Design
+from adcforge.errors import AdcforgeError
 
 from adcforge.golden import ref_adc_pipeline
 
@@ -20,7 +21,8 @@ from .post import POSTMac
 # codes path -> the ladder's and the decoder's stall mode (hdl.pipe.stream_enable)
 CODES_PATHS = dict(zip(CODES_PATH_NAMES, (True, "ready", False)))
 
-__all__ = ["AdcPipeline", "ChannelSerializer", "lanes_problem", "ref_adc_pipeline"]
+__all__ = ["AdcPipeline", "ChannelSerializer", "check_design_lanes", "lanes_problem",
+           "ref_adc_pipeline"]
 
 
 class ChannelSerializer(wiring.Component):
@@ -297,3 +299,16 @@ def lanes_problem(design: Design, lanes: int) -> str | None:
                 f"(mac.inputs {design.mac.inputs} = {spi} samples x {c} channel"
                 f"{'s' if c > 1 else ''}); use a divisor of {spi}")
     return None
+
+
+def check_design_lanes(design: Design, lanes) -> int:
+    """Check a lane count for ``design`` (a positive integer that carries it); raise
+    :class:`~adcforge.errors.AdcforgeError` in one line, naming the design."""
+    try:
+        check_lanes(lanes)
+    except ValueError as exc:
+        raise AdcforgeError(str(exc)) from None
+    problem = lanes_problem(design, lanes)
+    if problem:
+        raise AdcforgeError(f"{design.name}: {problem}")
+    return lanes

@@ -30,18 +30,12 @@ def register(main, bench):
         Streams every input value (with random idle cycles and back-pressure), a random
         stream, and for a MAC layer random and worst-case inferences; also resets the pipeline
         in the middle of a stream. Exits non-zero on any mismatch."""
-        from hdl.ladder import check_lanes
-        from hdl.pipeline import lanes_problem
+        from hdl.pipeline import check_design_lanes
 
         from .cosim import cosim
 
         d = resolve_design(design)
-        try:
-            check_lanes(lanes)
-        except ValueError as exc:
-            raise AdcforgeError(str(exc)) from None
-        if lanes_problem(d, lanes):
-            raise AdcforgeError(f"{d.name}: {lanes_problem(d, lanes)}")
+        check_design_lanes(d, lanes)
         report = cosim(d, samples=samples, seed=seed, runtime=runtime_thresholds, sensor=sensor,
                        lanes=lanes, codes_path=codes_path,
                        log=lambda s: click.echo(s, err=True))

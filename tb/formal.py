@@ -1106,19 +1106,13 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     that are not provable.
     """
     formal_env()  # fail early, with the package to install
-    from hdl.ladder import check_lanes
-    from hdl.pipeline import CODES_PATHS, lanes_problem
+    from hdl.pipeline import CODES_PATHS, check_design_lanes
 
     if codes_path not in CODES_PATHS:
         raise AdcforgeError(f"codes path {codes_path!r}: expected {', '.join(CODES_PATHS)}")
     if codes_path != "stall" and runtime:
         raise AdcforgeError(f"codes path {codes_path}: proved with constant thresholds only")
-    try:
-        check_lanes(lanes)
-    except ValueError as exc:
-        raise AdcforgeError(str(exc)) from None
-    if lanes_problem(design, lanes):
-        raise AdcforgeError(f"{design.name}: {lanes_problem(design, lanes)}")
+    check_design_lanes(design, lanes)
     start = time.perf_counter()
     given_depth = depth
     workdir = Path(workdir) / (design.name + ("_runtime" if runtime else "")
