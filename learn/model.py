@@ -16,13 +16,13 @@ from adcforge.design import Design
 from .api import ADC, design_from_layers
 from .post import (PostConv, code_table_sum, int_post_code_table, int_post_mac, int_post_output,
                    mac_output_scale, patches)
+from .quant import Quantizer, ladder
+from .ste import grad_scale, round_ste
 
 #: Up to this many codes the hard-eval model sums per-code product tables as a one-hot
 #: convolution (its cost grows with the codes); above, it multiplies the decoded windows (8 bits:
 #: 5.1 s against 0.3 s for 800 images of 32×32 on one thread)
 CODE_TABLE_MAX_CODES = 16
-from .quant import Quantizer, ladder
-from .ste import grad_scale, round_ste
 
 
 def predict(logits) -> np.ndarray:

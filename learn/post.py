@@ -106,7 +106,9 @@ def code_table_sum(lut: torch.Tensor, codes: torch.Tensor, kernel: tuple[int, in
     Done as a convolution of the codes' one-hot planes with the table, in float32 where every
     partial sum stays below ``2**24`` in magnitude and float64 (below ``2**53``) otherwise: exact
     either way, since every term is an integer and every partial sum is bounded by the sum over
-    offsets of the table's largest magnitude.
+    offsets of the table's largest magnitude (a convolution that summed otherwise — a Winograd
+    transform — would not be; ``train`` checks the exported design's test outputs against the
+    golden model at the end of every run, which would catch it).
     """
     k, n_codes, outs = lut.shape
     bound = int(lut.abs().amax(1).sum(0).max()) if lut.numel() else 0
