@@ -27,7 +27,7 @@ from amaranth.hdl import Cat, ClockDomain, Elaboratable, Module, Mux, Shape, Sig
 
 from adcforge.design import Design
 from adcforge.errors import AdcforgeError, ToolchainError
-from hdl.pipeline import AdcPipeline
+from hdl.pipeline import AdcPipeline, check_design_lanes
 
 from .report import load_nextpnr_report, write_report
 from .toolchain import require_tool, run_tool
@@ -66,13 +66,6 @@ def sensor_formats(msamples_per_s: float | None) -> list[str]:
     if not msamples_per_s:
         return []
     return [name for name, rate in SENSOR_FORMATS if msamples_per_s >= rate]
-
-
-def check_bench_lanes(design: Design, lanes) -> int:
-    """Check a lane count for ``design``; raise :class:`AdcforgeError` in one line."""
-    from hdl.pipeline import check_design_lanes
-
-    return check_design_lanes(design, lanes)
 
 
 def get_device(name: str) -> Device:
@@ -217,7 +210,7 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
     per inference, or whose synthesised core needs more LUT4s than the device has, raises
     :class:`AdcforgeError` in one line before anything is placed."""
     dev = get_device(device)
-    check_bench_lanes(design, lanes)
+    check_design_lanes(design, lanes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     yosys = require_tool("yosys")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from adcforge.design import resolve_design
-from hdl.cli import codes_path_option
+from hdl.cli import codes_path_option, lanes_option
 
 
 def design_label(arg: str, design) -> str:
@@ -134,8 +134,7 @@ def _int_list(ctx, param, value):
 @click.option("--freq", "target_mhz", type=float, default=None,
               help="Target clock in MHz (default: 120 on up5k, 200 on ECP5).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
-@click.option("--lanes", type=int, default=1, show_default=True,
-              help="Sample lanes: samples per clock (N ladders side by side).")
+@lanes_option
 @click.option("--sweep-lanes", "sweep", callback=_int_list, default=None, metavar="N,N,...",
               help="Place the core for each lane count and print the table N / Fmax / LC / "
                    "M samples/s (one report.json per count under the output directory).")
@@ -151,7 +150,9 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
     """Place and route the ADC core alone (registered I/O, no UART) and report LC/FF/Fmax and
     M samples/s (lanes x Fmax), and which sensor formats that rate carries."""
     from .bench import bench_hw as run
-    from .bench import check_bench_lanes, sensor_formats
+    from hdl.pipeline import check_design_lanes
+
+    from .bench import sensor_formats
     from .report import format_report
     d = resolve_design(design)
     suffix = (("-rt" if runtime_thresholds else "")
@@ -163,7 +164,7 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
                               target_mhz=target_mhz, codes_path=codes_path, sdff=not no_sdff,
                               log=log)
     if sweep is None:
-        check_bench_lanes(d, lanes)
+        check_design_lanes(d, lanes)
         out = Path(out_dir or (base + (f"-l{lanes}" if lanes > 1 else "")))
         s = build(out, seed=seed, lanes=lanes)
         click.echo(format_report(s, f"{device} / {d.name}: ADC core alone ({s['core']}, "
@@ -174,7 +175,7 @@ def bench_hw(design, device, out_dir, runtime_thresholds, target_mhz, seed, lane
                    f"report: {out / 'report.json'}")
         return
     for n in sweep:
-        check_bench_lanes(d, n)
+        check_design_lanes(d, n)
     seeds = seeds or [seed]
     root = Path(out_dir or base + "-sweep")
     rows = []

@@ -30,7 +30,8 @@ def codes_path_option(f=None, *, note: str = ""):
 
 def lanes_option(f=None, *, note: str = ""):
     """``--lanes N``: the pipeline's sample lanes (AdcPipeline ``lanes``), an integer that the
-    command checks (:func:`hdl.ladder.check_lanes`: one line for a count that is not positive);
+    command checks (:func:`hdl.pipeline.check_design_lanes`: one line for a count that is not
+    positive or does not carry the design);
     ``note`` ends the help (a command's own reading), as ``@lanes_option(note=...)``."""
     if f is None:
         return lambda g: lanes_option(g, note=note)

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from adcforge.cli import main_group
 from adcforge.design import resolve_design
 from adcforge.errors import AdcforgeError
-from boards.bench import (RegisteredCore, check_bench_lanes, count_luts, sensor_formats)
+from boards.bench import RegisteredCore, count_luts, sensor_formats
+from hdl.pipeline import check_design_lanes
 
 
 @pytest.mark.parametrize("rate, formats", [
@@ -48,7 +49,7 @@ def test_registered_core_ports(name, lanes):
 ])
 def test_bad_lane_counts_are_one_line(name, lanes, message):
     with pytest.raises(AdcforgeError, match=message):
-        check_bench_lanes(resolve_design(name), lanes)
+        check_design_lanes(resolve_design(name), lanes)
 
 
 def test_bench_hw_cli_refuses_bad_lanes_before_building(tmp_path):
