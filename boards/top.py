@@ -39,6 +39,7 @@ from adcforge.design import Design
 from hdl.cdc import CrossingFIFO
 from hdl.decode import DecodedLayout
 from hdl.ladder import ThresholdWriteSignature
+from hdl.pipe import LaneGather, LaneScatter
 from hdl.pipeline import AdcPipeline
 
 from .pmod_ad1 import PmodAD1, adc_to_sample
@@ -91,12 +92,18 @@ class RingControlSignature(wiring.Signature):
 
     ``start`` begins a frame (``written`` counts its results from 0); ``commit`` makes them
     readable by the transmitter, ``rollback`` discards them. One pulse each, one cycle.
+    With ``keep`` (a board top with sample lanes): ``commit`` makes the frame's first ``keep``
+    results readable and discards the rest (the results of the zero samples that completed the
+    frame's last lane beat).
     """
 
-    def __init__(self, max_results: int):
+    def __init__(self, max_results: int, keep: bool = False):
         self.max_results = max_results
-        super().__init__({"start": Out(1), "commit": Out(1), "rollback": Out(1),
-                          "written": In(range(max_results + 1))})
+        members = {"start": Out(1), "commit": Out(1), "rollback": Out(1),
+                   "written": In(range(max_results + 1))}
+        if keep:
+            members["keep"] = Out(range(max_results + 1))
+        super().__init__(members)
 
 
 class FrameEventSignature(wiring.Signature):
@@ -216,11 +223,16 @@ class DomainCrossing(wiring.Component):
     UART bytes. A threshold write or commit is never refused: the receiver issues them only in
     a ``LOAD_THRESHOLDS`` frame, after the last frame's samples have left the FIFO, at most
     one per received word.
+
+    With ``lanes`` (a pipeline of that many sample lanes behind a gather) a code comes out only
+    once its lane beat is complete: the results FIFO holds a beat's codes besides one charge,
+    so that the credits admit a whole beat.
     """
 
     def __init__(self, design: Design, *, domain: str, sample_shape, result_shape,
-                 runtime_thresholds: bool, in_depth: int = 4):
+                 runtime_thresholds: bool, in_depth: int = 4, lanes: int = 1):
         _check_design(design)
+        _check_int("lanes", lanes, 1)
         self.design, self.domain = design, domain
         self.has_mac = design.mac is not None
         self.runtime_thresholds = runtime_thresholds
@@ -228,7 +240,7 @@ class DomainCrossing(wiring.Component):
         self.sample_shape, self.result_shape = sample_shape, result_shape
         #: the results one sample can be charged (an inference's MAC outputs, or one code)
         self.charge = max(1, design.mac.outputs if self.has_mac else 1)
-        self.out_depth = 1 << (self.charge + 1).bit_length()
+        self.out_depth = 1 << (max(self.charge, lanes) + 1).bit_length()
         members = {
             "samples": In(stream.Signature(sample_shape)),
             "results": Out(stream.Signature(result_shape)),
@@ -367,6 +379,10 @@ class FrameReceiver(wiring.Component):
     acquire : bool
         The board has a sample source (``adc``): ``ACQUIRE`` frames are answered; otherwise
         ``ACQUIRE`` is an unknown command, as in protocol version 1.
+    lanes : int
+        The pipeline's sample lanes (it takes its samples ``lanes`` at a time): a frame whose
+        samples end inside a lane beat is completed with zero samples, whose results the
+        ring's ``keep`` leaves out of the answer. Not with ``acquire``.
 
     Members
     -------
@@ -375,7 +391,8 @@ class FrameReceiver(wiring.Component):
     overflow : In(1)
         A byte was lost before the FIFO (the frame becomes ``OVERFLOW``).
     samples : Out(stream.Signature(input_bits))  (``acquire``: ``SourcedSample``)
-        Samples for the pipeline, and zero samples completing a MAC inference cut short.
+        Samples for the pipeline, and zero samples completing a MAC inference cut short or a
+        lane beat.
     adc : In(stream.Signature(12)), with ``acquire`` only
         The sample source's raw words; taken only while an ``ACQUIRE`` frame is answered.
     adc_en : Out(1), with ``acquire`` only
@@ -394,9 +411,14 @@ class FrameReceiver(wiring.Component):
                              "CRC1"})
 
     def __init__(self, design: Design, *, timeout: int, runtime_thresholds: bool = True,
-                 acquire: bool = False):
+                 acquire: bool = False, lanes: int = 1):
         _check_design(design)
         _check_int("timeout", timeout, 1)
+        _check_int("lanes", lanes, 1)
+        if acquire and lanes > 1:
+            raise ValueError("a board top with a sample source has one lane (the source's "
+                             "samples come one at a time)")
+        self.lanes = lanes
         self.design = design
         self.timeout = timeout
         self.runtime_thresholds = runtime_thresholds
@@ -410,7 +432,7 @@ class FrameReceiver(wiring.Component):
             "i": In(stream.Signature(8)),
             "overflow": In(1),
             "samples": Out(stream.Signature(sample_shape)),
-            "ring": Out(RingControlSignature(n)),
+            "ring": Out(RingControlSignature(n, keep=lanes > 1)),
             "events": Out(FrameEventSignature()),
             "resp": Out(stream.Signature(ResponseLayout(self.count_bits))),
         }
@@ -448,6 +470,7 @@ class FrameReceiver(wiring.Component):
         pushed = Signal(range(MAX_SAMPLES + 1))
         expected = Signal(range(self.ring.signature.max_results + 1))
         inf_pos = Signal(range(max(spi, 2)))
+        lane_pos = Signal(range(max(self.lanes, 2)))  # the sample's lane in its beat
         idle = Signal(range(self.timeout + 1))
         overflow_seen = Signal()
         frame_count = Signal(self.count_bits)  # set when a frame ends, queued when answered
@@ -472,6 +495,9 @@ class FrameReceiver(wiring.Component):
                      self.events.status.eq(final), self.events.samples.eq(pushed)]
         if self.runtime_thresholds:
             m.d.comb += self.thr.commit.eq(thr_commit)
+        if self.lanes > 1:  # a MAC frame's inferences are whole beats: it has no pad to drop
+            m.d.comb += self.ring.keep.eq(Mux(mode, expected, pushed) if self.has_mac
+                                          else pushed)
 
         m.d.comb += [crc.data.eq(rxs_data),
                      (self.samples.payload.sample if self.acquire
@@ -485,8 +511,11 @@ class FrameReceiver(wiring.Component):
         is_samples = (cmd == Command.CODES.value) | (
             (cmd == Command.MAC.value) if self.has_mac else Const(0))
 
-        def push_accounting():
-            m.d.sync += pushed.eq(pushed + 1)
+        def push_accounting(pad=False):
+            if not pad:
+                m.d.sync += pushed.eq(pushed + 1)
+            if self.lanes > 1:
+                m.d.sync += lane_pos.eq(Mux(lane_pos == self.lanes - 1, 0, lane_pos + 1))
             if self.has_mac:
                 with m.If(mode):
                     with m.If(inf_pos == spi - 1):
@@ -537,7 +566,7 @@ class FrameReceiver(wiring.Component):
                         m.d.sync += ring_start.eq(1)
                         m.d.sync += [overflow_seen.eq(0),
                                      status.eq(Status.OK.value), pushed.eq(0), expected.eq(0),
-                                     widx.eq(0), bidx.eq(0), inf_pos.eq(0)]
+                                     widx.eq(0), bidx.eq(0), inf_pos.eq(0), lane_pos.eq(0)]
                         goto("CMD")
                     with m.Elif(rxs_data != SYNC[0]):
                         goto("HUNT")
@@ -663,6 +692,13 @@ class FrameReceiver(wiring.Component):
                     m.d.comb += [self.samples.valid.eq(1), self.samples.payload.eq(0)]
                     with m.If(self.samples.ready):
                         push_accounting()
+                if self.lanes > 1:
+                    # and a partial lane beat (codes), so that the next frame starts on lane
+                    # 0; the ring keeps only the real samples' codes (``keep``)
+                    with m.Elif(lane_pos != 0):
+                        m.d.comb += [self.samples.valid.eq(1), self.samples.payload.eq(0)]
+                        with m.If(self.samples.ready):
+                            push_accounting(pad=True)
                 if self.acquire:
                     with m.Elif(is_acq & (final == Status.OK.value)):
                         goto("ACQ")
@@ -690,7 +726,8 @@ class FrameReceiver(wiring.Component):
                     m.d.sync += [events_done.eq(1), ring_commit.eq(final == Status.OK.value),
                                  ring_rollback.eq(final != Status.OK.value)]
                     with m.If(final == Status.OK.value):
-                        m.d.sync += frame_count.eq(self.ring.written)
+                        m.d.sync += frame_count.eq(self.ring.keep if self.lanes > 1
+                                                   else self.ring.written)
                         if self.runtime_thresholds:
                             m.d.sync += thr_commit.eq(cmd == Command.LOAD_THRESHOLDS.value)
                     with m.Else():
@@ -721,6 +758,8 @@ class ResultRing(wiring.Component):
         Words held (a power of two, at least 8).
     max_results : int
         Results one frame can write (the range of ``ctl.written``).
+    keep : bool
+        ``ctl`` has ``keep``: a commit keeps the frame's first ``keep`` words only.
 
     Members
     -------
@@ -735,15 +774,16 @@ class ResultRing(wiring.Component):
         taken: the block RAM's read latency).
     """
 
-    def __init__(self, width: int, depth: int, max_results: int):
+    def __init__(self, width: int, depth: int, max_results: int, keep: bool = False):
         _check_int("width", width, 1)
         _check_int("max_results", max_results, 1)
         if not isinstance(depth, int) or isinstance(depth, bool) or depth & (depth - 1) \
                 or depth < 8:
             raise ValueError(f"depth must be a power of two of at least 8, not {depth!r}")
         self.width, self.depth, self.max_results = width, depth, max_results
+        self.keep = keep
         super().__init__({"i": In(stream.Signature(unsigned(width))),
-                          "ctl": In(RingControlSignature(max_results)),
+                          "ctl": In(RingControlSignature(max_results, keep=keep)),
                           "o": Out(stream.Signature(unsigned(width)))})
 
     def elaborate(self, platform):
@@ -767,8 +807,16 @@ class ResultRing(wiring.Component):
             m.d.sync += [wptr.eq(wptr + 1), written.eq(written + 1)]
         with m.If(self.ctl.start):
             m.d.sync += written.eq(0)
-        with m.If(self.ctl.commit):
-            m.d.sync += committed.eq(wptr)
+        if self.keep:  # the frame's first `keep` words, from where the frame began
+            base = Signal(ptr_bits)
+            with m.If(self.ctl.start):
+                m.d.sync += base.eq(wptr)
+            with m.If(self.ctl.commit):
+                kept = (base + self.ctl.keep)[:ptr_bits]
+                m.d.sync += [committed.eq(kept), wptr.eq(kept)]
+        else:
+            with m.If(self.ctl.commit):
+                m.d.sync += committed.eq(wptr)
         with m.If(self.ctl.rollback):
             m.d.sync += wptr.eq(committed)
 
@@ -1140,12 +1188,21 @@ class BoardTop(wiring.Component):
         :class:`DomainCrossing`; the UART, receiver, ring, transmitter, counters and the
         sample source stay in ``sync``. The top then has ``<adc_domain>_clk`` and
         ``<adc_domain>_rst`` inputs when converted alone.
+    lanes : int
+        Sample lanes of the pipeline (``AdcPipeline(lanes=N)``: N ladders side by side, N
+        samples a clock). The receiver's one-sample stream is gathered into lane beats in front
+        of it (:class:`hdl.pipe.LaneGather`) and its codes (and MAC outputs) are sent on one at
+        a time behind it (:class:`hdl.pipe.LaneScatter`); a ``CODES`` frame of any length is
+        answered with its own codes (the receiver completes the last beat with zero samples
+        and the ring drops their codes). The link, not the pipeline, sets the rate; lanes here
+        put the multi-lane pipeline on the board and check it end to end. With a MAC layer N
+        must divide the samples per inference; not with ``adc_source``.
     """
 
     def __init__(self, design: Design, *, divisor: int, timeout: int = 1 << 16,
                  buffer_depth: int = 2048, rx_fifo_depth: int = 32, resp_fifo_depth: int = 8,
                  led_cycles: int = 1 << 21, runtime_thresholds: bool = True,
-                 adc_source: PmodAD1 | None = None, adc_domain: str = "sync"):
+                 adc_source: PmodAD1 | None = None, adc_domain: str = "sync", lanes: int = 1):
         if not isinstance(adc_domain, str) or not adc_domain.isidentifier():
             raise ValueError(f"adc_domain must be a clock domain's name, not {adc_domain!r}")
         self.adc_domain = adc_domain
@@ -1167,7 +1224,12 @@ class BoardTop(wiring.Component):
             raise TypeError(f"adc_source must be a PmodAD1 or None, not "
                             f"{type(adc_source).__name__}")
         self.adc_source = adc_source
-        self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds)
+        _check_int("lanes", lanes, 1)
+        if adc_source is not None and lanes > 1:
+            raise ValueError("lanes > 1 and a sample source do not go together: the source's "
+                             "samples come one at a time, at most 1 M samples/s")
+        self.lanes = lanes
+        self.core = AdcPipeline(design, runtime_thresholds=runtime_thresholds, lanes=lanes)
         self.has_mac = hasattr(self.core, "outputs")
         members = {"rx": In(1, init=1), "tx": Out(1, init=1), "led_activity": Out(1),
                    "led_error": Out(1)}
@@ -1184,13 +1246,14 @@ class BoardTop(wiring.Component):
         m.submodules.rx_fifo = rxf = StreamFIFO(8, self.rx_fifo_depth)
         m.submodules.receiver = rx = FrameReceiver(d, timeout=self.timeout,
                                                    runtime_thresholds=self.runtime_thresholds,
-                                                   acquire=acquire)
+                                                   acquire=acquire, lanes=self.lanes)
         core = self.core
         sel = ResultSelect(d)
         # the ring holds what one frame can produce, and at least buffer_depth words (with a
         # sample source each word also keeps its raw sample)
         m.submodules.ring = ring = ResultRing(result_width(d) + (ADC_BITS if acquire else 0),
-                                              self.buffer_depth, max_results(d))
+                                              self.buffer_depth, max_results(d),
+                                              keep=self.lanes > 1)
         m.submodules.resp_fifo = respf = StreamFIFO(ResponseLayout(rx.count_bits),
                                                     self.resp_fifo_depth)
         m.submodules.counters = counters = StatusCounters(d)
@@ -1219,12 +1282,30 @@ class BoardTop(wiring.Component):
         m.submodules.select = in_adc(sel)
         if acquire:
             m.submodules.raw_tap = in_adc(tap)
+        # the pipeline's one-sample ends (core_i, codes, outputs): the core's own, or with lanes
+        # a gather in front of it and a scatter behind it
+        core_i, core_codes = core.i, core.codes
+        core_outputs = core.outputs if self.has_mac else None
+        if self.lanes > 1:
+            m.submodules.gather = gather = in_adc(LaneGather(d.input_bits, self.lanes))
+            m.submodules.scatter = scatter = in_adc(
+                LaneScatter(core.codes.payload.shape().elem_shape, self.lanes))
+            wiring.connect(m, gather.o, core.i)
+            wiring.connect(m, core.codes, scatter.i)
+            core_i, core_codes = gather.i, scatter.o
+            if self.has_mac:
+                out_shape = core.outputs.payload.shape()
+                m.submodules.scatter_outputs = scatter_out = in_adc(
+                    LaneScatter(out_shape.elem_shape, out_shape.length))
+                wiring.connect(m, core.outputs, scatter_out.i)
+                core_outputs = scatter_out.o
         # (samples in, results out, mode) on the receiver's side, and the pipeline's ends
-        head, tail = (tap.i, tap.o) if acquire else (core.i, sel.o)
+        head, tail = (tap.i, tap.o) if acquire else (core_i, sel.o)
         if split:
             m.submodules.crossing = cross = DomainCrossing(
                 d, domain=self.adc_domain, sample_shape=rx.samples.payload.shape(),
-                result_shape=ring.i.payload.shape(), runtime_thresholds=self.runtime_thresholds)
+                result_shape=ring.i.payload.shape(), runtime_thresholds=self.runtime_thresholds,
+                lanes=self.lanes)
             wiring.connect(m, rx.samples, cross.samples)
             wiring.connect(m, cross.core_i, head)
             wiring.connect(m, tail, cross.core_results)
@@ -1244,10 +1325,10 @@ class BoardTop(wiring.Component):
                 mode = rx.mode
         if acquire:
             wiring.connect(m, tap.core, core.i)
-        wiring.connect(m, core.codes, sel.codes)
+        wiring.connect(m, core_codes, sel.codes)
         if self.has_mac:
             m.d.comb += [core.mode.eq(mode), sel.mode.eq(mode)]
-            wiring.connect(m, core.outputs, sel.outputs)
+            wiring.connect(m, core_outputs, sel.outputs)
             if acquire:
                 m.d.comb += tap.mode.eq(mode)
         if acquire:

@@ -41,17 +41,10 @@ from amaranth.lib.wiring import In, Out
 
 from adcforge.design import ladder_size_problem, threshold_problem
 from adcforge.golden import ref_comparator_ladder, ref_comparator_ladder_unsorted
-from .pipe import Levels, check_stall, enabled, is_registered, stream_enable
+from .pipe import Levels, check_lanes, check_stall, enabled, is_registered, stream_enable
 
 __all__ = ["ComparatorLadder", "ThresholdWriteSignature", "ref_comparator_ladder",
            "ref_comparator_ladder_unsorted", "check_ladder_args", "check_lanes", "lane_shape"]
-
-
-def check_lanes(lanes) -> int:
-    """Check a sample-lane count (a positive integer); return it."""
-    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
-        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
-    return lanes
 
 
 def lane_shape(shape, lanes: int):

@@ -36,6 +36,13 @@ def enabled(m: Module, en: Value | None):
             yield
 
 
+def check_lanes(lanes) -> int:
+    """Check a sample-lane count (a positive integer); return it."""
+    if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, not {lanes!r}")
+    return lanes
+
+
 def check_stall(stall):
     """Check a stage's stall mode (True, ``"ready"`` or False); return it."""
     if not (stall is True or stall is False or stall == "ready"):
@@ -288,4 +295,74 @@ class CreditFIFO(wiring.Component):
             m.d.sync += level.eq(level - 1)
         # level's next value != 0 as compares of level with constants; the late read last
         m.d.sync += nonempty.eq(write | Mux(read, level != 1, nonempty))
+        return m
+
+
+class LaneGather(wiring.Component):
+    """Gather ``lanes`` consecutive beats of ``i`` into one beat of ``o`` (element 0 the
+    earliest): a one-sample stream onto sample lanes (``AdcPipeline(lanes=N)``'s input).
+
+    ``o`` is a register: a beat is offered once its last element has arrived, and ``i`` is
+    taken while the beat being filled is not waiting (``~o.valid | o.ready``), so samples flow
+    at one per clock. Inverse: :class:`LaneScatter`.
+
+    Members
+    -------
+    i : In(stream.Signature(shape))
+    o : Out(stream.Signature(ArrayLayout(shape, lanes)))
+    """
+
+    def __init__(self, shape, lanes: int):
+        from amaranth.lib import data
+
+        self.lanes = check_lanes(lanes)
+        super().__init__({"i": In(stream.Signature(shape)),
+                          "o": Out(stream.Signature(data.ArrayLayout(shape, lanes)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.lanes
+        index = Signal(range(n), name="index")
+        beat = Signal.like(self.o.payload, name="beat")
+        m.d.comb += [self.o.payload.eq(beat), self.i.ready.eq(~self.o.valid | self.o.ready)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            with m.Switch(index):
+                for k in range(n):
+                    with m.Case(k):
+                        m.d.sync += beat[k].eq(self.i.payload)
+            with m.If(index == n - 1):
+                m.d.sync += [index.eq(0), self.o.valid.eq(1)]
+            with m.Else():
+                m.d.sync += index.eq(index + 1)
+        return m
+
+
+class LaneScatter(wiring.Component):
+    """Send the ``lanes`` elements of each beat of ``i`` one after another on ``o`` (element
+    0 first): sample lanes back onto a one-sample stream. Inverse: :class:`LaneGather`.
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(shape, lanes)))
+    o : Out(stream.Signature(shape))
+    """
+
+    def __init__(self, shape, lanes: int):
+        from amaranth.lib import data
+
+        self.lanes = check_lanes(lanes)
+        super().__init__({"i": In(stream.Signature(data.ArrayLayout(shape, lanes))),
+                          "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.lanes
+        index = Signal(range(n), name="index")
+        last = index == n - 1
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload[index]),
+                     self.i.ready.eq(self.o.ready & last)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += index.eq(Mux(last, 0, index + 1))
         return m

@@ -133,9 +133,11 @@ def test_uart_divisor_is_checked():
         UARTRx(3)
 
 
-def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: int = 0,
-              timeout: int = 1 << 16, adc_ratio: int | None = None, **top_kwargs):
-    """Send ``request`` to a simulated BoardTop; return the response frames it sent.
+def run_board(design, request, *, expect_frames: int, cycles: int, gap: int = 0,
+              timeout: int = 1 << 16, adc_ratio: int | None = None, pause: int = 0,
+              **top_kwargs):
+    """Send ``request`` (bytes, or a list of bytes sent ``pause`` cycles apart) to a simulated
+    BoardTop; return the response frames it sent.
 
     ``adc_ratio``: the pipeline in its own ``adc`` domain, clocked that many times faster."""
     if adc_ratio is not None:
@@ -146,7 +148,10 @@ def run_board(design, request: bytes, *, expect_frames: int, cycles: int, gap: i
     async def host(ctx):
         ctx.set(top.rx, 1)
         await ctx.tick().repeat(8)
-        await send_bits(ctx, top.rx, request, gap=gap)
+        for k, part in enumerate(request if isinstance(request, list) else [request]):
+            if k:
+                await ctx.tick().repeat(pause)
+            await send_bits(ctx, top.rx, part, gap=gap)
 
     async def listener(ctx):
         await recv_bits(ctx, top.tx, out)
@@ -254,3 +259,83 @@ def test_board_constant_thresholds_answer_unsupported(adc_ratio):
                      runtime_thresholds=False, adc_ratio=adc_ratio)
     assert (a.seq, a.status) == (1, Status.UNSUPPORTED.value)
     assert list(b.payload[1:]) == [0, 1, 15]  # the design's own thresholds still apply
+
+
+# -- a board top with sample lanes -----------------------------------------------------------
+
+#: a pipeline of 2 or 4 sample lanes, in the top's one domain or in its own at twice the clock
+BOARD_LANES = pytest.mark.parametrize("lanes,adc_ratio", [(2, None), (2, 2), (4, None), (4, 2)],
+                                      ids=["2 lanes", "2 lanes adc 2x", "4 lanes",
+                                           "4 lanes adc 2x"])
+
+
+@BOARD_LANES
+def test_board_lanes_answer_every_frame_length(lanes, adc_ratio):
+    """CODES frames of any length are answered with their own codes (a last beat completed
+    with zero samples, whose codes the ring drops); the STATUS counts the real samples."""
+    rng = np.random.default_rng(4)
+    lengths = (1, 3, 5, lanes, 12, 7)
+    chunks = [rng.integers(0, 4096, n) for n in lengths]
+    req = b"".join(codes_request(k, c) for k, c in enumerate(chunks))
+    req += pack_frame(Command.STATUS.value, 99)
+    frames = run_board(DESIGN, req, expect_frames=len(chunks) + 1,
+                       cycles=len(req) * 10 * DIV + 3000, lanes=lanes, adc_ratio=adc_ratio)
+    for f, c in zip(frames, chunks):
+        assert f.status == Status.OK.value
+        assert list(f.payload[1:]) == list(ref_adc_pipeline(DESIGN, c)["codes"])
+    words = dict(zip(STATUS_FIELDS, unpack_words(frames[-1].payload[1:], 4)))
+    assert words["samples"] == sum(lengths)
+
+
+@BOARD_LANES
+def test_board_lanes_recover_from_a_broken_frame_inside_a_beat(lanes, adc_ratio):
+    """A frame that times out or fails its CRC after a part of a lane beat leaves the next
+    frame on lane 0: its codes, and new thresholds loaded after it, are right."""
+    bad = bytearray(codes_request(2, [5, 600, 7]))
+    bad[-1] ^= 0xFF
+    new = [i * 256 + 1 for i in range(1, 16)]
+    samples = [0, 256, 257, 300, 4095]
+    first = bytes(bad) + codes_request(3, [100, 2000, 3000]) + codes_request(4, [1, 2, 3])[:-4]
+    then = (pack_frame(Command.LOAD_THRESHOLDS.value, 5, pack_words(new, 2))
+            + codes_request(6, samples))
+    frames = run_board(DESIGN, [first, then], pause=1500, expect_frames=5, timeout=400,
+                       cycles=(len(first) + len(then)) * 10 * DIV + 6000, lanes=lanes,
+                       adc_ratio=adc_ratio)
+    assert [(f.seq, f.status) for f in frames] == [
+        (2, Status.BAD_CRC.value), (3, Status.OK.value), (4, Status.TIMEOUT.value),
+        (5, Status.OK.value), (6, Status.OK.value)]
+    assert list(frames[1].payload[1:]) == list(ref_adc_pipeline(DESIGN, [100, 2000, 3000])["codes"])
+    assert list(frames[-1].payload[1:]) == [sum(x >= t for t in new) for x in samples]
+
+
+@pytest.mark.parametrize("adc_ratio", [None, 2], ids=["one domain", "adc domain 2x"])
+def test_board_lanes_mac_frames(tiny_mac_design, adc_ratio):
+    """Two lanes (the tiny design's samples per inference): MAC frames, a cut inference
+    (padded, rolled back), a CODES frame of odd length and MAC again."""
+    d = tiny_mac_design
+    rng = np.random.default_rng(9)
+    samples = rng.integers(0, 256, 8)
+    req = (pack_frame(Command.MAC.value, 1, pack_words(samples, 1))
+           + pack_frame(Command.MAC.value, 2, pack_words(samples[:3], 1))
+           + pack_frame(Command.CODES.value, 3, pack_words(samples[:7], 1))
+           + pack_frame(Command.MAC.value, 4, pack_words(samples[::-1], 1)))
+    a, b, c, e = run_board(d, req, expect_frames=4, cycles=len(req) * 10 * DIV + 5000,
+                           adc_ratio=adc_ratio, lanes=2)
+    assert (a.status, b.status, c.status, e.status) == (
+        Status.OK.value, Status.BAD_LENGTH.value, Status.OK.value, Status.OK.value)
+    want = ref_adc_pipeline(d, samples.reshape(-1, 2))["outputs"].ravel()
+    assert unpack_words(a.payload[1:], 2, signed=True) == list(want)
+    assert list(c.payload[1:]) == list(ref_comparator_ladder(samples[:7], d.thresholds))
+    want_rev = ref_adc_pipeline(d, samples[::-1].reshape(-1, 2))["outputs"].ravel()
+    assert unpack_words(e.payload[1:], 2, signed=True) == list(want_rev)
+
+
+def test_board_lanes_bad_input(tiny_mac_design):
+    from boards.pmod_ad1 import PmodAD1
+
+    with pytest.raises(ValueError, match=r"^lanes must be an integer of at least 1, not 0$"):
+        BoardTop(DESIGN, divisor=DIV, lanes=0)
+    with pytest.raises(ValueError, match="lanes > 1 and a sample source do not go together"):
+        BoardTop(DESIGN, divisor=DIV, lanes=2, adc_source=PmodAD1(clk_hz=30e6))
+    with pytest.raises(ValueError, match="lanes"):  # 4 lanes do not divide 2 samples
+        BoardTop(tiny_mac_design, divisor=DIV, lanes=4)
