@@ -47,8 +47,9 @@ def board_list():
 @click.argument("board")
 @click.argument("design")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Build directory (default: build/<board>-<label>, the label being a run's "
-                   "folder for runs/<label>/design.yaml, else the file's or example's name).")
+              help="Build directory (default: build/<board>-<label>[-<source>][-l<lanes>], the "
+                   "label being a run's folder for runs/<label>/design.yaml, else the file's or "
+                   "example's name).")
 @click.option("--seed", type=int, default=1, show_default=True, help="nextpnr placement seed.")
 @click.option("--thresholds", type=click.Choice(["auto", "runtime", "constant"]), default="auto",
               show_default=True,
@@ -61,7 +62,9 @@ def board_list():
 @click.option("--sample-rate", "sample_rate", type=float, default=None, metavar="HZ",
               help="With --source pmod-ad1: conversions per second (default 500000; at most "
                    "the AD7476A's 1 M/s, and what its SPI timing allows at the board's clock).")
-def board_build(board, design, out_dir, seed, thresholds, source, sample_rate):
+@lanes_option(note=" The link sets the board's rate; lanes put the multi-lane pipeline on the "
+                   "board (samples gathered into beats, codes sent back one at a time).")
+def board_build(board, design, out_dir, seed, thresholds, source, sample_rate, lanes):
     """Build the board top (UART + protocol + ADC pipeline) for BOARD from DESIGN.
 
     Writes the bitstream, nextpnr's report and OUT/report.json (logic_cells, flip_flops, bram,
@@ -71,13 +74,15 @@ def board_build(board, design, out_dir, seed, thresholds, source, sample_rate):
     from .report import format_report
     check_source(board, source)  # a board without the source's port: one line, nothing built
     d = resolve_design(design)
-    suffix = "" if source == "uart" else f"-{source}"
+    suffix = ("" if source == "uart" else f"-{source}") + (f"-l{lanes}" if lanes != 1 else "")
     out = Path(out_dir or f"build/{board}-{design_label(design, d)}{suffix}")
     summary = build_board(board, d, out, seed=seed, thresholds=thresholds,
                           log=lambda s: click.echo(s, err=True), source=source,
-                          sample_rate=sample_rate)
+                          sample_rate=sample_rate, lanes=lanes)
     kind = "runtime" if summary["runtime_thresholds"] else "constant"
     what = "board top" if source == "uart" else f"board top with the {source} source"
+    if lanes > 1:
+        what += f", {lanes} sample lanes"
     click.echo(format_report(summary, f"{board} / {d.name}: {what}, {kind} thresholds "
                                       f"({summary['clock']})"))
     if source == "pmod-ad1":
@@ -255,8 +260,10 @@ def _formats_line(msps) -> str:
 @click.option("--sim-signal", "sim_signal", type=click.Choice(["sine", "count"]), default=None,
               help="With --sim --source pmod-ad1: the simulated converter's input (default "
                    "sine: full scale, 1 kHz; count: conversion k reads k mod 4096).")
+@lanes_option(note=" With --sim: the simulated board's pipeline (a real board's are its "
+                   "build's; the host needs no count).")
 def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, sensor, seed,
-                json_path, sim_as, record, replay_path, source, sample_rate, sim_signal):
+                json_path, sim_as, record, replay_path, source, sample_rate, sim_signal, lanes):
     """Stream simulated sensor data through a board and check every answer (golden model);
     with --source pmod-ad1, check the board's own digitised samples."""
     from rich.progress import BarColumn, Progress, TextColumn
@@ -277,6 +284,11 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         raise HilError("choose one of --sim or --board BOARD --port PORT")
     if sim_as and not use_sim:
         raise HilError("--sim-as BOARD goes with --sim (a real board is --board BOARD)")
+    if lanes != 1 and not use_sim:
+        raise HilError("--lanes goes with --sim: a real board's lanes are its build's "
+                       "(`board build --lanes N`), and the host sends the same frames")
+    if lanes != 1 and source != "uart":
+        raise HilError("--lanes goes with the UART's samples (the Pmod AD1 source has one lane)")
     if source != "uart":  # refused before any build, any port opened, any sample drawn
         return hil_source(design, source, use_sim=use_sim, board_name=board_name or sim_as,
                           sim_as=sim_as, port=port, baud=baud, n=n, mode=mode,
@@ -286,6 +298,8 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
         raise HilError("--sample-rate and --sim-signal set the Pmod AD1 source: they go with "
                        "--source pmod-ad1")
     d = resolve_design(design)
+    from hdl.pipeline import check_design_lanes
+    check_design_lanes(d, lanes)  # one line, before any build
     sim_divisor = None
     if board_name or sim_as:
         b = get_board(board_name or sim_as)
@@ -330,7 +344,8 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
 
         report = run_hil(d, samples, sim=use_sim, port=port, baud=baud, mode=mode,
                          progress=progress, log=lambda m: console.print(m), labels=labels,
-                         record=record, sim_divisor=sim_divisor, board=board_name or sim_as)
+                         record=record, sim_divisor=sim_divisor, board=board_name or sim_as,
+                         lanes=lanes)
     if labels is not None:  # the design's own sensor and light, from its provenance
         sensor_cfg = d.provenance["sensor"]
         report.update({"photons": task_photons, "sensor": sensor_cfg["preset"],

@@ -728,7 +728,7 @@ def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = Non
             baud: int = 3_000_000, mode: str | None = None, faults: list[Fault] | None = None,
             window: int = 4, max_tries: int = 6, progress=None, log=None, labels=None,
             record=None, sim_divisor: int | None = None, board: str | None = None,
-            source: str = "uart", adc=None) -> dict:
+            source: str = "uart", adc=None, lanes: int = 1) -> dict:
     """Run the loop against the simulated board (``sim``) or the board at ``port``; with
     ``labels`` (one per inference) also score the board's answers as a classifier; with
     ``record`` (a path) write the run's traffic there (:mod:`boards.recording`).
@@ -737,7 +737,9 @@ def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = Non
 
     ``source="pmod-ad1"``: the board converts the samples (``samples`` is how many); the
     simulated board then has the Pmod AD1 front end and a converter model, ``adc`` (a
-    :class:`boards.simboard.PmodSim`: clock, sample rate, signal; default its defaults)."""
+    :class:`boards.simboard.PmodSim`: clock, sample rate, signal; default its defaults).
+    ``lanes``: the simulated board's pipeline has that many sample lanes (a real board's are
+    its build's; its answers do not depend on them)."""
     from .recording import RecordingTransport, save_recording
 
     if source not in SOURCES:
@@ -757,7 +759,7 @@ def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = Non
         if source != "uart":
             adc = adc or PmodSim()
         board_sim = SimulatedBoard(design, log=log, divisor=sim_divisor or SIM_DIVISOR,
-                                   adc=adc if source != "uart" else None)
+                                   adc=adc if source != "uart" else None, lanes=lanes)
         board_sim.start()
         try:
             serial_t = SerialTransport(board_sim.port, baud)
@@ -774,7 +776,9 @@ def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = Non
                 report["useful_bytes"] * 10 * stats["divisor"] / stats["cycles"], 4)
             report["sim"] = stats
         report["transport"] = (f"simulated board (Verilator, pty, {board_sim.divisor} cycles per "
-                               f"bit{f', as {board}' if board else ''})")
+                               f"bit{f', as {board}' if board else ''}"
+                               f"{f', {lanes} sample lanes' if lanes > 1 else ''})")
+        report["lanes"] = lanes
         if source != "uart":
             from .pmod_ad1 import plan_timing
             timing = plan_timing(adc.clk_hz, adc.sample_rate)

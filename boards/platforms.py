@@ -471,17 +471,25 @@ def _build_failure(board: Board, design: Design, out: Path) -> str | None:
 
 def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: int = 1,
                 thresholds: str = "auto", log=print, source: str = "uart",
-                sample_rate: float | None = None) -> dict:
+                sample_rate: float | None = None, lanes: int = 1) -> dict:
     """Build the board top for ``board_name``; write ``report.json``; return the summary.
 
     ``thresholds``: ``"runtime"`` (writeable, ``LOAD_THRESHOLDS``), ``"constant"``, or
     ``"auto"`` (runtime when :func:`runtime_thresholds_fit`). ``source``: ``"uart"`` (the
     samples come in the UART frames) or ``"pmod-ad1"`` (a Pmod AD1 on the board's Pmod port,
     ``sample_rate`` conversions per second, default 500 000; refused in one line on a board
-    without a Pmod port, before anything is built).
+    without a Pmod port, before anything is built). ``lanes``: the pipeline's sample lanes
+    (``BoardTop(lanes=N)``; one line for a count that does not carry the design or goes with
+    the Pmod source).
     """
+    from hdl.pipeline import check_design_lanes
+
     from .pmod_ad1 import DEFAULT_SAMPLE_RATE
     board = check_source(board_name, source)
+    check_design_lanes(design, lanes)
+    if lanes > 1 and source != "uart":
+        raise ToolchainError(f"--lanes {lanes} and --source {source} do not go together: the "
+                             f"source's samples come one at a time (at most 1 M samples/s)")
     if source == "pmod-ad1":
         timing = pmod_ad1_timing(board, sample_rate or DEFAULT_SAMPLE_RATE)
     elif sample_rate is not None:
@@ -495,7 +503,7 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
     env = _tool_environment(board)
     platform = board.platform()
     top = BoardBuild(board, design, runtime_thresholds=runtime, source=source,
-                     sample_rate=sample_rate)
+                     sample_rate=sample_rate, lanes=lanes)
     t0 = time.monotonic()
     log(f"building {design.name} for {board.description}: yosys, nextpnr-{board.family}, "
         f"pack (each YoWASP tool compiles on its first use, once per machine: yosys about "
@@ -536,7 +544,7 @@ def build_board(board_name: str, design: Design, out_dir: str | Path, *, seed: i
         "design": design.name, "core": type(top.top.core).__qualname__,
         "baud": board.baud, "adc_clock_mhz": board.adc_clock_mhz, "build_s": round(elapsed, 1),
         "bitstream": str(out / f"top.{board.bitstream}"), "seed": seed,
-        "runtime_thresholds": runtime,
+        "runtime_thresholds": runtime, "lanes": lanes,
     })
     if source == "pmod-ad1":
         summary["source"] = source

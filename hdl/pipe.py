@@ -361,8 +361,11 @@ class LaneScatter(wiring.Component):
         n = self.lanes
         index = Signal(range(n), name="index")
         last = index == n - 1
-        m.d.comb += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload[index]),
-                     self.i.ready.eq(self.o.ready & last)]
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready & last)]
+        with m.Switch(index):  # a case per lane (a variable index makes one enormous line)
+            for k in range(n):
+                with m.Case(k):
+                    m.d.comb += self.o.payload.eq(self.i.payload[k])
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += index.eq(Mux(last, 0, index + 1))
         return m

@@ -178,3 +178,19 @@ def test_ice40_hx8k_build(tmp_path):
     assert report["fmax_mhz"] >= report["target_mhz"] > 29.9
     assert report["utilization"]["ICESTORM_PLL"]["used"] == 1  # the ADC clock is the PLL's
     assert (tmp_path / "top.bin").stat().st_size == 135100  # a complete iCE40HX8K image
+
+
+@pytest.mark.parametrize("args,message", [
+    (["adc8_in16_mac", "--lanes", "3"], "error: adc8_in16_mac: "),
+    (["adc4_in12", "--lanes", "0"], "error: lanes must be a positive integer, not 0"),
+    (["adc4_in12", "--lanes", "2", "--source", "pmod-ad1"],
+     "error: --lanes 2 and --source pmod-ad1 do not go together"),
+])
+def test_board_build_lanes_bad_input_is_one_line(args, message, capsys, tmp_path):
+    out = tmp_path / "never-built"
+    with pytest.raises(SystemExit) as e:
+        main(["board", "build", "icebreaker", *args, "-o", str(out)])
+    assert e.value.code == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith(message), err
+    assert not out.exists()  # nothing built, nothing written

@@ -120,6 +120,34 @@ def test_hil_picks_a_light_that_crosses_every_threshold(tmp_path, capsys):
     assert r["photons"] > 10  # at the old default of 10 photons every sample gave code 0
 
 
+def test_hil_on_a_simulated_board_with_sample_lanes(tmp_path):
+    """`hil --sim --lanes 2`: the board top's pipeline takes two samples a clock (a gather in
+    front, a scatter behind); a sample count that is not a multiple of the lanes (1499) ends
+    inside a beat, and every answer equals the golden model."""
+    import json
+
+    from adcforge.cli import main
+    out = tmp_path / "hil.json"
+    main(["hil", "--sim", "adc4_in12", "--lanes", "2", "--samples", "1499", "--json", str(out)])
+    r = json.loads(out.read_text())
+    assert (r["checked"], r["mismatches"], r["failed"], r["lanes"]) == (1499, 0, 0, 2)
+    assert "2 sample lanes" in r["transport"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--board", "icebreaker", "--port", "/dev/null", "--lanes", "2"], "--lanes goes with --sim"),
+    (["--sim", "--lanes", "0"], "lanes must be a positive integer, not 0"),
+    (["--sim", "--lanes", "3", "--source", "pmod-ad1"], "--lanes goes with the UART's samples"),
+])
+def test_hil_lanes_bad_input_is_one_line(args, message, capsys):
+    from adcforge.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["hil", "adc4_in12", *args])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert message in err and err.strip().count("\n") == 0
+
+
 def test_hil_cli_needs_one_target(capsys):
     from adcforge.cli import main
     with pytest.raises(SystemExit) as e:

@@ -73,10 +73,12 @@ def cache_root() -> Path:
 
 
 def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT,
-                   log=None, adc: PmodSim | None = None, adc_domain: bool = True) -> Path:
+                   log=None, adc: PmodSim | None = None, adc_domain: bool = True,
+                   lanes: int = 1) -> Path:
     """Return the path of the simulated-board executable for ``design`` (built if needed);
     with ``adc``, the board top with the Pmod AD1 source and the harness's converter model;
-    with ``adc_domain``, the pipeline in its own domain at twice the board clock."""
+    with ``adc_domain``, the pipeline in its own domain at twice the board clock; ``lanes``:
+    the pipeline's sample lanes (``BoardTop(lanes=N)``)."""
     from ..top import BoardTop
     source = None
     if adc is not None:
@@ -85,15 +87,20 @@ def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int =
             source = PmodAD1(clk_hz=adc.clk_hz, sample_rate=adc.sample_rate)
         except ValueError as exc:
             raise ToolchainError(f"--sample-rate: {exc}") from None
-    top = BoardTop(design, divisor=divisor, timeout=timeout, led_cycles=1 << 10,
-                   adc_source=source, adc_domain="adc" if adc_domain else "sync")
+    try:
+        top = BoardTop(design, divisor=divisor, timeout=timeout, led_cycles=1 << 10,
+                       adc_source=source, adc_domain="adc" if adc_domain else "sync",
+                       lanes=lanes)
+    except ValueError as exc:
+        raise ToolchainError(f"the simulated board for {design.name}: {exc}") from None
     text = verilog.convert(top, name="board_top", emit_src=False)
     defines = ["-CFLAGS", "-DPMOD_AD1"] if adc is not None else []
     if adc_domain:
         defines += ["-CFLAGS", "-DADC_DOMAIN"]
     key = hashlib.sha256(text.encode() + HARNESS.read_bytes()
                          + " ".join(defines).encode()).hexdigest()[:16]
-    out = cache_root() / f"{design.name}{'-pmod' if adc is not None else ''}-{key}"
+    out = cache_root() / (f"{design.name}{'-pmod' if adc is not None else ''}"
+                          f"{f'-l{lanes}' if lanes > 1 else ''}-{key}")
     exe = out / "obj_dir" / "simboard"
     if exe.exists():
         return exe
@@ -132,12 +139,13 @@ class SimulatedBoard:
     """A running simulated board; use as a context manager. ``port`` is its pty path."""
 
     def __init__(self, design: Design, *, divisor: int = SIM_DIVISOR, timeout: int = SIM_TIMEOUT,
-                 log=None, adc: PmodSim | None = None, adc_domain: bool = True):
+                 log=None, adc: PmodSim | None = None, adc_domain: bool = True, lanes: int = 1):
         self.design = design
         self.divisor = divisor
         self.adc = adc
+        self.lanes = lanes
         self.exe = build_simboard(design, divisor=divisor, timeout=timeout, log=log, adc=adc,
-                                  adc_domain=adc_domain)
+                                  adc_domain=adc_domain, lanes=lanes)
         self.stats_path = self.exe.parent / f"stats-{os.getpid()}-{id(self)}.txt"
         self.proc = None
         self.port = None
