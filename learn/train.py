@@ -686,6 +686,7 @@ def _train(cfg, out, ckpt_path, progress, resume, plots, stop_after) -> TrainRes
         "test_samples": int(len(test_np)), "val_samples": len(task.val_labels),
         "val_captures": n_cap,
         "val_fraction": cfg["data"]["val_fraction"],
+        "device": device.type,  # where it trained (train.device "auto": cuda where present)
     }
     if quant.exportable or quant.method == "fp":
         metrics["val_accuracy"] = run.val_accuracy()  # the exported model, integer pipeline

@@ -42,6 +42,7 @@ def test_golden_model_reproduces_the_hard_model_and_the_reported_accuracy(method
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["test_accuracy"] == acc
     assert metrics["method"] == method and metrics["bits"] == 3 and metrics["photons"] == 10.0
+    assert metrics["device"] == "cpu"  # train.device of the bundled default
     assert acc > 0.2  # above chance (0.1) already after two epochs
 
 
@@ -199,3 +200,16 @@ def test_a_light_range_is_drawn_per_batch_or_per_image():
     assert float(image.log().median().exp()) == pytest.approx(20.0, rel=0.1)
     with pytest.raises(ConfigError, match="photons_per"):
         load_config({"train": {"photons_per": "pixel"}})
+
+
+def test_train_device_auto_picks_cuda_where_present_and_cuda_without_one_is_one_line():
+    from learn.train import _device
+
+    assert _device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert _device("cpu").type == "cpu"
+    if torch.cuda.is_available():
+        assert _device("cuda").type == "cuda"
+    else:
+        with pytest.raises(ConfigError, match="train.device: 'cuda' requested") as exc:
+            _device("cuda")
+        assert "\n" not in str(exc.value)
