@@ -43,17 +43,18 @@ class Device:
     target_mhz: float
     description: str
     logic_cells: int  # LUT4s: ICESTORM_LC / TRELLIS_COMB available
+    io_pins: int  # user I/O of the package (the data sheet's), clock and reset included
 
 
 DEVICES = {
     "up5k": Device("up5k", "ice40", ("--up5k", "--package", "sg48"), 120.0,
-                   "Lattice iCE40UP5K-SG48 (iCEBreaker)", 5280),
+                   "Lattice iCE40UP5K-SG48 (iCEBreaker)", 5280, 39),
     "hx8k": Device("hx8k", "ice40", ("--hx8k", "--package", "ct256"), 150.0,
-                   "Lattice iCE40HX8K-CT256", 7680),
+                   "Lattice iCE40HX8K-CT256", 7680, 206),
     "ecp5-85": Device("ecp5-85", "ecp5", ("--85k", "--package", "CABGA381", "--speed", "6"), 200.0,
-                      "Lattice ECP5 LFE5U-85F-6BG381 (ULX3S)", 83640),
+                      "Lattice ECP5 LFE5U-85F-6BG381 (ULX3S)", 83640, 205),
     "ecp5-25": Device("ecp5-25", "ecp5", ("--25k", "--package", "CABGA381", "--speed", "6"), 200.0,
-                      "Lattice ECP5 LFE5U-25F-6BG381", 24288),
+                      "Lattice ECP5 LFE5U-25F-6BG381", 24288, 197),
 }
 
 # Pixel rates of common sensor formats, M samples/s (one sample per pixel, blanking included
@@ -207,21 +208,28 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
     flip-flops (:func:`synth_script`); the report records ``sdff: false``.
 
     A lane count that is not a positive integer, that does not divide the POST layer's samples
-    per inference, or whose synthesised core needs more LUT4s than the device has, raises
-    :class:`AdcforgeError` in one line before anything is placed."""
+    per inference, a core whose ports need more pins than the package has, or whose synthesised
+    core needs more LUT4s than the device has, raises :class:`AdcforgeError` in one line before
+    anything is placed."""
     dev = get_device(device)
     check_design_lanes(design, lanes)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    yosys = require_tool("yosys")
-    nextpnr = require_tool(f"nextpnr-{dev.family}")
-    target = float(target_mhz or dev.target_mhz)
     # ECP5 block RAM outputs (no output register) take 5.8 ns: tables that Yosys would put in
     # block RAM (a POST layer's, a decode table of 64 entries or more) go to LUTs there
     big_tables = design.mac is not None or design.bits >= 6
     rom_style = "logic" if dev.family == "ecp5" and big_tables else None
     top = RegisteredCore(design, runtime_thresholds=runtime_thresholds, lanes=lanes,
                          rom_style=rom_style, codes_path=codes_path)
+    pins = sum(len(p) for p in top.ports())
+    if pins > dev.io_pins:
+        raise AdcforgeError(
+            f"{design.name} with {lanes} lane{'s' if lanes > 1 else ''}: the core's ports need "
+            f"{pins} pins, the {dev.description} has {dev.io_pins} user I/O; use a device with "
+            f"more pins (hx8k, ecp5-85){' or --lanes 2 (serial I/O)' if lanes == 1 else ''}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    yosys = require_tool("yosys")
+    nextpnr = require_tool(f"nextpnr-{dev.family}")
+    target = float(target_mhz or dev.target_mhz)
     t0 = time.monotonic()
     (out / "top.il").write_text(rtlil.convert(top, ports=top.ports(), name="top"))
     log(f"synthesising {design.name} for {dev.description} (yosys"

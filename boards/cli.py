@@ -357,8 +357,11 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     if report["codes_seen"] < report["codes_total"]:
         click.echo("note: the stream did not cross every threshold; the codes not seen were "
                    "not checked (--photons sets the light)")
-    click.echo(f"task accuracy: hardware {report['hw_accuracy']}, software "
-               f"{report['sw_accuracy']} ({report['accuracy_note']})")
+    if report["hw_accuracy"] is None:
+        click.echo(f"task accuracy: not measured ({report['accuracy_note']})")
+    else:
+        click.echo(f"task accuracy: hardware {report['hw_accuracy']}, software "
+                   f"{report['sw_accuracy']} ({report['accuracy_note']})")
     if report["hw_accuracy"] is not None:
         click.echo("(fresh sensor noise: the same design scores a little differently from "
                    "`train`, which drew its own noise)")

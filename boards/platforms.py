@@ -212,7 +212,7 @@ class Board:
         if abs(self.clk_mhz * 1e6 / self.divisor - self.baud) > 0.01 * self.baud:
             raise ToolchainError(
                 f"board {self.name!r}: baud {self.baud} does not divide the {self.clk_mhz:g} MHz "
-                f"ADC clock (nearest: {self.clk_mhz * 1e6 / self.divisor:.0f} baud)")
+                f"link clock (the sync domain's; nearest: {self.clk_mhz * 1e6 / self.divisor:.0f} baud)")
 
     @property
     def tools(self) -> tuple[str, ...]:

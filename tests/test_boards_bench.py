@@ -133,3 +133,26 @@ def test_no_sdff_synthesis_keeps_every_flip_flop_and_maps_no_synchronous_set_res
     assert SYNC_SR_FFS & set(cells[True])  # the default maps some
     assert not SYNC_SR_FFS & set(cells[False])
     assert sum(cells[True].values()) == sum(cells[False].values())
+
+
+def test_a_core_with_more_ports_than_the_package_has_pins_is_one_line(tmp_path, monkeypatch):
+    """Refused before anything is written or run (nextpnr said only that it could not place an
+    I/O cell); every bundled design fits the UP5K's 39 pins with one lane."""
+    import dataclasses
+
+    import boards.bench as bench
+
+    for name in ("adc1_in8", "adc4_in12", "adc8_in16_mac"):
+        for runtime in (False, True):
+            top = RegisteredCore(resolve_design(name), runtime_thresholds=runtime)
+            assert sum(len(p) for p in top.ports()) <= bench.DEVICES["up5k"].io_pins
+    small = dataclasses.replace(bench.DEVICES["up5k"], io_pins=30)
+    monkeypatch.setitem(bench.DEVICES, "up5k", small)
+    monkeypatch.setattr(bench, "require_tool", lambda name: pytest.fail("a tool was looked up"))
+    out = tmp_path / "out"
+    with pytest.raises(AdcforgeError, match=r"^adc8_in16_mac with 1 lane: the core's ports need "
+                                            r"35 pins, the Lattice iCE40UP5K-SG48 \(iCEBreaker\) "
+                                            r"has 30 user I/O; use a device with more pins "
+                                            r"\(hx8k, ecp5-85\) or --lanes 2 \(serial I/O\)$"):
+        bench.bench_hw(resolve_design("adc8_in16_mac"), "up5k", out, log=lambda m: None)
+    assert not out.exists()

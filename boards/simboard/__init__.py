@@ -112,7 +112,7 @@ def build_simboard(design: Design, *, divisor: int = SIM_DIVISOR, timeout: int =
     (tmp / "board_top.v").write_text(text)
     env = verilator_env()
     if log:
-        log(f"building the simulated board for {design.name} with Verilator (once; ~1 min)...")
+        log(f"building the simulated board for {design.name} with Verilator (once; 1-3 min on 2 cores)...")
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "-Wno-fatal", "-Wno-lint",
            "-Wno-style", "--x-assign", "fast", "--x-initial", "fast", "-O3",
            "--top-module", "board_top", "board_top.v", str(HARNESS), "-o", "simboard",
