@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from adcforge.errors import ConfigError
+from adcforge.errors import AdcforgeError, ConfigError
 from adcforge.yamlfile import load_yaml
 
 from .config import bundled_configs, config_path, validate
@@ -232,6 +232,9 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
     if cached_only:
         keep = [i for i, (run, rob) in enumerate(tasks)
                 if (cache / f"{_key({'run': run, 'robustness': rob})}.json").exists()]
+        if not keep:
+            raise AdcforgeError(f"--cached-only: no cached run of {cfg['name']!r} under {cache} "
+                                f"(none of its {len(tasks)} runs); nothing written")
     else:
         keep = list(range(len(tasks)))
     bar = None
@@ -308,7 +311,7 @@ def compare(config=None, out_dir="runs/compare", progress: bool = True, jobs_n: 
     robust_rows = [{"method": m, "seed": s, **rec}
                    for (m, s, _), rec in zip(robust_jobs, results[len(jobs):]) if rec is not None]
     elapsed = time.perf_counter() - t0
-    _write(out, cfg, rows, robust_rows, elapsed)
+    _write(out, cfg, rows, robust_rows, None if cached_only else elapsed)
     return {"rows": rows, "robustness": robust_rows, "seconds": elapsed,
             "failed": [labels[i] for i in failed]}
 
@@ -441,7 +444,10 @@ def _write(out: Path, cfg, rows, robust_rows, elapsed) -> None:
         methods = list(cfg["methods"]) + list(dict.fromkeys(
             fixed_label(ladder) for d in cfg["datasets"].values() for ladder in d.get("fixed") or []))
         text = (f"# {cfg['name']}\n\nSeeds: {cfg['seeds']}; base config: "
-                f"`{json.dumps(cfg['base'])}`; {len(rows)} runs in {elapsed:.0f} s.\n"
+                f"`{json.dumps(cfg['base'])}`; "
+                + (f"{len(rows)} runs in {elapsed:.0f} s.\n" if elapsed is not None else
+                   f"{len(rows)} runs from the cache ({sum(r['wall_seconds'] for r in rows):.0f} s "
+                   f"of training, summed over the runs).\n")
                 + markdown_tables(summary, methods, cfg["bits"]))
         val_rows = [r for r in rows if r.get("val_accuracy") is not None]
         if val_rows:

@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from adcforge.errors import ConfigError
+from adcforge.errors import AdcforgeError, ConfigError
 from learn.compare import compare, load_compare_config, markdown_tables, summarise
 
 TINY = {
@@ -36,6 +36,14 @@ def test_tiny_compare_writes_tables_plots_and_reuses_its_cache(tmp_path):
     again = compare(TINY, out, progress=False, cached_only=True)  # cached: identical numbers
     assert [r["test_accuracy"] for r in again["rows"]] == [r["test_accuracy"] for r in res["rows"]]
     assert json.loads((out / "summary.json").read_text())
+    # the report says its runs came from the cache, with their own training time, not "in 0 s"
+    assert f"{len(res['rows'])} runs from the cache (" in (out / "results.md").read_text()
+    # nothing cached: a one-line error, nothing written
+    empty = tmp_path / "empty"
+    with pytest.raises(AdcforgeError, match=r"^--cached-only: no cached run of 'tiny' under .*"
+                                            r"\(none of its 11 runs\); nothing written$"):
+        compare(TINY, empty, progress=False, cached_only=True)
+    assert not empty.exists()
 
 
 def test_summary_is_mean_and_sample_std():
