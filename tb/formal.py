@@ -156,11 +156,13 @@ def _yosys(script: str, cwd: Path) -> str:
 
 @dataclass
 class Netlist:
-    """A Verilog netlist and its top module's ports (name → (direction, width))."""
+    """A Verilog netlist and its top module's ports (name → (direction, width)); ``path`` the
+    copy the tools read, ``name`` the file's name as the user gave it (for messages)."""
 
     path: Path
     top: str
     ports: dict[str, tuple[str, int]]
+    name: str = "netlist.v"
 
 
 def read_netlist_ports(path: Path, workdir: Path) -> Netlist:
@@ -181,7 +183,7 @@ def read_netlist_ports(path: Path, workdir: Path) -> Netlist:
         tops = list(data)[:1]
     top = tops[0]
     ports = {n: (p["direction"], len(p["bits"])) for n, p in data[top]["ports"].items()}
-    return Netlist(local, top, ports)
+    return Netlist(local, top, ports, path.name)
 
 
 def lane_payload_bits(design: Design) -> int:
@@ -220,19 +222,19 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool, lanes: int = 
     want = expected_ports(design, runtime, lanes)
     missing = [n for n in want if n not in netlist.ports]
     if missing:
-        raise AdcforgeError(f"{netlist.path.name}: module {netlist.top} lacks the pipeline "
+        raise AdcforgeError(f"{netlist.name}: module {netlist.top} lacks the pipeline "
                             f"port(s) {', '.join(missing)} of {design.name}")
     extra = [n for n, (direction, _) in netlist.ports.items()
              if direction == "input" and n not in want]
     if extra:
         hint = (" (a runtime-threshold netlist: add --runtime-thresholds)"
                 if any(n.startswith("thr__") for n in extra) else "")
-        raise AdcforgeError(f"{netlist.path.name}: module {netlist.top} has input port(s) "
+        raise AdcforgeError(f"{netlist.name}: module {netlist.top} has input port(s) "
                             f"{', '.join(extra)} that the pipeline of {design.name} lacks{hint}")
     for n, (direction, width) in want.items():
         got = netlist.ports[n]
         if got[0] != direction:
-            raise AdcforgeError(f"{netlist.path.name}: port {n} is an {got[0]}, the pipeline's "
+            raise AdcforgeError(f"{netlist.name}: port {n} is an {got[0]}, the pipeline's "
                                 f"is an {direction}")
         if got[1] != width:
             one = width // lanes  # the port's width for one lane
@@ -240,7 +242,7 @@ def check_netlist(netlist: Netlist, design: Design, runtime: bool, lanes: int = 
             hint = (f"a netlist of {has} sample lane{'s' if has > 1 else ''}? "
                     f"prove it with --lanes {has}" if has else "a netlist of another design?")
             of = f" with {lanes} lanes" if lanes > 1 else ""
-            raise AdcforgeError(f"{netlist.path.name}: port {n} is {got[1]} bits wide, "
+            raise AdcforgeError(f"{netlist.name}: port {n} is {got[1]} bits wide, "
                                 f"{design.name}{of} needs {width} ({hint})")
 
 
@@ -1140,7 +1142,7 @@ def prove(design: Design, *, verilog: Path | None = None, runtime: bool = False,
     stages = (None if runtime or design.bits > 4 and not fifo
               else ladder_stages(netlist, workdir))
     if fifo and stages is None:
-        raise AdcforgeError(f"{netlist.path.name}: no ladder stages under the generator's names: "
+        raise AdcforgeError(f"{netlist.name}: no ladder stages under the generator's names: "
                             "a codes-FIFO netlist is proved through them")
     plan = [
         ("flow", (lambda: FifoFlowSpec(design, netlist.top, latency=latency, valids=stages[1],

@@ -848,7 +848,7 @@ def mac_plan(design: Design, netlist: Netlist, workdir: Path, *, runtime: bool, 
         gen = read_netlist_ports(generate_netlist(design, gen_dir / f"{design.name}.v", runtime,
                                                   lanes=lanes), gen_dir)
         wires = mac_wires(gen, gen_dir, bank)
-        note = (f"{netlist.path.name} lacks the generator's wire names ({', '.join(MAC_WIRES)}): "
+        note = (f"{netlist.name} lacks the generator's wire names ({', '.join(MAC_WIRES)}): "
                 "mac-feed, mac-credits, mac-hold proved on the generator's netlist instead")
         netlist, where = gen, "generator"
         log(note)

@@ -517,7 +517,7 @@ def test_lane_mutant_is_caught(mutant, tmp_path):
 def test_prove_lanes_must_match_the_netlist(tmp_path):
     d = resolve_design("adc4_in12")
     two = generate_netlist(d, tmp_path / "two.v", False, lanes=2)
-    with pytest.raises(AdcforgeError, match=r"port i__payload is 24 bits wide, adc4_in12 needs "
+    with pytest.raises(AdcforgeError, match=r"^two\.v: port i__payload is 24 bits wide, adc4_in12 needs "
                        r"12 \(a netlist of 2 sample lanes\? prove it with --lanes 2\)$"):
         prove(d, verilog=two, workdir=tmp_path / "a")
     one = generate_netlist(d, tmp_path / "one.v", False)
