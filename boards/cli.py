@@ -329,7 +329,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed:>8.0f}/{task.total:.0f} {task.fields[info]}"),
                   console=console, transient=False) as bar:
-        task = bar.add_task("checking", total=len(samples), info="")
+        task = bar.add_task("checking", total=len(samples) - len(samples) % spi, info="")
 
         def progress(stats, elapsed, byte_rate):
             rate = stats.checked / elapsed if elapsed > 0 else 0.0
