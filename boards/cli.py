@@ -289,6 +289,12 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                        "(`board build --lanes N`), and the host sends the same frames")
     if lanes != 1 and source != "uart":
         raise HilError("--lanes goes with the UART's samples (the Pmod AD1 source has one lane)")
+    if board_name and not port:  # before any sample is drawn or any bar drawn
+        raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+    if use_sim:  # the simulated board's Verilator build needs make and a C++ compiler
+        from hdl.toolchain import check_system_tools
+
+        check_system_tools()
     if source != "uart":  # refused before any build, any port opened, any sample drawn
         return hil_source(design, source, use_sim=use_sim, board_name=board_name or sim_as,
                           sim_as=sim_as, port=port, baud=baud, n=n, mode=mode,

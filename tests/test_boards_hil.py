@@ -148,6 +148,23 @@ def test_hil_lanes_bad_input_is_one_line(args, message, capsys):
     assert message in err and err.strip().count("\n") == 0
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--board", "icebreaker"], "--board needs --port"),
+    (["--sim"], "Verilator's model build needs `make`, which is not on PATH"),
+], ids=["no port", "no make"])
+def test_hil_missing_port_or_make_is_one_line_before_anything_runs(args, message, capsys,
+                                                                   monkeypatch, tmp_path):
+    """Said first: no samples drawn, no progress bar, nothing built."""
+    from adcforge.cli import main
+    monkeypatch.setenv("PATH", str(tmp_path))  # no make, no compiler
+    with pytest.raises(SystemExit) as e:
+        main(["hil", "adc4_in12", *args])
+    assert e.value.code == 1
+    out = capsys.readouterr()
+    assert message in out.err and out.err.strip().count("\n") == 0
+    assert "checking" not in out.out + out.err and "samples from" not in out.out + out.err
+
+
 def test_hil_cli_needs_one_target(capsys):
     from adcforge.cli import main
     with pytest.raises(SystemExit) as e:
