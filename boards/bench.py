@@ -116,6 +116,11 @@ class RegisteredCore(Elaboratable):
             self.thr_we = Signal()
             self.thr_commit = Signal()
 
+    @property
+    def pins(self) -> int:
+        """The pins the core's ports take (every bit of :meth:`ports`)."""
+        return sum(len(p) for p in self.ports())
+
     def ports(self):
         if self.serial:
             ports = [self.cd.clk, self.cd.rst, self.in_serial, self.in_valid, self.in_ready,
@@ -219,11 +224,10 @@ def bench_hw(design: Design, device: str, out_dir: str | Path, *, runtime_thresh
     rom_style = "logic" if dev.family == "ecp5" and big_tables else None
     top = RegisteredCore(design, runtime_thresholds=runtime_thresholds, lanes=lanes,
                          rom_style=rom_style, codes_path=codes_path)
-    pins = sum(len(p) for p in top.ports())
-    if pins > dev.io_pins:
+    if top.pins > dev.io_pins:
         raise AdcforgeError(
             f"{design.name} with {lanes} lane{'s' if lanes > 1 else ''}: the core's ports need "
-            f"{pins} pins, the {dev.description} has {dev.io_pins} user I/O; use a device with "
+            f"{top.pins} pins, the {dev.description} has {dev.io_pins} user I/O; use a device with "
             f"more pins (hx8k, ecp5-85){' or --lanes 2 (serial I/O)' if lanes == 1 else ''}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -272,7 +272,7 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
 
     from sim.samples import covering_photons, sensor_samples, task_frames
 
-    from .hil import HilError, run_hil
+    from .hil import HilError, check_port, run_hil
     from .platforms import get_board
 
     if replay_path:
@@ -289,8 +289,8 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
                        "(`board build --lanes N`), and the host sends the same frames")
     if lanes != 1 and source != "uart":
         raise HilError("--lanes goes with the UART's samples (the Pmod AD1 source has one lane)")
-    if board_name and not port:  # before any sample is drawn or any bar drawn
-        raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+    if board_name:  # before any sample is drawn or any bar drawn
+        check_port(port)
     if use_sim:  # the simulated board's Verilator build needs make and a C++ compiler
         from hdl.toolchain import check_system_tools
 
@@ -329,13 +329,13 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     console = progress_console()
     console.print(f"[bold]{d.name}[/]: {len(samples)} samples from {source}")
     spi = d.samples_per_inference if (mode or ("mac" if d.mac else "codes")) == "mac" else 1
-    if len(samples) % spi:
-        console.print(f"streaming {len(samples) - len(samples) % spi} of them: whole inferences "
-                      f"of {spi} samples")
+    streamed = len(samples) - len(samples) % spi  # whole inferences
+    if streamed < len(samples):
+        console.print(f"streaming {streamed} of them: whole inferences of {spi} samples")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed:>8.0f}/{task.total:.0f} {task.fields[info]}"),
                   console=console, transient=False) as bar:
-        task = bar.add_task("checking", total=len(samples) - len(samples) % spi, info="")
+        task = bar.add_task("checking", total=streamed, info="")
 
         def progress(stats, elapsed, byte_rate):
             rate = stats.checked / elapsed if elapsed > 0 else 0.0
@@ -368,7 +368,6 @@ def hil_command(design, use_sim, board_name, port, baud, photons, n, mode, senso
     else:
         click.echo(f"task accuracy: hardware {report['hw_accuracy']}, software "
                    f"{report['sw_accuracy']} ({report['accuracy_note']})")
-    if report["hw_accuracy"] is not None:
         click.echo("(fresh sensor noise: the same design scores a little differently from "
                    "`train`, which drew its own noise)")
     _write_report(json_path, report)
@@ -425,8 +424,6 @@ def hil_source(design, source, *, use_sim, board_name, sim_as, port, baud, n, mo
         raise HilError("--sample-rate and --sim-signal set the simulated Pmod AD1; a board's "
                        "sample rate is its bitstream's (`adcforge board build BOARD DESIGN "
                        "--source pmod-ad1 --sample-rate HZ`)")
-    if not use_sim and not port:
-        raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
     d = resolve_design(design)
     b = get_board(board_name) if board_name else None
     baud = baud or (b.baud if b else 3_000_000)

@@ -63,6 +63,12 @@ class HilError(AdcforgeError):
     """The board cannot be used for hardware in the loop (wrong design, no answer, no port)."""
 
 
+def check_port(port: str | None) -> None:
+    """Refuse a real board without its serial port, in one line."""
+    if not port:
+        raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+
+
 class BoardGone(HilError):
     """The link to the board ended mid-run: its serial port closed or stopped taking bytes."""
 
@@ -785,8 +791,7 @@ def run_hil(design: Design, samples, *, sim: bool = True, port: str | None = Non
             report["adc"] = (f"simulated Pmod AD1 channel 0 (AD7476A model, {adc.signal} input): "
                              f"{timing.describe()}")
     else:
-        if not port:
-            raise HilError("--board needs --port (the board's serial port, e.g. /dev/ttyUSB1)")
+        check_port(port)
         transport = wrap(SerialTransport(port, baud))
         try:
             runner = HilRunner(transport, design, mode=mode, window=window,
